@@ -1,0 +1,90 @@
+// Shape helpers: construction, printing, broadcasting, dim wrapping.
+#include "tensor/shape.h"
+
+#include <sstream>
+
+#include "tensor/error.h"
+
+namespace tg {
+
+Shape::Shape(std::initializer_list<int64_t> dims) {
+  TG_CHECK(dims.size() <= kMaxDims, "Shape: rank ", dims.size(), " exceeds the maximum of ", kMaxDims);
+  for (int64_t v : dims) d_[n_++] = v;
+}
+Shape::Shape(const std::vector<int64_t>& dims) {
+  TG_CHECK(dims.size() <= kMaxDims, "Shape: rank ", dims.size(), " exceeds the maximum of ", kMaxDims);
+  for (int64_t v : dims) d_[n_++] = v;
+}
+Shape::Shape(const int64_t* dims, int n) {
+  TG_CHECK(n <= kMaxDims, "Shape: rank ", n, " exceeds the maximum of ", kMaxDims);
+  for (int i = 0; i < n; ++i) d_[n_++] = dims[i];
+}
+void Shape::push_back(int64_t v) {
+  TG_CHECK(n_ < kMaxDims, "Shape: rank exceeds the maximum of ", kMaxDims);
+  d_[n_++] = v;
+}
+void Shape::insert(int pos, int64_t v) {
+  TG_CHECK(n_ < kMaxDims, "Shape: rank exceeds the maximum of ", kMaxDims);
+  for (int i = n_; i > pos; --i) d_[i] = d_[i - 1];
+  d_[pos] = v;
+  ++n_;
+}
+void Shape::erase(int pos) {
+  for (int i = pos; i + 1 < n_; ++i) d_[i] = d_[i + 1];
+  --n_;
+}
+void Shape::resize(int n, int64_t fill) {
+  TG_CHECK(n <= kMaxDims, "Shape: rank ", n, " exceeds the maximum of ", kMaxDims);
+  for (int i = n_; i < n; ++i) d_[i] = fill;
+  n_ = n;
+}
+bool Shape::operator==(const Shape& o) const {
+  if (n_ != o.n_) return false;
+  for (int i = 0; i < n_; ++i)
+    if (d_[i] != o.d_[i]) return false;
+  return true;
+}
+
+std::ostream& operator<<(std::ostream& os, const Shape& s) {
+  os << '[';
+  for (int i = 0; i < s.size(); ++i) os << (i ? "," : "") << s[i];
+  return os << ']';
+}
+std::string to_string(const Shape& s) {
+  std::ostringstream os;
+  os << s;
+  return os.str();
+}
+
+Shape contiguous_strides(const Shape& s) {
+  Shape st;
+  st.resize(s.size());
+  int64_t acc = 1;
+  for (int i = s.size() - 1; i >= 0; --i) {
+    st[i] = acc;
+    acc *= s[i] > 1 ? s[i] : 1;
+  }
+  return st;
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  const int n = a.size() > b.size() ? a.size() : b.size();
+  Shape out;
+  out.resize(n);
+  for (int i = 0; i < n; ++i) {
+    const int ia = a.size() - n + i, ib = b.size() - n + i;
+    const int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
+    TG_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", a, " and ", b, " cannot broadcast");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+int wrap_dim(int64_t dim, int rank, const char* op) {
+  const int r = rank == 0 ? 1 : rank;
+  TG_CHECK(dim >= -r && dim < r, op, ": dim ", dim, " is out of range for a tensor of rank ", rank,
+           " (expected ", -r, "..", r - 1, ")");
+  return static_cast<int>(dim < 0 ? dim + r : dim);
+}
+
+}  // namespace tg

@@ -1,0 +1,42 @@
+// Storage: a reference-counted, 64-byte-aligned byte buffer that tensors view,
+// and the caching allocator behind it.
+//
+// Every buffer is padded to a whole number of 64-byte lines plus one more
+// line, so a SIMD kernel may load a full vector starting at any element of a
+// tensor without leaving the allocation. Freed buffers go back to per-thread,
+// per-size-class free lists (powers of two), so after warm-up a training step
+// allocates no memory from the system. alloc_stats() makes that measurable.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace tg {
+
+struct AllocStats {
+  uint64_t system_allocs = 0;  // buffers obtained from the system (aligned_alloc)
+  uint64_t cache_hits = 0;     // buffers served from the free lists
+  uint64_t bytes_cached = 0;   // bytes sitting in this thread's free lists now
+};
+AllocStats alloc_stats();       // summed over all threads
+void empty_cache();             // return this thread's cached buffers to the system
+
+void* alloc_buffer(size_t nbytes, size_t* capacity);  // capacity >= nbytes + padding
+void free_buffer(void* p, size_t capacity);
+
+class Storage {
+ public:
+  explicit Storage(size_t nbytes);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+
+ private:
+  void* data_;
+  size_t nbytes_;
+  size_t capacity_;
+};
+
+}  // namespace tg
