@@ -84,7 +84,7 @@ def layer_entry(name, layer, options, module, x, mode="train", int_input=False):
     LAYERS.append(e)
 
 
-def loss_entry(name, loss, options, fn, inputs, target, extra=None):
+def loss_entry(name, loss, options, fn, inputs, target):
     """fn(**inputs, target) -> loss. inputs: dict of float tensors that get gradients."""
     leaves = {k: v.detach().clone().requires_grad_(True) for k, v in inputs.items()}
     y = fn(*leaves.values(), target=target)
@@ -96,7 +96,6 @@ def loss_entry(name, loss, options, fn, inputs, target, extra=None):
         "options": options,
         "inputs": inputs,
         "target": target,
-        "extra": extra or {},
         "output": y.detach(),
         "dy": dy,
         "grads": {k: v.grad for k, v in leaves.items()},

@@ -46,7 +46,8 @@ def save_file(tensors, path, metadata=None):
         a = _to_numpy(tensors[name])
         if a.dtype not in _NP_TO_ST:
             raise TypeError(f"unsupported dtype {a.dtype} for {name}")
-        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        shape = a.shape  # np.ascontiguousarray turns 0-d arrays into 1-d: restore the shape
+        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).reshape(shape)
         b = a.tobytes()
         header[name] = {
             "dtype": _NP_TO_ST[a.dtype.newbyteorder("=")],
