@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/grad_mode.h"
 #include "tensor/error.h"
 #include "tensor/parallel.h"
 #include "tensor/tensor.h"
@@ -136,6 +137,7 @@ class OptimizerBase : public Optimizer {
   }
 
   void zero_grad(bool set_to_none = true) override {
+    NoGradGuard no_grad;
     for (auto& g : groups_)
       for (auto& p : g.params) {
         Tensor gr = p.grad();
@@ -146,6 +148,7 @@ class OptimizerBase : public Optimizer {
   }
 
   void step() override {
+    NoGradGuard no_grad;
     struct Item {
       const Options* options;
       State* state;
