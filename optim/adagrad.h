@@ -30,10 +30,9 @@ struct AdagradState {
 
 class Adagrad : public OptimizerBase<AdagradOptions, AdagradState> {
  public:
-  Adagrad(std::vector<Tensor> params, AdagradOptions o = {}) : OptimizerBase(std::move(params), o) {}
+  Adagrad(std::vector<Tensor> params, AdagradOptions o = {}) : OptimizerBase("Adagrad", std::move(params), o) {}
   Adagrad(std::vector<ParamGroup<AdagradOptions>> groups, AdagradOptions defaults = {})
-      : OptimizerBase(std::move(groups), defaults) {}
-  const char* name() const override { return "Adagrad"; }
+      : OptimizerBase("Adagrad", std::move(groups), defaults) {}
 
  protected:
   void begin_param(const AdagradOptions& o, AdagradState& s, const Tensor& p) override;

@@ -62,10 +62,9 @@ void adam_check_loaded(const Options& o, const AdamState& s, const std::string& 
 
 class Adam : public OptimizerBase<AdamOptions, AdamState> {
  public:
-  Adam(std::vector<Tensor> params, AdamOptions o = {}) : OptimizerBase(std::move(params), o) {}
+  Adam(std::vector<Tensor> params, AdamOptions o = {}) : OptimizerBase("Adam", std::move(params), o) {}
   Adam(std::vector<ParamGroup<AdamOptions>> groups, AdamOptions defaults = {})
-      : OptimizerBase(std::move(groups), defaults) {}
-  const char* name() const override { return "Adam"; }
+      : OptimizerBase("Adam", std::move(groups), defaults) {}
 
  protected:
   void begin_param(const AdamOptions& o, AdamState& s, const Tensor& p) override {
@@ -82,10 +81,9 @@ class Adam : public OptimizerBase<AdamOptions, AdamState> {
 
 class AdamW : public OptimizerBase<AdamWOptions, AdamState> {
  public:
-  AdamW(std::vector<Tensor> params, AdamWOptions o = {}) : OptimizerBase(std::move(params), o) {}
+  AdamW(std::vector<Tensor> params, AdamWOptions o = {}) : OptimizerBase("AdamW", std::move(params), o) {}
   AdamW(std::vector<ParamGroup<AdamWOptions>> groups, AdamWOptions defaults = {})
-      : OptimizerBase(std::move(groups), defaults) {}
-  const char* name() const override { return "AdamW"; }
+      : OptimizerBase("AdamW", std::move(groups), defaults) {}
 
  protected:
   void begin_param(const AdamWOptions& o, AdamState& s, const Tensor& p) override {

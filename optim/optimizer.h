@@ -99,12 +99,16 @@ class OptimizerBase : public Optimizer {
  public:
   using Group = ParamGroup<Options>;
 
-  OptimizerBase(std::vector<Tensor> params, Options defaults) : defaults_(defaults) {
+  // `name` is the optimizer's (a string literal): virtual name() cannot be
+  // called while the base is being constructed.
+  OptimizerBase(const char* name, std::vector<Tensor> params, Options defaults)
+      : name_(name), defaults_(defaults) {
     defaults_.validate();
     add_param_group(std::move(params), defaults_);
   }
-  OptimizerBase(std::vector<Group> groups, Options defaults) : defaults_(defaults) {
-    defaults_.validate();
+  OptimizerBase(const char* name, std::vector<Group> groups, Options defaults)
+      : name_(name), defaults_(defaults) {
+    // defaults_ is validated when add_param_group(params) first uses it.
     for (auto& g : groups) add_param_group(std::move(g.params), g.options);
   }
 
@@ -127,6 +131,7 @@ class OptimizerBase : public Optimizer {
     groups_.push_back(Group{std::move(params), options});
   }
 
+  const char* name() const override { return name_; }
   std::vector<Group>& param_groups() { return groups_; }
   const std::vector<Group>& param_groups() const { return groups_; }
   const Options& defaults() const { return defaults_; }
@@ -306,6 +311,7 @@ class OptimizerBase : public Optimizer {
     return groups_[g];
   }
 
+  const char* name_;
   Options defaults_;
   std::vector<Group> groups_;
   std::unordered_map<const TensorImpl*, size_t> owner_;

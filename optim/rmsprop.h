@@ -33,10 +33,9 @@ struct RMSpropState {
 
 class RMSprop : public OptimizerBase<RMSpropOptions, RMSpropState> {
  public:
-  RMSprop(std::vector<Tensor> params, RMSpropOptions o = {}) : OptimizerBase(std::move(params), o) {}
+  RMSprop(std::vector<Tensor> params, RMSpropOptions o = {}) : OptimizerBase("RMSprop", std::move(params), o) {}
   RMSprop(std::vector<ParamGroup<RMSpropOptions>> groups, RMSpropOptions defaults = {})
-      : OptimizerBase(std::move(groups), defaults) {}
-  const char* name() const override { return "RMSprop"; }
+      : OptimizerBase("RMSprop", std::move(groups), defaults) {}
 
  protected:
   void begin_param(const RMSpropOptions& o, RMSpropState& s, const Tensor& p) override;

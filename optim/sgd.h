@@ -36,10 +36,9 @@ struct SGDState {
 
 class SGD : public OptimizerBase<SGDOptions, SGDState> {
  public:
-  SGD(std::vector<Tensor> params, SGDOptions o) : OptimizerBase(std::move(params), o) {}
-  SGD(std::vector<ParamGroup<SGDOptions>> groups, SGDOptions defaults)
-      : OptimizerBase(std::move(groups), defaults) {}
-  const char* name() const override { return "SGD"; }
+  SGD(std::vector<Tensor> params, SGDOptions o) : OptimizerBase("SGD", std::move(params), o) {}
+  SGD(std::vector<ParamGroup<SGDOptions>> groups, SGDOptions defaults = {})
+      : OptimizerBase("SGD", std::move(groups), defaults) {}
 
  protected:
   void begin_param(const SGDOptions& o, SGDState& s, const Tensor& p) override;
