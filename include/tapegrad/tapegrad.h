@@ -8,4 +8,8 @@
 #include "tensor/parallel.h"
 #include "tensor/random.h"
 #include "tensor/gemm.h"
+#include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "autograd/autograd.h"
+#include "autograd/gradcheck.h"
+#include "autograd/function.h"

@@ -1,0 +1,343 @@
+// The reverse-mode engine: recording nodes, Tensor's autograd methods, and
+// backward (collect the nodes that reach the root, run them in reverse
+// recording order, accumulate into leaves, free the graph).
+#include <algorithm>
+#include <sstream>
+#include <unordered_set>
+
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+#include "tensor/raw.h"
+
+namespace tg {
+namespace {
+thread_local bool t_grad_enabled = true;
+std::atomic<bool> g_anomaly{false};
+std::atomic<int64_t> g_live_nodes{0};
+std::atomic<uint64_t> g_seq{0};
+}  // namespace
+
+bool is_grad_enabled() { return t_grad_enabled; }
+void set_grad_enabled(bool on) { t_grad_enabled = on; }
+
+namespace autograd {
+bool is_anomaly_enabled() { return g_anomaly.load(std::memory_order_relaxed); }
+void set_anomaly_enabled(bool on) { g_anomaly = on; }
+
+Node::Node() { g_live_nodes.fetch_add(1, std::memory_order_relaxed); }
+Node::~Node() { g_live_nodes.fetch_sub(1, std::memory_order_relaxed); }
+int64_t Node::live_count() { return g_live_nodes.load(); }
+
+static Tensor alias_without_meta(const Tensor& t) {
+  return make_view(t, t.shape(), t.strides(), t.offset());
+}
+
+Tensor SavedTensor::unpack(bool create_graph, const char* op) const {
+  if (!data.defined()) return data;
+  TG_CHECK(data.version() == version, op,
+           ": a tensor saved for backward was modified by an in-place operation (version ", version, " -> ",
+           data.version(), "); use an out-of-place op or clone() before modifying it");
+  if (create_graph) {
+    if (auto n = output_of.lock()) {
+      Tensor t = alias_without_meta(data);
+      t.impl()->meta = std::make_shared<Meta>();
+      t.impl()->meta->requires_grad = true;
+      t.impl()->meta->grad_fn = n;
+      return t;
+    }
+  }
+  return data;
+}
+
+void BackwardCtx::accumulate(int i, const Tensor& g) {
+  if (!g.defined() || !needs(i)) return;
+  Tensor& slot = grads[size_t(i)];
+  slot = slot.defined() ? add(slot, g) : g;
+}
+
+bool any_requires_grad(std::initializer_list<Tensor> inputs) {
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.impl()->meta && t.impl()->meta->requires_grad) return true;
+  return false;
+}
+
+Tensor record_node(const char* name, Tensor out, const Tensor* inputs, size_t n_inputs, BackwardFn fn, int save,
+                   const Tensor* extra, size_t n_extra) {
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->seq = g_seq.fetch_add(1, std::memory_order_relaxed);
+  node->next.reserve(n_inputs);
+  node->in_shapes.reserve(n_inputs);
+  for (size_t k = 0; k < n_inputs; ++k) {
+    const Tensor& t = inputs[k];
+    Edge e;
+    if (t.defined() && t.impl()->meta && t.impl()->meta->requires_grad) {
+      if (t.impl()->meta->grad_fn) e.node = t.impl()->meta->grad_fn;
+      else e.leaf = t.impl()->meta;
+    }
+    node->next.push_back(std::move(e));
+    node->in_shapes.push_back(t.defined() ? t.shape() : Shape{});
+    node->in_dtypes.push_back(t.defined() ? t.dtype() : kFloat32);
+    if (save & kSaveInputs) node->saved_inputs.push_back({t, {}, t.defined() ? t.version() : 0u});
+  }
+  for (size_t k = 0; k < n_extra; ++k) node->extra.push_back({extra[k], {}, extra[k].defined() ? extra[k].version() : 0u});
+  node->out_shape = out.shape();
+  node->out_dtype = out.dtype();
+  node->fn = std::move(fn);
+  if (is_anomaly_enabled()) {
+    std::ostringstream os;
+    os << "tape entry #" << node->seq << " (" << name << " ->" << out.shape() << ")";
+    node->anomaly_trace = os.str();
+  }
+  // The output gets fresh metadata (a new impl if `out` already had some, e.g. a view of a leaf).
+  if (out.impl()->meta || out.impl_ptr().use_count() > 1) out = alias_without_meta(out);
+  if (save & kSaveOutput) node->saved_output = {alias_without_meta(out), node, out.version()};
+  out.impl()->meta = std::make_shared<Meta>();
+  out.impl()->meta->requires_grad = true;
+  out.impl()->meta->grad_fn = std::move(node);
+  return out;
+}
+
+// ---------------------------------------------------------------- engine
+namespace {
+
+void accumulate_leaf(Meta& m, const Tensor& g, bool create_graph) {
+  if (!m.grad.defined()) {
+    if (create_graph) m.grad = g;
+    else if (!g.is_contiguous() || g.impl()->storage.use_count() > 1 || g.impl()->meta) m.grad = raw::clone(g);
+    else m.grad = g;
+    return;
+  }
+  if (create_graph) m.grad = add(m.grad, g);
+  else raw::binary_(raw::BinaryOp::Add, m.grad, g, "backward");
+}
+
+}  // namespace
+
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph,
+                  bool create_graph, const std::vector<Tensor>* capture_inputs, std::vector<Tensor>* captured) {
+  // Map captured inputs: leaves by Meta, non-leaves by their node.
+  std::vector<Meta*> cap_leaf;
+  std::vector<Node*> cap_node;
+  if (capture_inputs) {
+    captured->assign(capture_inputs->size(), Tensor());
+    for (const Tensor& t : *capture_inputs) {
+      Meta* m = t.defined() ? t.impl()->meta.get() : nullptr;
+      TG_CHECK(m && m->requires_grad, "grad: an input does not require grad");
+      cap_leaf.push_back(m->grad_fn ? nullptr : m);
+      cap_node.push_back(m->grad_fn.get());
+    }
+  }
+  // Collect every node reachable from the roots.
+  std::vector<Node*> nodes;
+  std::unordered_set<Node*> seen;
+  std::vector<Node*> stack;
+  for (size_t r = 0; r < roots.size(); ++r) {
+    const Tensor& root = roots[r];
+    TG_CHECK(root.defined() && root.requires_grad(), "backward: the tensor does not require grad and has no grad_fn; "
+             "did you forget requires_grad_() on an input, or run under NoGradGuard?");
+    Meta* m = root.impl()->meta.get();
+    if (!m->grad_fn) {  // the root is a leaf itself
+      if (capture_inputs) {
+        for (size_t k = 0; k < cap_leaf.size(); ++k)
+          if (cap_leaf[k] == m) (*captured)[k] = (*captured)[k].defined() ? add((*captured)[k], grad_roots[r]) : grad_roots[r];
+      } else {
+        accumulate_leaf(*m, grad_roots[r], create_graph);
+      }
+      continue;
+    }
+    Node* n = m->grad_fn.get();
+    TG_CHECK(!n->released, "backward: trying to backward through the graph a second time (op '", n->name,
+             "'); its saved tensors were freed. Pass retain_graph=true to the first backward if you need to.");
+    n->grad_buffer = n->grad_buffer.defined() ? add(n->grad_buffer, grad_roots[r]) : grad_roots[r];
+    if (seen.insert(n).second) stack.push_back(n);
+  }
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    nodes.push_back(n);
+    for (const Edge& e : n->next)
+      if (e.node && seen.insert(e.node.get()).second) stack.push_back(e.node.get());
+  }
+  std::sort(nodes.begin(), nodes.end(), [](Node* a, Node* b) { return a->seq > b->seq; });
+
+  {
+    EnableGradGuard mode(create_graph);
+    for (Node* n : nodes) {
+      TG_CHECK(!n->released, "backward: trying to backward through the graph a second time (op '", n->name,
+               "'); its saved tensors were freed. Pass retain_graph=true to the first backward if you need to.");
+      if (!n->grad_buffer.defined()) continue;
+      Tensor dy = std::move(n->grad_buffer);
+      n->grad_buffer = Tensor();
+      if (capture_inputs)
+        for (size_t k = 0; k < cap_node.size(); ++k)
+          if (cap_node[k] == n) (*captured)[k] = dy;
+      BackwardCtx ctx(n, dy, create_graph);
+      n->fn(ctx);
+      for (size_t i = 0; i < n->next.size(); ++i) {
+        const Tensor& g = ctx.grads[i];
+        if (!g.defined()) continue;
+        TG_CHECK(g.shape() == n->in_shapes[i], "backward of '", n->name, "': gradient for input ", i, " has shape ",
+                 g.shape(), ", expected ", n->in_shapes[i]);
+        if (is_anomaly_enabled() && raw::has_non_finite(g))
+          detail::throw_error("anomaly: the backward of '", n->name, "' produced NaN or Inf in the gradient of input ",
+                              i, "; the op was recorded at ",
+                              n->anomaly_trace.empty() ? std::string("(not recorded in anomaly mode)") : n->anomaly_trace);
+        const Edge& e = n->next[i];
+        if (e.node) {
+          e.node->grad_buffer = e.node->grad_buffer.defined() ? add(e.node->grad_buffer, g) : g;
+        } else if (e.leaf) {
+          if (capture_inputs) {
+            for (size_t k = 0; k < cap_leaf.size(); ++k)
+              if (cap_leaf[k] == e.leaf.get()) (*captured)[k] = (*captured)[k].defined() ? add((*captured)[k], g) : g;
+          } else {
+            accumulate_leaf(*e.leaf, g, create_graph);
+          }
+        }
+      }
+    }
+  }
+  if (!retain_graph) {
+    for (Node* n : nodes) {
+      n->released = true;
+      n->fn = nullptr;
+      n->saved_inputs.clear();
+      n->saved_output = {};
+      n->extra.clear();
+      n->next.clear();
+    }
+  }
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs, const GradOptions& o) {
+  TG_CHECK(!outputs.empty(), "grad: no outputs given");
+  std::vector<Tensor> gr = o.grad_outputs;
+  if (gr.empty())
+    for (const Tensor& y : outputs) {
+      TG_CHECK(y.numel() == 1, "grad: output of shape ", y.shape(), " is not a scalar; pass grad_outputs");
+      gr.push_back(ones_like(y));
+    }
+  TG_CHECK(gr.size() == outputs.size(), "grad: ", outputs.size(), " outputs but ", gr.size(), " grad_outputs");
+  std::vector<Tensor> captured;
+  run_backward(outputs, gr, o.retain_graph || o.create_graph, o.create_graph, &inputs, &captured);
+  for (size_t k = 0; k < captured.size(); ++k) {
+    if (!captured[k].defined()) {
+      TG_CHECK(o.allow_unused, "grad: input ", k, " was not used to compute the outputs; pass allow_unused = true");
+    } else if (!o.create_graph) {
+      captured[k] = captured[k].detach();
+    }
+  }
+  return captured;
+}
+
+// ---------------------------------------------------------------- tape printing
+static std::vector<Node*> collect(const Tensor& root) {
+  std::vector<Node*> nodes;
+  if (!root.defined() || !root.impl()->meta || !root.impl()->meta->grad_fn) return nodes;
+  std::unordered_set<Node*> seen;
+  std::vector<Node*> stack{root.impl()->meta->grad_fn.get()};
+  seen.insert(stack.back());
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    nodes.push_back(n);
+    for (const Edge& e : n->next)
+      if (e.node && seen.insert(e.node.get()).second) stack.push_back(e.node.get());
+  }
+  std::sort(nodes.begin(), nodes.end(), [](Node* a, Node* b) { return a->seq < b->seq; });
+  return nodes;
+}
+
+Tape tape(const Tensor& root, bool verbose) {
+  Tape t;
+  t.verbose = verbose;
+  for (Node* n : collect(root)) {
+    TapeEntry e{n->seq, n->name, n->in_shapes, n->out_shape, {}};
+    for (const Edge& ed : n->next)
+      e.inputs.push_back(ed.node ? "#" + std::to_string(ed.node->seq) : ed.leaf ? "leaf" : "const");
+    t.entries.push_back(std::move(e));
+  }
+  return t;
+}
+
+std::ostream& operator<<(std::ostream& os, const Tape& t) {
+  os << "tape (" << t.entries.size() << " ops, execution order):\n";
+  for (const TapeEntry& e : t.entries) {
+    os << "  #" << e.seq << "  " << e.op << "(";
+    for (size_t i = 0; i < e.in_shapes.size(); ++i)
+      os << (i ? ", " : "") << e.inputs[i] << ":" << e.in_shapes[i];
+    os << ") -> " << e.out_shape << "\n";
+  }
+  return os;
+}
+
+std::string to_dot(const Tensor& root) {
+  std::ostringstream os;
+  os << "digraph tape {\n  rankdir=BT;\n  node [fontname=\"monospace\"];\n";
+  int leaf_id = 0;
+  for (Node* n : collect(root)) {
+    os << "  n" << n->seq << " [shape=box,label=\"#" << n->seq << " " << n->name << "\\n" << n->out_shape << "\"];\n";
+    for (size_t i = 0; i < n->next.size(); ++i) {
+      const Edge& e = n->next[i];
+      if (e.node) os << "  n" << e.node->seq << " -> n" << n->seq << ";\n";
+      else if (e.leaf) {
+        os << "  l" << leaf_id << " [shape=ellipse,label=\"leaf\\n" << n->in_shapes[i] << "\"];\n";
+        os << "  l" << leaf_id++ << " -> n" << n->seq << ";\n";
+      }
+    }
+  }
+  os << "}\n";
+  return os.str();
+}
+
+}  // namespace autograd
+
+// ---------------------------------------------------------------- Tensor's autograd methods
+bool Tensor::requires_grad() const { return impl_ && impl_->meta && impl_->meta->requires_grad; }
+
+Tensor& Tensor::requires_grad_(bool on) {
+  TG_CHECK(defined(), "requires_grad_: the tensor is undefined");
+  if (on) TG_CHECK(is_floating_point(), "requires_grad_: only floating-point tensors can require grad, got ", dtype());
+  if (impl_->meta && impl_->meta->grad_fn) {
+    TG_CHECK(on, "requires_grad_(false): only leaf tensors can change requires_grad; use detach() on a non-leaf");
+    return *this;
+  }
+  if (!impl_->meta) {
+    if (!on) return *this;
+    impl_->meta = std::make_shared<autograd::Meta>();
+  }
+  impl_->meta->requires_grad = on;
+  return *this;
+}
+
+bool Tensor::is_leaf() const { return !impl_->meta || !impl_->meta->grad_fn; }
+
+Tensor Tensor::grad() const { return impl_->meta ? impl_->meta->grad : Tensor(); }
+
+void Tensor::set_grad(const Tensor& g) {
+  if (g.defined()) {
+    TG_CHECK(g.shape() == shape() && g.dtype() == dtype(), "set_grad: gradient of shape ", g.shape(), " and dtype ",
+             g.dtype(), " does not match the tensor's ", shape(), " ", dtype());
+  }
+  if (!impl_->meta) {
+    if (!g.defined()) return;
+    impl_->meta = std::make_shared<autograd::Meta>();
+  }
+  impl_->meta->grad = g;
+}
+
+Tensor Tensor::detach() const { return autograd::alias_without_meta(*this); }
+
+void Tensor::backward(const Tensor& grad, bool retain_graph, bool create_graph) const {
+  TG_CHECK(defined(), "backward: the tensor is undefined");
+  Tensor g = grad;
+  if (!g.defined()) {
+    TG_CHECK(numel() == 1, "backward: grad can be implicitly created only for scalar outputs; this tensor has shape ",
+             shape(), ", so pass a gradient of that shape");
+    g = ones_like(*this);
+  }
+  TG_CHECK(g.shape() == shape(), "backward: gradient of shape ", g.shape(), " does not match the tensor's shape ", shape());
+  autograd::run_backward({*this}, {g}, retain_graph || create_graph, create_graph, nullptr, nullptr);
+}
+
+}  // namespace tg

@@ -1,0 +1,138 @@
+// Differentiable reductions, softmax/log_softmax and sum_to (the backward of
+// every broadcast). Composite ops (mean, var, logsumexp) are written with the
+// primitives, so their gradients come for free.
+#include <cmath>
+
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "tensor/raw.h"
+
+namespace tg {
+
+using autograd::BackwardCtx;
+using autograd::kSaveInputs;
+using autograd::kSaveNone;
+using autograd::kSaveOutput;
+using autograd::record;
+
+namespace {
+// Shape of a reduction's result with keepdim = true (for broadcasting dy back).
+Shape keep_shape(const Shape& s, const std::vector<int>& dims) { return raw::reduced_shape(s, dims, true); }
+std::vector<int64_t> to64(const std::vector<int>& d) { return std::vector<int64_t>(d.begin(), d.end()); }
+}  // namespace
+
+// y = Σ_dims x      dx = expand(dy, x.shape)
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  const std::vector<int> dims = raw::normalize_dims(dims_in, x.dim(), "sum");
+  return record("sum", raw::sum(x, dims, keepdim), {x}, [dims](BackwardCtx& c) {
+    const Shape& xs = c.in_shape(0);
+    c.accumulate(0, expand(reshape(c.dy, keep_shape(xs, dims)), xs));
+  }, kSaveNone);
+}
+Tensor sum(const Tensor& x) { return sum(x, {}, false); }
+
+// y = Σ_dims x / n
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  const std::vector<int> dims = raw::normalize_dims(dims_in, x.dim(), "mean");
+  TG_CHECK(x.is_floating_point(), "mean: expected a floating-point tensor, got ", x.dtype());
+  int64_t n = 1;
+  for (int d : dims) n *= x.shape()[d];
+  return div(sum(x, dims_in, keepdim), double(n));
+}
+Tensor mean(const Tensor& x) { return mean(x, {}, false); }
+
+// y = Σ (x - mean)² / (n - correction)
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correction, bool keepdim) {
+  const std::vector<int> dims = raw::normalize_dims(dims_in, x.dim(), "var");
+  int64_t n = 1;
+  for (int d : dims) n *= x.shape()[d];
+  const Tensor d = sub(x, mean(x, dims_in, true));
+  return div(sum(mul(d, d), dims_in, keepdim), double(std::max<int64_t>(n - correction, 0)));
+}
+
+// y = max_dims x    dx = dy at the maxima, split evenly among ties (as PyTorch's amax)
+static Tensor extreme(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim, bool is_max) {
+  const char* name = is_max ? "amax" : "amin";
+  const std::vector<int> dims = raw::normalize_dims(dims_in, x.dim(), name);
+  Tensor y = is_max ? raw::amax(x, dims, keepdim) : raw::amin(x, dims, keepdim);
+  return record(name, y, {x}, [dims](BackwardCtx& c) {
+    const Shape& xs = c.in_shape(0);
+    const Tensor yk = expand(reshape(c.out().detach(), keep_shape(xs, dims)), xs);
+    const Tensor mask = eq(c.in(0).detach(), yk);
+    const Tensor count = raw::sum(mask, dims, true);
+    c.accumulate(0, mul(expand(reshape(c.dy, keep_shape(xs, dims)), xs), div(mask, count)));
+  }, kSaveInputs | kSaveOutput);
+}
+Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return extreme(x, dims, keepdim, true); }
+Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return extreme(x, dims, keepdim, false); }
+Tensor max(const Tensor& x) { return amax(x, {}, false); }
+Tensor min(const Tensor& x) { return amin(x, {}, false); }
+
+// values = max along dim; dx = dy scattered to the argmax positions
+static ValuesIndices extreme_dim(const Tensor& x, int64_t dim_in, bool keepdim, bool is_max) {
+  const char* name = is_max ? "max" : "min";
+  const int dim = wrap_dim(dim_in, x.dim(), name);
+  auto [values, indices] = raw::max_dim(x, dim, keepdim, is_max);
+  values = record(name, values, {x}, [dim, keepdim](BackwardCtx& c) {
+    const Tensor idx = c.extra(0);
+    const Shape& xs = c.in_shape(0);
+    if (xs.size() == 0) return c.accumulate(0, c.dy);
+    const Tensor ik = keepdim ? idx : raw::unsqueeze(idx, dim);
+    const Tensor dk = keepdim ? c.dy : c.dy.unsqueeze(dim);
+    c.accumulate(0, scatter_add(zeros(xs, {.dtype = c.dy.dtype()}), dim, ik, dk));
+  }, kSaveNone, {indices});
+  return {values, indices};
+}
+ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) { return extreme_dim(x, dim, keepdim, true); }
+ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) { return extreme_dim(x, dim, keepdim, false); }
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  return raw::max_dim(x, wrap_dim(dim, x.dim(), "argmax"), keepdim, true).second;
+}
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
+  return raw::max_dim(x, wrap_dim(dim, x.dim(), "argmin"), keepdim, false).second;
+}
+
+// y = m + log Σ exp(x - m), m = max (a constant: it cancels in the gradient)
+Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  const std::vector<int> dims = raw::normalize_dims(dims_in, x.dim(), "logsumexp");
+  Tensor m = raw::amax(x, dims, true);
+  // Infinite maxima would make x - m NaN; use 0 there (as PyTorch does).
+  const Tensor finite = raw::binary(raw::BinaryOp::Lt, raw::unary(raw::UnaryOp::Abs, m, "logsumexp"), INFINITY, false, "logsumexp");
+  m = raw::binary(raw::BinaryOp::Mul, m, finite, "logsumexp");
+  Tensor y = add(log(sum(exp(sub(x, m)), dims_in, true)), m);
+  return keepdim ? y : reshape(y, raw::reduced_shape(x.shape(), dims, false));
+}
+
+// y = softmax(x)    dx = y * (dy - Σ dy·y)
+Tensor softmax(const Tensor& x, int64_t dim_in) {
+  const int dim = wrap_dim(dim_in, x.dim(), "softmax");
+  return record("softmax", raw::softmax(x, dim, false), {x}, [dim](BackwardCtx& c) {
+    const Tensor y = c.out();
+    c.accumulate(0, mul(y, sub(c.dy, sum(mul(c.dy, y), {dim}, true))));
+  }, kSaveOutput);
+}
+
+// y = x - logsumexp(x)    dx = dy - exp(y) * Σ dy
+Tensor log_softmax(const Tensor& x, int64_t dim_in) {
+  const int dim = wrap_dim(dim_in, x.dim(), "log_softmax");
+  return record("log_softmax", raw::softmax(x, dim, true), {x}, [dim](BackwardCtx& c) {
+    c.accumulate(0, sub(c.dy, mul(exp(c.out()), sum(c.dy, {dim}, true))));
+  }, kSaveOutput);
+}
+
+// Sums x down to `shape` (inverse of broadcasting). Composite: sum + reshape.
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  const int lead = x.dim() - shape.size();
+  TG_CHECK(lead >= 0, "sum_to: cannot sum shape ", x.shape(), " to the larger rank shape ", shape);
+  std::vector<int64_t> dims;
+  for (int d = 0; d < x.dim(); ++d) {
+    if (d < lead) dims.push_back(d);
+    else if (shape[d - lead] == 1 && x.shape()[d] != 1) dims.push_back(d);
+    else TG_CHECK(shape[d - lead] == x.shape()[d], "sum_to: shape ", x.shape(), " does not broadcast from ", shape);
+  }
+  if (dims.empty()) return reshape(x, shape);
+  return reshape(sum(x, dims, true), shape);
+}
+
+}  // namespace tg

@@ -1,0 +1,261 @@
+// Highway bodies of the elementwise, reduction and softmax kernels.
+//
+// Layout as in Highway's skeleton: per-vector helpers (a functor per op with
+// `operator()(d, v...)`), then array wrappers that walk a span a vector at a
+// time. The last partial vector is copied into a padded stack buffer,
+// computed as a whole vector and copied back, so the tail gets the very same
+// math as the body and nothing reads past the caller's span.
+// Included once per target by elementwise.cc (HWY_TARGET_INCLUDE).
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
+#include "tensor/kernels/elementwise.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace tg::kernels {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// ---------------------------------------------------------------- per vector
+template <class D, class V>
+HWY_INLINE V Erf(D d, V x) {
+  // Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): used for float32 only; the
+  // float64 path calls std::erf so gradchecks in double stay exact.
+  using T = hn::TFromD<D>;
+  const V ax = hn::Abs(x);
+  const V t = hn::Div(hn::Set(d, T(1)), hn::MulAdd(hn::Set(d, T(0.3275911)), ax, hn::Set(d, T(1))));
+  V p = hn::Set(d, T(1.061405429));
+  p = hn::MulAdd(p, t, hn::Set(d, T(-1.453152027)));
+  p = hn::MulAdd(p, t, hn::Set(d, T(1.421413741)));
+  p = hn::MulAdd(p, t, hn::Set(d, T(-0.284496736)));
+  p = hn::MulAdd(p, t, hn::Set(d, T(0.254829592)));
+  p = hn::Mul(p, t);
+  const V e = hn::Exp(d, hn::Neg(hn::Mul(ax, ax)));
+  const V y = hn::NegMulAdd(p, e, hn::Set(d, T(1)));
+  return hn::CopySign(y, x);
+}
+
+template <class D, class V>
+HWY_INLINE V Sigmoid(D d, V x) {
+  using T = hn::TFromD<D>;
+  const V one = hn::Set(d, T(1));
+  return hn::Div(one, hn::Add(one, hn::Exp(d, hn::Neg(x))));
+}
+
+template <class D, class V>
+HWY_INLINE V ApplyBinary(D d, BinaryOp op, V a, V b) {
+  using T = hn::TFromD<D>;
+  const V one = hn::Set(d, T(1));
+  switch (op) {
+    case BinaryOp::Add: return hn::Add(a, b);
+    case BinaryOp::Sub: return hn::Sub(a, b);
+    case BinaryOp::Mul: return hn::Mul(a, b);
+    case BinaryOp::Div: return hn::Div(a, b);
+    case BinaryOp::Max: return hn::IfThenElse(hn::Lt(a, b), b, a);
+    case BinaryOp::Min: return hn::IfThenElse(hn::Lt(b, a), b, a);
+    case BinaryOp::Eq: return hn::IfThenElseZero(hn::Eq(a, b), one);
+    case BinaryOp::Ne: return hn::IfThenElseZero(hn::Ne(a, b), one);
+    case BinaryOp::Lt: return hn::IfThenElseZero(hn::Lt(a, b), one);
+    case BinaryOp::Le: return hn::IfThenElseZero(hn::Le(a, b), one);
+    case BinaryOp::Gt: return hn::IfThenElseZero(hn::Gt(a, b), one);
+    case BinaryOp::Ge: return hn::IfThenElseZero(hn::Ge(a, b), one);
+    default: return a;  // Pow never reaches the vector path
+  }
+}
+
+template <class D, class V>
+HWY_INLINE V ApplyUnary(D d, UnaryOp op, V x, V p0, V p1) {
+  using T = hn::TFromD<D>;
+  const V zero = hn::Zero(d);
+  const V one = hn::Set(d, T(1));
+  const V half = hn::Set(d, T(0.5));
+  switch (op) {
+    case UnaryOp::Neg: return hn::Neg(x);
+    case UnaryOp::Exp: return hn::Exp(d, x);
+    case UnaryOp::Log: return hn::Log(d, x);
+    case UnaryOp::Sqrt: return hn::Sqrt(x);
+    case UnaryOp::Rsqrt: return hn::Div(one, hn::Sqrt(x));
+    case UnaryOp::Abs: return hn::Abs(x);
+    case UnaryOp::Sign:
+      return hn::Sub(hn::IfThenElseZero(hn::Gt(x, zero), one), hn::IfThenElseZero(hn::Lt(x, zero), one));
+    case UnaryOp::Square: return hn::Mul(x, x);
+    case UnaryOp::Relu: return hn::IfThenElse(hn::Gt(x, zero), x, zero);
+    case UnaryOp::Sigmoid: return Sigmoid(d, x);
+    case UnaryOp::Tanh: return hn::Tanh(d, x);
+    case UnaryOp::Erf: return Erf(d, x);
+    case UnaryOp::GeluTanh: {
+      // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+      const V inner = hn::Mul(hn::Set(d, T(0.7978845608028654)),
+                              hn::MulAdd(hn::Mul(hn::Set(d, T(0.044715)), hn::Mul(x, x)), x, x));
+      return hn::Mul(hn::Mul(half, x), hn::Add(one, hn::Tanh(d, inner)));
+    }
+    case UnaryOp::GeluErf:
+      return hn::Mul(hn::Mul(half, x), hn::Add(one, Erf(d, hn::Mul(x, hn::Set(d, T(0.7071067811865476))))));
+    case UnaryOp::LeakyRelu: return hn::IfThenElse(hn::Gt(x, zero), x, hn::Mul(x, p0));
+    case UnaryOp::Clamp: return hn::Min(hn::Max(x, p0), p1);
+    case UnaryOp::Recip: return hn::Div(one, x);
+    case UnaryOp::Step: return hn::IfThenElseZero(hn::Gt(x, zero), one);
+    default: return x;  // PowScalar never reaches the vector path
+  }
+}
+
+// ---------------------------------------------------------------- arrays
+template <class T>
+void BinaryArray(BinaryOp op, const T* HWY_RESTRICT a, int64_t sa, const T* HWY_RESTRICT b,
+                 int64_t sb, T* HWY_RESTRICT out, int64_t n) {
+  const hn::ScalableTag<T> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  auto load = [&](const T* p, int64_t s, int64_t i) {
+    return s == 0 ? hn::Set(d, p[0]) : hn::LoadU(d, p + i);
+  };
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(ApplyBinary(d, op, load(a, sa, i), load(b, sb, i)), d, out + i);
+  if (i < n) {
+    HWY_ALIGN T ba[hn::MaxLanes(d)] = {}, bb[hn::MaxLanes(d)] = {}, bo[hn::MaxLanes(d)];
+    const int64_t r = n - i;
+    for (int64_t j = 0; j < r; ++j) {
+      ba[j] = a[sa ? i + j : 0];
+      bb[j] = b[sb ? i + j : 0];
+    }
+    hn::Store(ApplyBinary(d, op, hn::Load(d, ba), hn::Load(d, bb)), d, bo);
+    for (int64_t j = 0; j < r; ++j) out[i + j] = bo[j];
+  }
+}
+
+template <class T>
+void UnaryArray(UnaryOp op, const T* HWY_RESTRICT x, T* HWY_RESTRICT y, int64_t n, double p0, double p1) {
+  const hn::ScalableTag<T> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto vp0 = hn::Set(d, T(p0)), vp1 = hn::Set(d, T(p1));
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(ApplyUnary(d, op, hn::LoadU(d, x + i), vp0, vp1), d, y + i);
+  if (i < n) {
+    // Pad with 1 so that log/sqrt/div of the unused lanes stay finite.
+    HWY_ALIGN T bx[hn::MaxLanes(d)], by[hn::MaxLanes(d)];
+    for (size_t j = 0; j < hn::MaxLanes(d); ++j) bx[j] = T(1);
+    const int64_t r = n - i;
+    for (int64_t j = 0; j < r; ++j) bx[j] = x[i + j];
+    hn::Store(ApplyUnary(d, op, hn::Load(d, bx), vp0, vp1), d, by);
+    for (int64_t j = 0; j < r; ++j) y[i + j] = by[j];
+  }
+}
+
+void BinaryF32(int op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) {
+  BinaryArray<float>(static_cast<BinaryOp>(op), a, sa, b, sb, out, n);
+}
+void BinaryF64(int op, const double* a, int64_t sa, const double* b, int64_t sb, double* out, int64_t n) {
+  BinaryArray<double>(static_cast<BinaryOp>(op), a, sa, b, sb, out, n);
+}
+void UnaryF32(int op, const float* x, float* y, int64_t n, double p0, double p1) {
+  UnaryArray<float>(static_cast<UnaryOp>(op), x, y, n, p0, p1);
+}
+void UnaryF64(int op, const double* x, double* y, int64_t n, double p0, double p1) {
+  UnaryArray<double>(static_cast<UnaryOp>(op), x, y, n, p0, p1);
+}
+
+// Sum with four independent accumulators, combined in a fixed order.
+template <class T>
+T SumArray(const T* HWY_RESTRICT x, int64_t n) {
+  const hn::ScalableTag<T> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  auto s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    s0 = hn::Add(s0, hn::LoadU(d, x + i));
+    s1 = hn::Add(s1, hn::LoadU(d, x + i + N));
+    s2 = hn::Add(s2, hn::LoadU(d, x + i + 2 * N));
+    s3 = hn::Add(s3, hn::LoadU(d, x + i + 3 * N));
+  }
+  for (; i + N <= n; i += N) s0 = hn::Add(s0, hn::LoadU(d, x + i));
+  T tail = 0;
+  for (; i < n; ++i) tail += x[i];
+  const auto s = hn::Add(hn::Add(s0, s1), hn::Add(s2, s3));
+  return hn::GetLane(hn::SumOfLanes(d, s)) + tail;
+}
+float SumF32(const float* x, int64_t n) { return SumArray<float>(x, n); }
+double SumF64(const double* x, int64_t n) { return SumArray<double>(x, n); }
+
+template <class T, bool kMax>
+T ExtremeArray(const T* HWY_RESTRICT x, int64_t n) {
+  const hn::ScalableTag<T> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  T best = x[0];
+  int64_t i = 0;
+  if (n >= N) {
+    auto m = hn::LoadU(d, x);
+    for (i = N; i + N <= n; i += N) {
+      const auto v = hn::LoadU(d, x + i);
+      m = kMax ? hn::Max(m, v) : hn::Min(m, v);
+    }
+    best = hn::GetLane(kMax ? hn::MaxOfLanes(d, m) : hn::MinOfLanes(d, m));
+  }
+  for (; i < n; ++i) best = kMax ? (x[i] > best ? x[i] : best) : (x[i] < best ? x[i] : best);
+  // NaN propagates like PyTorch's max/min.
+  for (int64_t j = 0; j < n; ++j)
+    if (x[j] != x[j]) return x[j];
+  return best;
+}
+float MaxF32(const float* x, int64_t n) { return ExtremeArray<float, true>(x, n); }
+double MaxF64(const double* x, int64_t n) { return ExtremeArray<double, true>(x, n); }
+float MinF32(const float* x, int64_t n) { return ExtremeArray<float, false>(x, n); }
+double MinF64(const double* x, int64_t n) { return ExtremeArray<double, false>(x, n); }
+
+template <class T>
+void AccumulateArray(const T* HWY_RESTRICT x, T* HWY_RESTRICT out, int64_t n) {
+  const hn::ScalableTag<T> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Add(hn::LoadU(d, out + i), hn::LoadU(d, x + i)), d, out + i);
+  for (; i < n; ++i) out[i] += x[i];
+}
+void AccumulateF32(const float* x, float* out, int64_t n) { AccumulateArray<float>(x, out, n); }
+void AccumulateF64(const double* x, double* out, int64_t n) { AccumulateArray<double>(x, out, n); }
+
+// y = exp(x - max) / sum(exp(x - max)); log variant: y = x - max - log(sum).
+template <class T, bool kLog>
+void SoftmaxRow(const T* HWY_RESTRICT x, T* HWY_RESTRICT y, int64_t n) {
+  if (n == 0) return;
+  const hn::ScalableTag<T> d;
+  const T m = ExtremeArray<T, true>(x, n);
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto vm = hn::Set(d, m);
+  auto acc = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), vm));
+    if (!kLog) hn::StoreU(e, d, y + i);
+    acc = hn::Add(acc, e);
+  }
+  T s = hn::GetLane(hn::SumOfLanes(d, acc));
+  if (i < n) {
+    HWY_ALIGN T bx[hn::MaxLanes(d)], by[hn::MaxLanes(d)];
+    for (size_t j = 0; j < hn::MaxLanes(d); ++j) bx[j] = T(0);  // unused lanes
+    for (int64_t j = 0; j < n - i; ++j) bx[j] = x[i + j] - m;
+    hn::Store(hn::Exp(d, hn::Load(d, bx)), d, by);
+    for (int64_t j = 0; j < n - i; ++j) {
+      if (!kLog) y[i + j] = by[j];
+      s += by[j];
+    }
+  }
+  if (kLog) {
+    const T ls = m + std::log(s);
+    for (int64_t j = 0; j < n; ++j) y[j] = x[j] - ls;
+  } else {
+    const T inv = T(1) / s;
+    for (int64_t j = 0; j < n; ++j) y[j] *= inv;
+  }
+}
+void SoftmaxF32(const float* x, float* y, int64_t n) { SoftmaxRow<float, false>(x, y, n); }
+void SoftmaxF64(const double* x, double* y, int64_t n) { SoftmaxRow<double, false>(x, y, n); }
+void LogSoftmaxF32(const float* x, float* y, int64_t n) { SoftmaxRow<float, true>(x, y, n); }
+void LogSoftmaxF64(const double* x, double* y, int64_t n) { SoftmaxRow<double, true>(x, y, n); }
+
+const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace tg::kernels
+HWY_AFTER_NAMESPACE();

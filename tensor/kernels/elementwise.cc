@@ -1,0 +1,199 @@
+// Per-target compilation and dynamic dispatch of elementwise-inl.h, plus the
+// scalar twins and the int64 loops (labels and indices need no SIMD).
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "tensor/kernels/elementwise.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "tensor/kernels/elementwise-inl.h"
+
+#if HWY_ONCE
+#include <algorithm>
+#include <cmath>
+
+namespace tg::kernels {
+
+HWY_EXPORT(BinaryF32);
+HWY_EXPORT(BinaryF64);
+HWY_EXPORT(UnaryF32);
+HWY_EXPORT(UnaryF64);
+HWY_EXPORT(SumF32);
+HWY_EXPORT(SumF64);
+HWY_EXPORT(MaxF32);
+HWY_EXPORT(MaxF64);
+HWY_EXPORT(MinF32);
+HWY_EXPORT(MinF64);
+HWY_EXPORT(AccumulateF32);
+HWY_EXPORT(AccumulateF64);
+HWY_EXPORT(SoftmaxF32);
+HWY_EXPORT(SoftmaxF64);
+HWY_EXPORT(LogSoftmaxF32);
+HWY_EXPORT(LogSoftmaxF64);
+HWY_EXPORT(TargetName);
+
+namespace {
+
+template <class T>
+T binary_scalar(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::Add: return a + b;
+    case BinaryOp::Sub: return a - b;
+    case BinaryOp::Mul: return a * b;
+    case BinaryOp::Div: return a / b;
+    case BinaryOp::Pow: return static_cast<T>(std::pow(a, b));
+    case BinaryOp::Max: return a < b ? b : a;
+    case BinaryOp::Min: return b < a ? b : a;
+    case BinaryOp::Eq: return a == b;
+    case BinaryOp::Ne: return a != b;
+    case BinaryOp::Lt: return a < b;
+    case BinaryOp::Le: return a <= b;
+    case BinaryOp::Gt: return a > b;
+    case BinaryOp::Ge: return a >= b;
+  }
+  return a;
+}
+
+template <class T>
+T unary_scalar(UnaryOp op, T x, double p0, double p1) {
+  using std::exp;
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
+    case UnaryOp::Abs: return std::abs(x);
+    case UnaryOp::Sign: return T((x > 0) - (x < 0));
+    case UnaryOp::Square: return x * x;
+    case UnaryOp::Relu: return x > 0 ? x : T(0);
+    case UnaryOp::Sigmoid: return T(1) / (T(1) + std::exp(-x));
+    case UnaryOp::Tanh: return std::tanh(x);
+    case UnaryOp::Erf: return std::erf(x);
+    case UnaryOp::GeluTanh:
+      return T(0.5) * x * (T(1) + std::tanh(T(0.7978845608028654) * (x + T(0.044715) * x * x * x)));
+    case UnaryOp::GeluErf: return T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476)));
+    case UnaryOp::LeakyRelu: return x > 0 ? x : x * T(p0);
+    case UnaryOp::Clamp: return std::min(std::max(x, T(p0)), T(p1));
+    case UnaryOp::PowScalar: return static_cast<T>(std::pow(x, T(p0)));
+    case UnaryOp::Recip: return T(1) / x;
+    case UnaryOp::Step: return x > 0 ? T(1) : T(0);
+  }
+  return x;
+}
+
+template <class T>
+void binary_loop(BinaryOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = binary_scalar<T>(op, a[i * sa], b[i * sb]);
+}
+template <class T>
+void unary_loop(UnaryOp op, const T* x, T* y, int64_t n, double p0, double p1) {
+  for (int64_t i = 0; i < n; ++i) y[i] = unary_scalar<T>(op, x[i], p0, p1);
+}
+
+}  // namespace
+
+void binary(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) {
+  if (op == BinaryOp::Pow) return binary_loop(op, a, sa, b, sb, out, n);
+  HWY_DYNAMIC_DISPATCH(BinaryF32)(static_cast<int>(op), a, sa, b, sb, out, n);
+}
+void binary(BinaryOp op, const double* a, int64_t sa, const double* b, int64_t sb, double* out, int64_t n) {
+  if (op == BinaryOp::Pow) return binary_loop(op, a, sa, b, sb, out, n);
+  HWY_DYNAMIC_DISPATCH(BinaryF64)(static_cast<int>(op), a, sa, b, sb, out, n);
+}
+void binary(BinaryOp op, const int64_t* a, int64_t sa, const int64_t* b, int64_t sb, int64_t* out, int64_t n) {
+  if (op == BinaryOp::Div) {
+    // Integer division floors like Python/PyTorch's floor_divide would be surprising;
+    // tapegrad truncates toward zero like C++.
+    for (int64_t i = 0; i < n; ++i) out[i] = b[i * sb] ? a[i * sa] / b[i * sb] : 0;
+    return;
+  }
+  if (op == BinaryOp::Pow) {
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<int64_t>(std::llround(std::pow(double(a[i * sa]), double(b[i * sb]))));
+    return;
+  }
+  binary_loop(op, a, sa, b, sb, out, n);
+}
+
+void unary(UnaryOp op, const float* x, float* y, int64_t n, double p0, double p1) {
+  if (op == UnaryOp::PowScalar) {
+    if (p0 == 2.0) op = UnaryOp::Square;
+    else if (p0 == 0.5) op = UnaryOp::Sqrt;
+    else if (p0 == -0.5) op = UnaryOp::Rsqrt;
+    else if (p0 == -1.0) op = UnaryOp::Recip;
+    else return unary_loop(op, x, y, n, p0, p1);
+  }
+  HWY_DYNAMIC_DISPATCH(UnaryF32)(static_cast<int>(op), x, y, n, p0, p1);
+}
+void unary(UnaryOp op, const double* x, double* y, int64_t n, double p0, double p1) {
+  // float64 erf-based ops use the exact std::erf (gradchecks run in double).
+  if (op == UnaryOp::Erf || op == UnaryOp::GeluErf || op == UnaryOp::PowScalar)
+    return unary_loop(op, x, y, n, p0, p1);
+  HWY_DYNAMIC_DISPATCH(UnaryF64)(static_cast<int>(op), x, y, n, p0, p1);
+}
+void unary(UnaryOp op, const int64_t* x, int64_t* y, int64_t n, double p0, double p1) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t v = x[i];
+    switch (op) {
+      case UnaryOp::Neg: y[i] = -v; break;
+      case UnaryOp::Abs: y[i] = v < 0 ? -v : v; break;
+      case UnaryOp::Sign: y[i] = (v > 0) - (v < 0); break;
+      case UnaryOp::Square: y[i] = v * v; break;
+      case UnaryOp::Relu: y[i] = v > 0 ? v : 0; break;
+      case UnaryOp::Clamp: y[i] = std::min<int64_t>(std::max<int64_t>(v, int64_t(p0)), int64_t(p1)); break;
+      case UnaryOp::Step: y[i] = v > 0; break;
+      default: y[i] = static_cast<int64_t>(unary_scalar<double>(op, double(v), p0, p1));
+    }
+  }
+}
+
+float sum(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumF32)(x, n); }
+double sum(const double* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumF64)(x, n); }
+float max(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(MaxF32)(x, n); }
+double max(const double* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(MaxF64)(x, n); }
+float min(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(MinF32)(x, n); }
+double min(const double* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(MinF64)(x, n); }
+void accumulate(const float* x, float* out, int64_t n) { HWY_DYNAMIC_DISPATCH(AccumulateF32)(x, out, n); }
+void accumulate(const double* x, double* out, int64_t n) { HWY_DYNAMIC_DISPATCH(AccumulateF64)(x, out, n); }
+void softmax_row(const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxF32)(x, y, n); }
+void softmax_row(const double* x, double* y, int64_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxF64)(x, y, n); }
+void log_softmax_row(const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(LogSoftmaxF32)(x, y, n); }
+void log_softmax_row(const double* x, double* y, int64_t n) { HWY_DYNAMIC_DISPATCH(LogSoftmaxF64)(x, y, n); }
+const char* active_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+
+// ---- scalar twins ----
+void binary_ref(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) {
+  binary_loop(op, a, sa, b, sb, out, n);
+}
+void binary_ref(BinaryOp op, const double* a, int64_t sa, const double* b, int64_t sb, double* out, int64_t n) {
+  binary_loop(op, a, sa, b, sb, out, n);
+}
+void unary_ref(UnaryOp op, const float* x, float* y, int64_t n, double p0, double p1) {
+  unary_loop(op, x, y, n, p0, p1);
+}
+void unary_ref(UnaryOp op, const double* x, double* y, int64_t n, double p0, double p1) {
+  unary_loop(op, x, y, n, p0, p1);
+}
+double sum_ref(const float* x, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += x[i];
+  return s;
+}
+double sum_ref(const double* x, int64_t n) {
+  long double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += x[i];
+  return static_cast<double>(s);
+}
+void softmax_row_ref(const double* x, double* y, int64_t n) {
+  double m = -INFINITY, s = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  for (int64_t i = 0; i < n; ++i) s += std::exp(x[i] - m);
+  for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i] - m) / s;
+}
+void log_softmax_row_ref(const double* x, double* y, int64_t n) {
+  double m = -INFINITY, s = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  for (int64_t i = 0; i < n; ++i) s += std::exp(x[i] - m);
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] - m - std::log(s);
+}
+
+}  // namespace tg::kernels
+#endif  // HWY_ONCE

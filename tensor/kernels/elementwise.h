@@ -1,0 +1,57 @@
+// Elementwise and reduction kernels on contiguous spans: the SIMD bodies of the
+// tensor ops, dispatched at run time to the best Highway target.
+//
+// Binary kernels read a[i*sa] and b[i*sb] with sa, sb in {0, 1} (0 broadcasts
+// one value), so one call covers tensor-tensor, tensor-scalar and
+// scalar-tensor. Each function has a scalar twin (`*_ref`) in plain C++ that
+// the tests compare against on every compiled target. Kernels never allocate,
+// throw or spawn threads; pointers need no alignment and n may be anything.
+#pragma once
+#include <cstdint>
+
+namespace tg::kernels {
+
+enum class BinaryOp : int { Add, Sub, Mul, Div, Pow, Max, Min, Eq, Ne, Lt, Le, Gt, Ge };
+// p0/p1 parameterize LeakyRelu (slope), Clamp (lo, hi), PowScalar (p).
+enum class UnaryOp : int {
+  Neg, Exp, Log, Sqrt, Rsqrt, Abs, Sign, Square, Relu, Sigmoid, Tanh, Erf,
+  GeluTanh, GeluErf, LeakyRelu, Clamp, PowScalar, Recip, Step /* x > 0 */
+};
+
+void binary(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n);
+void binary(BinaryOp op, const double* a, int64_t sa, const double* b, int64_t sb, double* out, int64_t n);
+void binary(BinaryOp op, const int64_t* a, int64_t sa, const int64_t* b, int64_t sb, int64_t* out, int64_t n);
+void unary(UnaryOp op, const float* x, float* y, int64_t n, double p0 = 0, double p1 = 0);
+void unary(UnaryOp op, const double* x, double* y, int64_t n, double p0 = 0, double p1 = 0);
+void unary(UnaryOp op, const int64_t* x, int64_t* y, int64_t n, double p0 = 0, double p1 = 0);
+
+// Reductions of one contiguous span.
+float sum(const float* x, int64_t n);
+double sum(const double* x, int64_t n);
+float max(const float* x, int64_t n);
+double max(const double* x, int64_t n);
+float min(const float* x, int64_t n);
+double min(const double* x, int64_t n);
+// out[i] += x[i] for a span (column sums accumulate row after row).
+void accumulate(const float* x, float* out, int64_t n);
+void accumulate(const double* x, double* out, int64_t n);
+// Softmax / log-softmax of one row (max-subtracted, numerically stable).
+void softmax_row(const float* x, float* y, int64_t n);
+void softmax_row(const double* x, double* y, int64_t n);
+void log_softmax_row(const float* x, float* y, int64_t n);
+void log_softmax_row(const double* x, double* y, int64_t n);
+
+// Scalar twins.
+void binary_ref(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n);
+void binary_ref(BinaryOp op, const double* a, int64_t sa, const double* b, int64_t sb, double* out, int64_t n);
+void unary_ref(UnaryOp op, const float* x, float* y, int64_t n, double p0 = 0, double p1 = 0);
+void unary_ref(UnaryOp op, const double* x, double* y, int64_t n, double p0 = 0, double p1 = 0);
+double sum_ref(const float* x, int64_t n);
+double sum_ref(const double* x, int64_t n);
+void softmax_row_ref(const double* x, double* y, int64_t n);
+void log_softmax_row_ref(const double* x, double* y, int64_t n);
+
+// Which Highway target the dispatcher picks now (for benchmarks and logs).
+const char* active_target_name();
+
+}  // namespace tg::kernels

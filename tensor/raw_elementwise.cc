@@ -1,0 +1,172 @@
+// Elementwise ops with NumPy broadcasting: one strided walk (iter.h) over the
+// output, calling the SIMD kernels per row with input strides 0 or 1.
+#include <cmath>
+#include <vector>
+
+#include "tensor/iter.h"
+#include "tensor/raw.h"
+
+namespace tg::raw {
+namespace {
+
+const char* kBinaryNames[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                              "eq",  "ne",  "lt",  "le",  "gt",  "ge"};
+
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* name) {
+  TG_CHECK(a.defined() && b.defined(), name, ": undefined tensor argument");
+  TG_CHECK(a.dtype() == b.dtype(), name, ": dtypes ", a.dtype(), " and ", b.dtype(),
+           " differ; convert one with .to(", a.dtype(), ")");
+}
+
+bool unit_or_zero(int64_t s) { return s == 0 || s == 1; }
+
+}  // namespace
+
+Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in, const char* name) {
+  if (!name) name = kBinaryNames[int(op)];
+  check_same_dtype(a_in, b_in, name);
+  const Shape shape = a_in.shape() == b_in.shape() ? a_in.shape() : broadcast_shapes(a_in.shape(), b_in.shape(), name);
+  Tensor out = empty(shape, {.dtype = a_in.dtype()});
+  Tensor a = a_in.shape() == shape ? a_in : expand(a_in, shape);
+  Tensor b = b_in.shape() == shape ? b_in : expand(b_in, shape);
+  const Shape* strides[3] = {&out.strides(), &a.strides(), &b.strides()};
+  detail::Loop L = detail::make_loop(shape, strides, 3);
+  if (!unit_or_zero(L.strides[1][L.ndim - 1]) || !unit_or_zero(L.strides[2][L.ndim - 1])) {
+    // Rare: an inner stride other than 0/1 (a transposed operand). Copy it first.
+    if (!unit_or_zero(L.strides[1][L.ndim - 1])) a = expand(contiguous(a_in), shape);
+    if (!unit_or_zero(L.strides[2][L.ndim - 1])) b = expand(contiguous(b_in), shape);
+    const Shape* strides2[3] = {&out.strides(), &a.strides(), &b.strides()};
+    L = detail::make_loop(shape, strides2, 3);
+  }
+  visit_dtype(out.dtype(), [&](auto z) {
+    using T = decltype(z);
+    T* po = out.raw_ptr<T>();
+    const T* pa = a.raw_ptr<T>();
+    const T* pb = b.raw_ptr<T>();
+    detail::for_each_row(L, [&](const int64_t* off, int64_t n, const int64_t* inner) {
+      if (inner[1] > 1 || inner[2] > 1) {  // defensive; not reached after the copy above
+        for (int64_t i = 0; i < n; ++i)
+          kernels::binary(op, pa + off[1] + i * inner[1], 0, pb + off[2] + i * inner[2], 0, po + off[0] + i, 1);
+        return;
+      }
+      kernels::binary(op, pa + off[1], inner[1], pb + off[2], inner[2], po + off[0], n);
+    });
+  });
+  return out;
+}
+
+Tensor binary(BinaryOp op, const Tensor& a_in, double s, bool scalar_first, const char* name) {
+  if (!name) name = kBinaryNames[int(op)];
+  TG_CHECK(a_in.defined(), name, ": undefined tensor argument");
+  const Tensor a = a_in.is_contiguous() ? a_in : contiguous(a_in);
+  Tensor out = empty(a.shape(), {.dtype = a.dtype()});
+  visit_dtype(a.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T sv = static_cast<T>(s);
+    T* po = out.raw_ptr<T>();
+    const T* pa = a.raw_ptr<T>();
+    parallel_for(0, a.numel(), 32768, [&](int64_t i0, int64_t i1) {
+      if (scalar_first) kernels::binary(op, &sv, 0, pa + i0, 1, po + i0, i1 - i0);
+      else kernels::binary(op, pa + i0, 1, &sv, 0, po + i0, i1 - i0);
+    });
+  });
+  return out;
+}
+
+void binary_(BinaryOp op, const Tensor& dst, const Tensor& src_in, const char* name) {
+  check_same_dtype(dst, src_in, name);
+  TG_CHECK(broadcast_shapes(dst.shape(), src_in.shape(), name) == dst.shape(), name, ": the result shape ",
+           broadcast_shapes(dst.shape(), src_in.shape(), name), " does not fit the in-place target's shape ", dst.shape());
+  Tensor src = src_in.shape() == dst.shape() ? src_in : expand(src_in, dst.shape());
+  // If src overlaps dst's storage (e.g. x.add_(x.t())), read from a copy.
+  if (src.impl()->storage == dst.impl()->storage && !(src.strides() == dst.strides() && src.offset() == dst.offset()))
+    src = expand(clone(src_in), dst.shape());
+  const Shape* strides[3] = {&dst.strides(), &dst.strides(), &src.strides()};
+  const detail::Loop L = detail::make_loop(dst.shape(), strides, 3);
+  visit_dtype(dst.dtype(), [&](auto z) {
+    using T = decltype(z);
+    T* pd = dst.raw_ptr<T>();
+    const T* ps = src.raw_ptr<T>();
+    detail::for_each_row(L, [&](const int64_t* off, int64_t n, const int64_t* inner) {
+      if (inner[0] == 1 && unit_or_zero(inner[2])) {
+        kernels::binary(op, pd + off[0], 1, ps + off[2], inner[2], pd + off[0], n);
+      } else {
+        for (int64_t i = 0; i < n; ++i)
+          kernels::binary(op, pd + off[0] + i * inner[0], 0, ps + off[2] + i * inner[2], 0, pd + off[0] + i * inner[0], 1);
+      }
+    });
+  });
+  dst.impl()->version++;
+}
+
+void binary_(BinaryOp op, const Tensor& dst, double s, const char* name) {
+  TG_CHECK(dst.defined(), name, ": undefined tensor");
+  const Shape* strides[1] = {&dst.strides()};
+  const detail::Loop L = detail::make_loop(dst.shape(), strides, 1);
+  visit_dtype(dst.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T sv = static_cast<T>(s);
+    T* pd = dst.raw_ptr<T>();
+    detail::for_each_row(L, [&](const int64_t* off, int64_t n, const int64_t* inner) {
+      if (inner[0] == 1) kernels::binary(op, pd + off[0], 1, &sv, 0, pd + off[0], n);
+      else
+        for (int64_t i = 0; i < n; ++i) kernels::binary(op, pd + off[0] + i * inner[0], 0, &sv, 0, pd + off[0] + i * inner[0], 1);
+    });
+  });
+  dst.impl()->version++;
+}
+
+Tensor unary(UnaryOp op, const Tensor& x_in, const char* name, double p0, double p1) {
+  TG_CHECK(x_in.defined(), name, ": undefined tensor argument");
+  const bool float_only = op != UnaryOp::Neg && op != UnaryOp::Abs && op != UnaryOp::Sign && op != UnaryOp::Square &&
+                          op != UnaryOp::Relu && op != UnaryOp::Clamp && op != UnaryOp::Step;
+  TG_CHECK(!float_only || x_in.is_floating_point(), name, ": expected a floating-point tensor, got ", x_in.dtype());
+  const Tensor x = x_in.is_contiguous() ? x_in : contiguous(x_in);
+  Tensor out = empty(x.shape(), {.dtype = x.dtype()});
+  visit_dtype(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* px = x.raw_ptr<T>();
+    T* po = out.raw_ptr<T>();
+    parallel_for(0, x.numel(), 16384, [&](int64_t i0, int64_t i1) {
+      kernels::unary(op, px + i0, po + i0, i1 - i0, p0, p1);
+    });
+  });
+  return out;
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_same_dtype(a, b, "where");
+  TG_CHECK(cond.defined(), "where: undefined condition");
+  const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor out = empty(shape, {.dtype = a.dtype()});
+  const Tensor c = contiguous(to(expand(cond, shape), kFloat64));
+  const Tensor ea = expand(a, shape), eb = expand(b, shape);
+  const Shape* strides[3] = {&out.strides(), &ea.strides(), &eb.strides()};
+  const detail::Loop L = detail::make_loop(shape, strides, 3);
+  visit_dtype(a.dtype(), [&](auto z) {
+    using T = decltype(z);
+    T* po = out.raw_ptr<T>();
+    const T* pa = ea.raw_ptr<T>();
+    const T* pb = eb.raw_ptr<T>();
+    const double* pc = c.raw_ptr<double>();
+    detail::for_each_row(L, [&](const int64_t* off, int64_t n, const int64_t* inner) {
+      for (int64_t i = 0; i < n; ++i)
+        po[off[0] + i] = pc[off[0] + i] != 0 ? pa[off[1] + i * inner[1]] : pb[off[2] + i * inner[2]];
+    });
+  });
+  return out;
+}
+
+bool has_non_finite(const Tensor& x) {
+  if (!x.defined() || !x.is_floating_point()) return false;
+  const Tensor c = contiguous(x);
+  return visit_float_dtype(c.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* p = c.raw_ptr<T>();
+    for (int64_t i = 0; i < c.numel(); ++i)
+      if (!std::isfinite(p[i])) return true;
+    return false;
+  });
+}
+
+}  // namespace tg::raw

@@ -1,0 +1,227 @@
+// Reductions (sum, amax/amin, max/min with indices) and row-wise softmax.
+//
+// Determinism: a reduction never splits one output element's terms across
+// threads except for the full reduction, which sums fixed 16K-element chunks
+// and combines the partial sums in chunk order. So every result is the same
+// bits for 1 or 2 threads.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "tensor/raw.h"
+#include "tensor/parallel.h"
+
+namespace tg::raw {
+
+std::vector<int> normalize_dims(const std::vector<int64_t>& dims, int rank, const char* op) {
+  std::vector<int> out;
+  if (dims.empty()) {
+    for (int d = 0; d < rank; ++d) out.push_back(d);
+    return out;
+  }
+  for (int64_t d : dims) out.push_back(wrap_dim(d, rank, op));
+  std::sort(out.begin(), out.end());
+  for (size_t i = 1; i < out.size(); ++i)
+    TG_CHECK(out[i] != out[i - 1], op, ": dim ", out[i], " appears twice in the reduction dims");
+  if (rank == 0) out.clear();
+  return out;
+}
+
+Shape reduced_shape(const Shape& s, const std::vector<int>& dims, bool keepdim) {
+  Shape out;
+  size_t k = 0;
+  for (int d = 0; d < s.size(); ++d) {
+    const bool red = k < dims.size() && dims[k] == d;
+    if (red) ++k;
+    if (!red) out.push_back(s[d]);
+    else if (keepdim) out.push_back(1);
+  }
+  return out;
+}
+
+namespace {
+
+constexpr int64_t kChunk = 16384;
+
+template <class T>
+T span_sum(const T* p, int64_t n) {
+  if constexpr (std::is_same_v<T, int64_t>) {
+    T s = 0;
+    for (int64_t i = 0; i < n; ++i) s += p[i];
+    return s;
+  } else {
+    return kernels::sum(p, n);
+  }
+}
+
+// Sum of a contiguous span in fixed chunks combined in order.
+template <class T>
+T full_sum(const T* p, int64_t n) {
+  if (n <= kChunk) return span_sum(p, n);
+  const int64_t nchunks = (n + kChunk - 1) / kChunk;
+  std::vector<T> part(size_t(nchunks), T(0));
+  parallel_chunks(n, kChunk, [&](int64_t c, int64_t lo, int64_t hi) { part[size_t(c)] = span_sum(p + lo, hi - lo); });
+  T s = 0;
+  for (T v : part) s += v;
+  return s;
+}
+
+// Splits x's dims into kept (outer) and reduced (inner) and returns a
+// contiguous [O, R] layout, possibly copying.
+Tensor rows_layout(const Tensor& x, const std::vector<int>& dims, int64_t* O, int64_t* R) {
+  Shape perm;
+  *O = 1;
+  *R = 1;
+  size_t k = 0;
+  for (int d = 0; d < x.dim(); ++d) {
+    if (k < dims.size() && dims[k] == d) { ++k; continue; }
+    perm.push_back(d);
+    *O *= x.shape()[d];
+  }
+  for (int d : dims) {
+    perm.push_back(d);
+    *R *= x.shape()[d];
+  }
+  return contiguous(permute(x, perm));
+}
+
+template <class T, class RowFn>
+Tensor reduce_rows(const Tensor& x, const std::vector<int>& dims, bool keepdim, RowFn row) {
+  int64_t O, R;
+  const Tensor xc = rows_layout(x, dims, &O, &R);
+  Tensor out = empty(reduced_shape(x.shape(), dims, keepdim), {.dtype = x.dtype()});
+  const T* px = xc.raw_ptr<T>();
+  T* po = out.raw_ptr<T>();
+  if (O == 1) {
+    po[0] = row(px, R, true);
+  } else {
+    parallel_for(0, O, std::max<int64_t>(1, 32768 / std::max<int64_t>(R, 1)), [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) po[o] = row(px + o * R, R, false);
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
+  TG_CHECK(x.defined(), "sum: undefined tensor");
+  return visit_dtype(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    // Fast path: x contiguous and the reduced dims one block [O, R, I] with I > 1:
+    // add rows of length I in order (vectorized over I), no transpose copy.
+    if (x.is_contiguous() && !dims.empty() && dims.back() < x.dim() - 1 &&
+        dims.back() - dims.front() + 1 == int(dims.size())) {
+      int64_t O = 1, R = 1, I = 1;
+      for (int d = 0; d < x.dim(); ++d) {
+        if (d < dims.front()) O *= x.shape()[d];
+        else if (d <= dims.back()) R *= x.shape()[d];
+        else I *= x.shape()[d];
+      }
+      Tensor out = zeros(reduced_shape(x.shape(), dims, keepdim), {.dtype = x.dtype()});
+      const T* px = x.raw_ptr<T>();
+      T* po = out.raw_ptr<T>();
+      const int64_t ichunk = 4096;
+      const int64_t nic = (I + ichunk - 1) / ichunk;
+      parallel_for(0, O * nic, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, R * std::min(I, ichunk))),
+                   [&](int64_t t0, int64_t t1) {
+                     for (int64_t t = t0; t < t1; ++t) {
+                       const int64_t o = t / nic, i0 = (t % nic) * ichunk, i1 = std::min(I, i0 + ichunk);
+                       for (int64_t r = 0; r < R; ++r) {
+                         const T* src = px + (o * R + r) * I + i0;
+                         T* dst = po + o * I + i0;
+                         if constexpr (std::is_same_v<T, int64_t>) {
+                           for (int64_t i = 0; i < i1 - i0; ++i) dst[i] += src[i];
+                         } else {
+                           kernels::accumulate(src, dst, i1 - i0);
+                         }
+                       }
+                     }
+                   });
+      return out;
+    }
+    return reduce_rows<T>(x, dims, keepdim, [](const T* p, int64_t n, bool whole) {
+      return whole ? full_sum(p, n) : span_sum(p, n);
+    });
+  });
+}
+
+static Tensor extreme(const Tensor& x, const std::vector<int>& dims, bool keepdim, bool is_max, const char* op) {
+  TG_CHECK(x.defined(), op, ": undefined tensor");
+  for (int d : dims)
+    TG_CHECK(x.shape()[d] > 0, op, ": cannot reduce over dim ", d, " of size 0 (shape ", x.shape(), ")");
+  if (dims.empty()) TG_CHECK(x.numel() > 0, op, ": cannot reduce an empty tensor");
+  return visit_dtype(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    return reduce_rows<T>(x, dims, keepdim, [is_max](const T* p, int64_t n, bool) {
+      if constexpr (std::is_same_v<T, int64_t>) {
+        T b = p[0];
+        for (int64_t i = 1; i < n; ++i) b = is_max ? std::max(b, p[i]) : std::min(b, p[i]);
+        return b;
+      } else {
+        return is_max ? kernels::max(p, n) : kernels::min(p, n);
+      }
+    });
+  });
+}
+
+Tensor amax(const Tensor& x, const std::vector<int>& dims, bool keepdim) { return extreme(x, dims, keepdim, true, "amax"); }
+Tensor amin(const Tensor& x, const std::vector<int>& dims, bool keepdim) { return extreme(x, dims, keepdim, false, "amin"); }
+
+std::pair<Tensor, Tensor> max_dim(const Tensor& x, int dim, bool keepdim, bool is_max) {
+  const char* op = is_max ? "max" : "min";
+  TG_CHECK(x.defined(), op, ": undefined tensor");
+  const int d = x.dim() == 0 ? 0 : dim;
+  std::vector<int> dims;
+  if (x.dim() > 0) dims.push_back(d);
+  if (x.dim() > 0) TG_CHECK(x.shape()[d] > 0, op, ": cannot reduce over dim ", d, " of size 0 (shape ", x.shape(), ")");
+  int64_t O, R;
+  const Tensor xc = rows_layout(x, dims, &O, &R);
+  const Shape rs = reduced_shape(x.shape(), dims, keepdim);
+  Tensor values = empty(rs, {.dtype = x.dtype()});
+  Tensor indices = empty(rs, {.dtype = kInt64});
+  visit_dtype(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* px = xc.raw_ptr<T>();
+    T* pv = values.raw_ptr<T>();
+    int64_t* pi = indices.raw_ptr<int64_t>();
+    parallel_for(0, O, std::max<int64_t>(1, 32768 / std::max<int64_t>(R, 1)), [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        const T* p = px + o * R;
+        int64_t best = 0;
+        for (int64_t r = 1; r < R; ++r) {
+          if (p[best] != p[best]) break;  // NaN wins, like PyTorch
+          if (p[r] != p[r] || (is_max ? p[r] > p[best] : p[r] < p[best])) best = r;
+        }
+        pv[o] = p[best];
+        pi[o] = best;
+      }
+    });
+  });
+  return {values, indices};
+}
+
+Tensor softmax(const Tensor& x, int dim, bool log) {
+  const char* op = log ? "log_softmax" : "softmax";
+  TG_CHECK(x.defined() && x.is_floating_point(), op, ": expected a floating-point tensor");
+  if (x.dim() == 0) return log ? zeros_like(x) : ones_like(x);
+  const bool last = dim == x.dim() - 1;
+  const Tensor xc = contiguous(last ? x : transpose(x, dim, -1));
+  Tensor out = empty(xc.shape(), {.dtype = x.dtype()});
+  const int64_t R = xc.shape()[xc.dim() - 1];
+  const int64_t O = R ? xc.numel() / R : 0;
+  visit_float_dtype(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* px = xc.raw_ptr<T>();
+    T* po = out.raw_ptr<T>();
+    parallel_for(0, O, std::max<int64_t>(1, 16384 / std::max<int64_t>(R, 1)), [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        if (log) kernels::log_softmax_row(px + o * R, po + o * R, R);
+        else kernels::softmax_row(px + o * R, po + o * R, R);
+      }
+    });
+  });
+  return last ? out : contiguous(transpose(out, dim, -1));
+}
+
+}  // namespace tg::raw

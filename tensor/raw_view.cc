@@ -1,0 +1,233 @@
+// Views (metadata only: shape, strides, offset over the same storage) and copies.
+#include <cstring>
+
+#include "tensor/iter.h"
+#include "tensor/raw.h"
+
+namespace tg::raw {
+
+Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset) {
+  return make_view(x, shape, strides, offset);
+}
+
+Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
+  Shape out = shape;
+  int infer = -1;
+  int64_t known = 1;
+  for (int d = 0; d < shape.size(); ++d) {
+    if (shape[d] == -1) {
+      TG_CHECK(infer < 0, op, ": only one dimension can be -1, got ", shape);
+      infer = d;
+    } else {
+      TG_CHECK(shape[d] >= 0, op, ": invalid size ", shape[d], " in shape ", shape);
+      known *= shape[d];
+    }
+  }
+  if (infer >= 0) {
+    TG_CHECK(known != 0 && numel % known == 0, op, ": shape ", shape, " is invalid for ", numel, " elements");
+    out[infer] = numel / known;
+  }
+  TG_CHECK(out.numel() == numel, op, ": shape ", shape, " is invalid for input of size ", numel);
+  return out;
+}
+
+// Strides for viewing x as `shape` without a copy, or false (PyTorch's computeStride).
+static bool view_strides(const Tensor& x, const Shape& shape, Shape* out) {
+  const Shape& os = x.shape();
+  const Shape& ost = x.strides();
+  out->resize(shape.size());
+  if (x.numel() == 0) {
+    *out = contiguous_strides(shape);
+    return true;
+  }
+  int view_d = shape.size() - 1;
+  int64_t chunk_base_stride = os.size() ? ost[os.size() - 1] : 1;
+  int64_t tensor_numel = 1, view_numel = 1;
+  for (int tensor_d = os.size() - 1; tensor_d >= 0; --tensor_d) {
+    tensor_numel *= os[tensor_d];
+    if (tensor_d == 0 || (os[tensor_d - 1] != 1 && ost[tensor_d - 1] != tensor_numel * chunk_base_stride)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
+        (*out)[view_d] = view_numel * chunk_base_stride;
+        view_numel *= shape[view_d];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return false;
+      if (tensor_d > 0) {
+        chunk_base_stride = ost[tensor_d - 1];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  return view_d == -1;
+}
+
+Tensor view(const Tensor& x, const Shape& shape) {
+  const Shape s = infer_shape(shape, x.numel(), "view");
+  Shape st;
+  TG_CHECK(view_strides(x, s, &st), "view: shape ", s, " is not compatible with the input's shape ", x.shape(),
+           " and strides ", x.strides(), "; use reshape() (it copies)");
+  return make_view(x, s, st, x.offset());
+}
+
+Tensor reshape(const Tensor& x, const Shape& shape) {
+  const Shape s = infer_shape(shape, x.numel(), "reshape");
+  Shape st;
+  if (view_strides(x, s, &st)) return make_view(x, s, st, x.offset());
+  Tensor c = contiguous(x);
+  return make_view(c, s, contiguous_strides(s), c.offset());
+}
+
+Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
+  const int a = wrap_dim(d0, x.dim(), "transpose"), b = wrap_dim(d1, x.dim(), "transpose");
+  if (x.dim() == 0) return make_view(x, x.shape(), x.strides(), x.offset());
+  Shape s = x.shape(), st = x.strides();
+  std::swap(s[a], s[b]);
+  std::swap(st[a], st[b]);
+  return make_view(x, s, st, x.offset());
+}
+
+Tensor permute(const Tensor& x, const Shape& dims) {
+  TG_CHECK(dims.size() == x.dim(), "permute: got ", dims.size(), " dims ", dims, " for a tensor of rank ", x.dim());
+  Shape s, st;
+  bool seen[Shape::kMaxDims] = {};
+  for (int i = 0; i < dims.size(); ++i) {
+    const int d = wrap_dim(dims[i], x.dim(), "permute");
+    TG_CHECK(!seen[d], "permute: dim ", d, " appears twice in ", dims);
+    seen[d] = true;
+    s.push_back(x.shape()[d]);
+    st.push_back(x.strides()[d]);
+  }
+  return make_view(x, s, st, x.offset());
+}
+
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  TG_CHECK(x.dim() > 0, "slice: cannot slice a 0-d tensor");
+  const int d = wrap_dim(dim, x.dim(), "slice");
+  TG_CHECK(step > 0, "slice: step must be positive, got ", step);
+  const int64_t n = x.shape()[d];
+  if (start < 0) start += n;
+  if (end < 0) end += n;
+  start = std::min(std::max<int64_t>(start, 0), n);
+  end = std::min(std::max<int64_t>(end, start), n);
+  Shape s = x.shape(), st = x.strides();
+  s[d] = (end - start + step - 1) / step;
+  st[d] *= step;
+  return make_view(x, s, st, x.offset() + start * x.strides()[d]);
+}
+
+Tensor select(const Tensor& x, int64_t dim, int64_t index) {
+  TG_CHECK(x.dim() > 0, "select: cannot index a 0-d tensor");
+  const int d = wrap_dim(dim, x.dim(), "select");
+  const int64_t n = x.shape()[d];
+  TG_CHECK(index >= -n && index < n, "select: index ", index, " is out of range for dim ", d, " of size ", n,
+           " (shape ", x.shape(), ")");
+  if (index < 0) index += n;
+  Shape s = x.shape(), st = x.strides();
+  s.erase(d);
+  st.erase(d);
+  return make_view(x, s, st, x.offset() + index * x.strides()[d]);
+}
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  TG_CHECK(shape.size() >= x.dim(), "expand: cannot expand shape ", x.shape(), " to fewer dims ", shape);
+  Shape s, st;
+  s.resize(shape.size());
+  st.resize(shape.size());
+  const int lead = shape.size() - x.dim();
+  for (int i = 0; i < shape.size(); ++i) {
+    if (i < lead) {
+      TG_CHECK(shape[i] >= 0, "expand: size ", shape[i], " is invalid for a new leading dim (shape ", shape, ")");
+      s[i] = shape[i];
+      st[i] = 0;
+      continue;
+    }
+    const int64_t cur = x.shape()[i - lead];
+    const int64_t want = shape[i] == -1 ? cur : shape[i];
+    TG_CHECK(cur == want || cur == 1, "expand: shape ", x.shape(), " cannot expand to ", shape,
+             " (dim ", i, ": ", cur, " vs ", want, ")");
+    s[i] = want;
+    st[i] = cur == want ? x.strides()[i - lead] : 0;
+  }
+  return make_view(x, s, st, x.offset());
+}
+
+Tensor squeeze(const Tensor& x, int64_t dim) {
+  const int d = wrap_dim(dim, x.dim(), "squeeze");
+  if (x.dim() == 0 || x.shape()[d] != 1) return make_view(x, x.shape(), x.strides(), x.offset());
+  Shape s = x.shape(), st = x.strides();
+  s.erase(d);
+  st.erase(d);
+  return make_view(x, s, st, x.offset());
+}
+
+Tensor unsqueeze(const Tensor& x, int64_t dim) {
+  const int d = wrap_dim(dim, x.dim() + 1, "unsqueeze");
+  Shape s = x.shape(), st = x.strides();
+  const int64_t stride = d < x.dim() ? x.strides()[d] * x.shape()[d] : 1;
+  s.insert(d, 1);
+  st.insert(d, stride);
+  return make_view(x, s, st, x.offset());
+}
+
+// ---------------------------------------------------------------- copies
+void copy_(const Tensor& dst, const Tensor& src) {
+  TG_CHECK(dst.defined() && src.defined(), "copy_: undefined tensor");
+  const Tensor s = src.shape() == dst.shape() ? src : expand(src, dst.shape());
+  const Shape* strides[2] = {&dst.strides(), &s.strides()};
+  const detail::Loop L = detail::make_loop(dst.shape(), strides, 2);
+  visit_dtype(dst.dtype(), [&](auto zd) {
+    using D = decltype(zd);
+    visit_dtype(s.dtype(), [&](auto zs) {
+      using S = decltype(zs);
+      D* pd = dst.raw_ptr<D>();
+      const S* ps = s.raw_ptr<S>();
+      detail::for_each_row(L, [&](const int64_t* off, int64_t n, const int64_t* inner) {
+        D* d = pd + off[0];
+        const S* q = ps + off[1];
+        if constexpr (std::is_same_v<D, S>) {
+          if (inner[0] == 1 && inner[1] == 1) {
+            std::memcpy(d, q, size_t(n) * sizeof(D));
+            return;
+          }
+        }
+        for (int64_t i = 0; i < n; ++i) d[i * inner[0]] = static_cast<D>(q[i * inner[1]]);
+      });
+    });
+  });
+}
+
+void fill_(const Tensor& dst, double value) {
+  const Shape* strides[1] = {&dst.strides()};
+  const detail::Loop L = detail::make_loop(dst.shape(), strides, 1);
+  visit_dtype(dst.dtype(), [&](auto z) {
+    using T = decltype(z);
+    T* p = dst.raw_ptr<T>();
+    const T v = static_cast<T>(value);
+    detail::for_each_row(L, [&](const int64_t* off, int64_t n, const int64_t* inner) {
+      for (int64_t i = 0; i < n; ++i) p[off[0] + i * inner[0]] = v;
+    });
+  });
+}
+
+Tensor contiguous(const Tensor& x) {
+  if (x.is_contiguous()) return x;
+  Tensor out = empty(x.shape(), {.dtype = x.dtype()});
+  copy_(out, x);
+  return out;
+}
+
+Tensor clone(const Tensor& x) {
+  Tensor out = empty(x.shape(), {.dtype = x.dtype()});
+  copy_(out, x);
+  return out;
+}
+
+Tensor to(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  Tensor out = empty(x.shape(), {.dtype = dtype});
+  copy_(out, x);
+  return out;
+}
+
+}  // namespace tg::raw
