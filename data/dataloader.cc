@@ -54,7 +54,7 @@ void DataLoader::stop_worker() {
 std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
   TG_CHECK(epoch >= 0, "DataLoader::epoch_order: epoch must be >= 0, got ", epoch);
   if (!options_.shuffle) {
-    std::vector<int64_t> id(size_t(n_));
+    std::vector<int64_t> id(static_cast<size_t>(n_));
     std::iota(id.begin(), id.end(), int64_t(0));
     return id;
   }

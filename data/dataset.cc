@@ -119,7 +119,7 @@ Example Subset::get_batch(std::span<const int64_t> indices) const {
 
 std::vector<int64_t> random_permutation(int64_t n, Generator& gen) {
   TG_CHECK(n >= 0, "random_permutation: n must be >= 0, got ", n);
-  std::vector<int64_t> p(size_t(n));
+  std::vector<int64_t> p(static_cast<size_t>(n));
   std::iota(p.begin(), p.end(), int64_t(0));
   for (int64_t i = n - 1; i > 0; --i) std::swap(p[size_t(i)], p[size_t(gen.randint(0, i + 1))]);
   return p;
@@ -148,7 +148,7 @@ std::vector<std::shared_ptr<Subset>> random_split(DatasetPtr dataset, const std:
 std::shared_ptr<Subset> take(DatasetPtr dataset, int64_t n) {
   TG_CHECK(dataset != nullptr, "take: the dataset is null");
   TG_CHECK(n >= 0 && n <= dataset->size(), "take: n = ", n, " is outside [0, ", dataset->size(), "]");
-  std::vector<int64_t> idx(size_t(n));
+  std::vector<int64_t> idx(static_cast<size_t>(n));
   std::iota(idx.begin(), idx.end(), int64_t(0));
   return std::make_shared<Subset>(std::move(dataset), std::move(idx));
 }
