@@ -1,0 +1,206 @@
+// DataLoader (see dataloader.h): per-epoch permutation, per-example transform
+// streams, collation through Dataset::get_batch, and a one-thread prefetcher.
+#include "data/dataloader.h"
+
+#include <cstring>
+#include <numeric>
+
+#include "tensor/parallel.h"
+
+namespace tg::data {
+namespace {
+
+uint64_t splitmix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// The stream that shuffles epoch e: keyed by (seed, e), independent of the
+// transform streams (different domain constant).
+Generator shuffle_generator(uint64_t seed, int64_t epoch) {
+  return Generator(splitmix64(seed ^ splitmix64(uint64_t(epoch) ^ 0x73687566666C6521ULL /* "shuffle!" */)));
+}
+
+std::vector<int64_t> slice(const std::vector<int64_t>& order, int64_t batch, int64_t bs) {
+  const int64_t n = int64_t(order.size());
+  const int64_t b0 = batch * bs, b1 = std::min(n, b0 + bs);
+  return std::vector<int64_t>(order.begin() + b0, order.begin() + b1);
+}
+
+}  // namespace
+
+DataLoader::DataLoader(DatasetPtr dataset, DataLoaderOptions options, TransformPtr transform)
+    : dataset_(std::move(dataset)), options_(options), transform_(std::move(transform)) {
+  TG_CHECK(dataset_ != nullptr, "DataLoader: the dataset is null");
+  TG_CHECK(options_.batch_size >= 1, "DataLoader: batch_size must be >= 1, got ", options_.batch_size);
+  n_ = dataset_->size();
+  batches_ = options_.drop_last ? n_ / options_.batch_size : (n_ + options_.batch_size - 1) / options_.batch_size;
+  if (options_.prefetch) worker_ = std::thread([this] { worker_loop(); });
+}
+
+DataLoader::~DataLoader() { stop_worker(); }
+
+void DataLoader::stop_worker() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
+  TG_CHECK(epoch >= 0, "DataLoader::epoch_order: epoch must be >= 0, got ", epoch);
+  if (!options_.shuffle) {
+    std::vector<int64_t> id(static_cast<size_t>(n_));
+    std::iota(id.begin(), id.end(), int64_t(0));
+    return id;
+  }
+  Generator g = shuffle_generator(options_.seed, epoch);
+  return random_permutation(n_, g);
+}
+
+const std::vector<int64_t>& DataLoader::order(int64_t epoch) {
+  if (order_epoch_ != epoch) {
+    order_ = epoch_order(epoch);
+    order_epoch_ = epoch;
+  }
+  return order_;
+}
+
+std::vector<int64_t> DataLoader::batch_indices(int64_t epoch, int64_t batch) const {
+  TG_CHECK(batch >= 0 && batch < batches_, "DataLoader::batch_indices: batch ", batch, " out of range for ",
+           batches_, " batches per epoch");
+  return slice(epoch_order(epoch), batch, options_.batch_size);
+}
+
+Example DataLoader::make_batch(int64_t epoch, int64_t batch) const {
+  return compute(epoch, options_.seed, batch_indices(epoch, batch));
+}
+
+// get_batch collates; the transform then runs per example on the fresh batch,
+// example k with the stream of its dataset index idx[k].
+Example DataLoader::compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx) const {
+  Example ex = dataset_->get_batch(idx);
+  if (!transform_) return ex;
+  TG_CHECK(ex.data.dtype() == kFloat32 && ex.data.is_contiguous() && ex.data.dim() >= 2,
+           "DataLoader: transforms need float32 batches of shape [B, ...], got ", ex.data.dtype(), " ",
+           ex.data.shape());
+  Shape sample = ex.data.shape();
+  sample.erase(0);
+  const int64_t per = sample.numel();
+  float* x = ex.data.data_ptr<float>();
+  const TransformPtr& t = transform_;
+  parallel_for(0, int64_t(idx.size()), /*grain=*/8, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      Generator g = sample_generator(seed, epoch, idx[size_t(k)]);
+      t->apply(x + k * per, sample, g);
+    }
+  });
+  return ex;
+}
+
+void DataLoader::load_state(const LoaderState& s) {
+  TG_CHECK(s.epoch >= 0, "DataLoader::load_state: epoch must be >= 0, got ", s.epoch);
+  TG_CHECK(s.batch >= 0 && s.batch <= batches_, "DataLoader::load_state: batch ", s.batch, " out of range [0, ",
+           batches_, "] for this dataset (", n_, " examples, batch_size ", options_.batch_size, ")");
+  std::lock_guard<std::mutex> lk(mu_);  // jobs carry their own seed; the lock orders the cursor change
+  if (s.seed != options_.seed) order_epoch_ = -1;
+  options_.seed = s.seed;
+  epoch_ = s.epoch;
+  batch_ = s.batch;
+  has_job_ = false;  // a queued prefetch for the old cursor is dropped
+}
+
+Example DataLoader::next() {
+  TG_CHECK(batches_ > 0, "DataLoader: an epoch has no batches (", n_, " examples, batch_size ",
+           options_.batch_size, options_.drop_last ? ", drop_last" : "", ")");
+  if (batch_ >= batches_) {
+    ++epoch_;
+    batch_ = 0;
+  }
+  std::optional<Example> out;
+  if (options_.prefetch) {
+    std::unique_lock<std::mutex> lk(mu_);
+    auto mine = [&](const Job& j) { return j.epoch == epoch_ && j.batch == batch_ && j.seed == options_.seed; };
+    cv_.wait(lk, [&] {
+      if (has_result_ && mine(done_)) return true;
+      if (has_job_ && mine(job_)) return false;  // queued for us
+      if (busy_ && mine(running_)) return false;  // being made for us
+      return true;
+    });
+    if (has_result_ && mine(done_)) {
+      has_result_ = false;
+      if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+      out = std::move(result_);
+    }
+    has_result_ = false;  // a stale result is dropped
+    has_job_ = false;
+    result_ = Example{};
+    error_ = nullptr;
+  }
+  if (!out) out = compute(epoch_, options_.seed, slice(order(epoch_), batch_, options_.batch_size));
+  if (++batch_ == batches_) {
+    ++epoch_;
+    batch_ = 0;
+  }
+  if (options_.prefetch) request_prefetch();
+  return std::move(*out);
+}
+
+void DataLoader::request_prefetch() {
+  std::vector<int64_t> idx = slice(order(epoch_), batch_, options_.batch_size);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    job_ = Job{epoch_, batch_, options_.seed, std::move(idx)};
+    has_job_ = true;
+  }
+  cv_.notify_all();
+}
+
+void DataLoader::worker_loop() {
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    cv_.wait(lk, [&] { return stop_ || has_job_; });
+    if (stop_) return;
+    running_ = std::move(job_);
+    has_job_ = false;
+    busy_ = true;
+    lk.unlock();
+    Example ex;
+    std::exception_ptr err;
+    try {
+      ex = compute(running_.epoch, running_.seed, running_.idx);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    lk.lock();
+    busy_ = false;
+    done_ = std::move(running_);
+    running_ = Job{};
+    result_ = std::move(ex);
+    error_ = err;
+    has_result_ = true;
+    cv_.notify_all();
+  }
+}
+
+DataLoader::Iterator DataLoader::begin() {
+  if (batches_ > 0 && batch_ >= batches_) {
+    ++epoch_;
+    batch_ = 0;
+  }
+  return Iterator(this, epoch_);
+}
+
+void DataLoader::Iterator::fetch() {
+  if (!loader_ || loader_->batches_ == 0 || loader_->epoch_ != epoch_) {
+    current_.reset();
+    return;
+  }
+  current_ = loader_->next();
+}
+
+}  // namespace tg::data

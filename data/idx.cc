@@ -1,0 +1,257 @@
+// IDX reading and writing (see idx.h for the format). Files are read whole;
+// gzip is detected by its magic bytes and inflated with zlib, member after
+// member (concatenated gzip files are valid gzip).
+#include "data/idx.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace tg::data {
+namespace {
+
+std::string hex2(unsigned v) {
+  static const char* digits = "0123456789abcdef";
+  std::string s = "0x00";
+  s[2] = digits[(v >> 4) & 15];
+  s[3] = digits[v & 15];
+  return s;
+}
+
+std::string dims_str(const std::vector<int64_t>& d) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < d.size(); ++i) os << (i ? "," : "") << d[i];
+  os << "]";
+  return os.str();
+}
+
+bool valid_type(uint8_t t) {
+  return t == 0x08 || t == 0x09 || t == 0x0B || t == 0x0C || t == 0x0D || t == 0x0E;
+}
+
+uint32_t load_be32(const uint8_t* p) {
+  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+}
+
+// Reverses the bytes of every `size`-byte element in place (big <-> little).
+void swap_elements(uint8_t* p, size_t n, size_t size) {
+  if (size == 1 || std::endian::native == std::endian::big) return;
+  for (size_t i = 0; i < n; ++i, p += size)
+    for (size_t a = 0, b = size - 1; a < b; ++a, --b) std::swap(p[a], p[b]);
+}
+
+std::vector<uint8_t> slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  TG_CHECK(f.good(), path, ": cannot open: ", std::strerror(errno));
+  f.seekg(0, std::ios::end);
+  const std::streamoff n = f.tellg();
+  TG_CHECK(n >= 0, path, ": cannot determine the file size");
+  f.seekg(0, std::ios::beg);
+  std::vector<uint8_t> buf(static_cast<size_t>(n));
+  if (n > 0) f.read(reinterpret_cast<char*>(buf.data()), n);
+  TG_CHECK(f.good() || f.eof(), path, ": read error after ", f.gcount(), " of ", n, " bytes");
+  TG_CHECK(f.gcount() == n, path, ": short read: expected ", n, " bytes, got ", f.gcount());
+  return buf;
+}
+
+// Inflates every gzip member of `in`; throws on any corruption or truncation.
+std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& path) {
+  std::vector<uint8_t> out;
+  // The last four bytes of a gzip member hold its size mod 2^32: a good first guess.
+  if (in.size() >= 18) {
+    const uint8_t* t = in.data() + in.size() - 4;
+    const uint32_t isize = uint32_t(t[0]) | (uint32_t(t[1]) << 8) | (uint32_t(t[2]) << 16) |
+                           (uint32_t(t[3]) << 24);
+    out.reserve(std::min<size_t>(isize, in.size() * 1100));  // deflate never exceeds ~1032:1
+  }
+  size_t pos = 0;  // start of the current member in `in`
+  while (pos < in.size()) {
+    z_stream zs{};
+    TG_CHECK(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK, path, ": zlib inflateInit2 failed");
+    zs.next_in = const_cast<Bytef*>(in.data() + pos);
+    const size_t avail = in.size() - pos;
+    zs.avail_in = uInt(std::min<size_t>(avail, std::numeric_limits<uInt>::max()));
+    size_t fed = zs.avail_in;
+    int rc = Z_OK;
+    for (;;) {
+      // Inflate into a window of at most 16 MiB past the current end (resize
+      // zero-fills only the window; the vector grows geometrically).
+      const size_t before = out.size();
+      const size_t spare = out.capacity() - before;
+      out.resize(before + std::clamp<size_t>(spare, size_t(1) << 16, size_t(1) << 24));
+      zs.next_out = out.data() + before;
+      zs.avail_out = uInt(std::min<size_t>(out.size() - before, std::numeric_limits<uInt>::max()));
+      const uInt given = zs.avail_out;
+      rc = inflate(&zs, Z_NO_FLUSH);
+      out.resize(before + (given - zs.avail_out));
+      if (rc == Z_STREAM_END) break;
+      if (rc == Z_BUF_ERROR && zs.avail_in == 0 && fed < avail) {  // > 4 GiB of input
+        const size_t more = std::min<size_t>(avail - fed, std::numeric_limits<uInt>::max());
+        zs.next_in = const_cast<Bytef*>(in.data() + pos + fed);
+        zs.avail_in = uInt(more);
+        fed += more;
+        continue;
+      }
+      if (rc == Z_OK) continue;
+      const size_t at = pos + (fed - zs.avail_in);
+      const std::string msg = zs.msg ? zs.msg : "";
+      inflateEnd(&zs);
+      if (rc == Z_BUF_ERROR)
+        detail::throw_error(path, ": corrupt gzip stream: truncated (the compressed data ends at byte ",
+                            in.size(), " before the end of the stream; ", out.size(),
+                            " bytes inflated)");
+      detail::throw_error(path, ": corrupt gzip stream at compressed byte offset ", at, ": ",
+                          msg.empty() ? "zlib error " + std::to_string(rc) : msg);
+    }
+    pos += fed - zs.avail_in;
+    inflateEnd(&zs);
+    // Another member may follow; anything else (e.g. zero padding) is ignored like gzip(1) does.
+    if (!(pos + 1 < in.size() && in[pos] == 0x1f && in[pos + 1] == 0x8b)) break;
+  }
+  out.shrink_to_fit();
+  return out;
+}
+
+}  // namespace
+
+const char* idx_type_name(IdxType t) {
+  switch (t) {
+    case IdxType::UInt8: return "ubyte";
+    case IdxType::Int8: return "sbyte";
+    case IdxType::Int16: return "short";
+    case IdxType::Int32: return "int";
+    case IdxType::Float32: return "float";
+    case IdxType::Float64: return "double";
+  }
+  return "unknown";
+}
+
+size_t idx_type_size(IdxType t) {
+  switch (t) {
+    case IdxType::UInt8:
+    case IdxType::Int8: return 1;
+    case IdxType::Int16: return 2;
+    case IdxType::Int32:
+    case IdxType::Float32: return 4;
+    case IdxType::Float64: return 8;
+  }
+  return 0;
+}
+
+int64_t IdxArray::numel() const {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+double IdxArray::value(int64_t i) const {
+  TG_CHECK(i >= 0 && i < numel(), path, ": IdxArray::value: index ", i, " out of range for ",
+           numel(), " elements");
+  const uint8_t* p = bytes.data() + size_t(i) * element_size();
+  switch (type) {
+    case IdxType::UInt8: return *p;
+    case IdxType::Int8: return int8_t(*p);
+    case IdxType::Int16: { int16_t v; std::memcpy(&v, p, 2); return v; }
+    case IdxType::Int32: { int32_t v; std::memcpy(&v, p, 4); return v; }
+    case IdxType::Float32: { float v; std::memcpy(&v, p, 4); return v; }
+    case IdxType::Float64: { double v; std::memcpy(&v, p, 8); return v; }
+  }
+  return 0;
+}
+
+std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::vector<uint8_t> raw = slurp(path);
+  if (raw.size() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b) return gunzip(raw, path);
+  return raw;
+}
+
+IdxArray parse_idx(std::span<const uint8_t> s, const std::string& name) {
+  const size_t n = s.size();
+  TG_CHECK(n >= 4, name, ": truncated header: expected 4 bytes of magic/type/rank at offset 0, file has ",
+           n, " bytes");
+  TG_CHECK(s[0] == 0 && s[1] == 0, name, ": bad magic at offset 0: expected 0x00 0x00, found ",
+           hex2(s[0]), " ", hex2(s[1]), " (not an IDX file",
+           (s[0] == 0x1f && s[1] == 0x8b ? "; a gzip stream inside a gzip file?" : ""), ")");
+  TG_CHECK(valid_type(s[2]), name, ": bad element type at offset 2: expected one of 0x08 ubyte, ",
+           "0x09 sbyte, 0x0b short, 0x0c int, 0x0d float, 0x0e double, found ", hex2(s[2]));
+  IdxArray a;
+  a.path = name;
+  a.type = IdxType(s[2]);
+  const int rank = s[3];
+  const size_t header = 4 + 4 * size_t(rank);
+  TG_CHECK(n >= header, name, ": truncated header: rank ", rank, " (byte at offset 3) needs ",
+           header, " header bytes, file has ", n);
+  const size_t esize = idx_type_size(a.type);
+  // prod(dims) * esize must fit; compare with the file size before multiplying further.
+  unsigned __int128 need = esize;
+  for (int i = 0; i < rank; ++i) {
+    const uint32_t d = load_be32(s.data() + 4 + 4 * i);
+    a.dims.push_back(int64_t(d));
+    need *= d;
+    if (need > (unsigned __int128)(std::numeric_limits<int64_t>::max())) need = std::numeric_limits<int64_t>::max();
+  }
+  const size_t have = n - header;
+  TG_CHECK(need <= have, name, ": truncated: expected ", uint64_t(need), " bytes of data at offset ",
+           header, " (", uint64_t(need) + header, " bytes in all), file has ", have, " (", n,
+           " in all) for ", idx_type_name(a.type), " dims ", dims_str(a.dims));
+  TG_CHECK(need == have, name, ": dimension mismatch: dims ", dims_str(a.dims), " of ",
+           idx_type_name(a.type), " need ", uint64_t(need), " bytes of data at offset ", header,
+           ", file has ", have, " (", have - size_t(need), " extra bytes at offset ",
+           header + size_t(need), ")");
+  a.bytes.assign(s.begin() + header, s.end());
+  swap_elements(a.bytes.data(), size_t(a.numel()), esize);
+  return a;
+}
+
+IdxArray read_idx(const std::string& path) {
+  const std::vector<uint8_t> s = read_file_bytes(path);
+  return parse_idx(s, path);
+}
+
+void write_idx(const std::string& path, IdxType type, const std::vector<int64_t>& dims,
+               const void* data, bool gzip) {
+  const size_t esize = idx_type_size(type);
+  TG_CHECK(esize != 0, path, ": write_idx: invalid element type ", hex2(unsigned(type)));
+  TG_CHECK(dims.size() <= 255, path, ": write_idx: rank ", dims.size(), " exceeds 255");
+  std::vector<uint8_t> buf = {0, 0, uint8_t(type), uint8_t(dims.size())};
+  size_t numel = 1;
+  for (int64_t d : dims) {
+    TG_CHECK(d >= 0 && d <= int64_t(UINT32_MAX), path, ": write_idx: dimension ", d, " out of range");
+    for (int k = 3; k >= 0; --k) buf.push_back(uint8_t(uint64_t(d) >> (8 * k)));
+    numel *= size_t(d);
+  }
+  const size_t header = buf.size();
+  buf.resize(header + numel * esize);
+  if (numel) std::memcpy(buf.data() + header, data, numel * esize);
+  swap_elements(buf.data() + header, numel, esize);
+  if (!gzip) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    TG_CHECK(f.good(), path, ": cannot open for writing: ", std::strerror(errno));
+    f.write(reinterpret_cast<const char*>(buf.data()), std::streamsize(buf.size()));
+    TG_CHECK(f.good(), path, ": write failed");
+    return;
+  }
+  gzFile g = gzopen(path.c_str(), "wb");
+  TG_CHECK(g != nullptr, path, ": cannot open for writing: ", std::strerror(errno));
+  size_t done = 0;
+  while (done < buf.size()) {
+    const unsigned chunk = unsigned(std::min<size_t>(buf.size() - done, 1u << 30));
+    const int w = gzwrite(g, buf.data() + done, chunk);
+    if (w <= 0) {
+      gzclose(g);
+      detail::throw_error(path, ": gzip write failed");
+    }
+    done += size_t(w);
+  }
+  TG_CHECK(gzclose(g) == Z_OK, path, ": gzip close failed");
+}
+
+}  // namespace tg::data

@@ -1,0 +1,267 @@
+// Image transforms (see transforms.h). Every random transform draws from the
+// generator it is given, in a fixed order, so a (seed, epoch, index) triple
+// fixes its result. Geometric transforms work through a per-thread scratch
+// buffer: no allocation per example after the first.
+#include "data/transforms.h"
+
+#include <cmath>
+#include <cstring>
+#include <numbers>
+
+namespace tg::data {
+namespace {
+
+uint64_t splitmix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// (C, H, W) of a [C, H, W] or [H, W] sample, checked.
+struct Chw {
+  int64_t c, h, w;
+};
+Chw chw_of(const Shape& s, const char* op) {
+  TG_CHECK(s.size() == 2 || s.size() == 3, op, ": expected an image of shape [C,H,W] or [H,W], got ", s);
+  if (s.size() == 2) return {1, s[0], s[1]};
+  return {s[0], s[1], s[2]};
+}
+
+std::vector<float>& scratch(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf;
+}
+
+Tensor float_copy(const Tensor& x, const char* op) {
+  TG_CHECK(x.defined(), op, ": the input tensor is undefined");
+  TG_CHECK(x.dtype() == kFloat32, op, ": expected a float32 tensor, got ", x.dtype());
+  const Tensor c = x.is_contiguous() ? x : x.contiguous();
+  Tensor y = empty(x.shape());
+  if (x.numel()) std::memcpy(y.data_ptr<float>(), c.data_ptr<float>(), size_t(x.numel()) * sizeof(float));
+  return y;
+}
+
+}  // namespace
+
+Generator sample_generator(uint64_t seed, int64_t epoch, int64_t index) {
+  const uint64_t key = splitmix64(seed ^ splitmix64(uint64_t(epoch) ^ 0x7472616E73666D73ULL /* "transfms" */));
+  Generator g(key);
+  g.set_state(key, uint64_t(index) << 32);
+  return g;
+}
+
+Tensor Transform::operator()(const Tensor& x, Generator& gen) const {
+  Tensor y = float_copy(x, "Transform");
+  apply(y.data_ptr<float>(), y.shape(), gen);
+  return y;
+}
+
+// ---- primitives ----
+
+// out(y, x) = in(y - dy, x - dx), `fill` where that falls outside
+void translate_inplace(float* x, int64_t c, int64_t h, int64_t w, int64_t dx, int64_t dy, float fill) {
+  if (dx == 0 && dy == 0) return;
+  std::vector<float>& tmp = scratch(size_t(w));
+  for (int64_t ch = 0; ch < c; ++ch) {
+    float* img = x + ch * h * w;
+    // rows move by dy: walk so that a source row is read before it is overwritten
+    const int64_t step = dy > 0 ? -1 : 1;
+    for (int64_t r = dy > 0 ? h - 1 : 0; r >= 0 && r < h; r += step) {
+      const int64_t sr = r - dy;
+      float* out = img + r * w;
+      if (sr < 0 || sr >= h) {
+        std::fill(out, out + w, fill);
+        continue;
+      }
+      std::memcpy(tmp.data(), img + sr * w, size_t(w) * sizeof(float));
+      for (int64_t q = 0; q < w; ++q) {
+        const int64_t sq = q - dx;
+        out[q] = (sq >= 0 && sq < w) ? tmp[size_t(sq)] : fill;
+      }
+    }
+  }
+}
+
+// Inverse mapping about the centre (cx, cy): for output (u, v) = (x - cx, y - cy),
+//   sx = cos*u - sin*v + cx,  sy = sin*u + cos*v + cy   (counter-clockwise on screen)
+// Bilinear reads a copy padded by one pixel of `fill`, so samples near the edge
+// blend into the fill instead of being cut off.
+void rotate_inplace(float* x, int64_t c, int64_t h, int64_t w, double degrees, Interpolation interp, float fill) {
+  if (degrees == 0.0) return;
+  const double rad = degrees * std::numbers::pi / 180.0;
+  const float cs = float(std::cos(rad)), sn = float(std::sin(rad));
+  const float cx = float(w - 1) * 0.5f, cy = float(h - 1) * 0.5f;
+  const int64_t pw = w + 2, ph = h + 2;
+  std::vector<float>& pad = scratch(size_t(ph * pw));
+  for (int64_t ch = 0; ch < c; ++ch) {
+    float* img = x + ch * h * w;
+    std::fill(pad.begin(), pad.begin() + ph * pw, fill);
+    for (int64_t r = 0; r < h; ++r) std::memcpy(&pad[size_t((r + 1) * pw + 1)], img + r * w, size_t(w) * sizeof(float));
+    const float* p = pad.data();
+    for (int64_t r = 0; r < h; ++r) {
+      const float v = float(r) - cy;
+      float sx = -cx * cs - sn * v + cx;  // at column 0
+      float sy = -cx * sn + cs * v + cy;
+      float* out = img + r * w;
+      if (interp == Interpolation::Bilinear) {
+        for (int64_t q = 0; q < w; ++q, sx += cs, sy += sn) {
+          if (!(sx >= -1.0f && sx < float(w) && sy >= -1.0f && sy < float(h))) {
+            out[q] = fill;
+            continue;
+          }
+          const float ax = sx + 1.0f, ay = sy + 1.0f;  // padded coordinates, >= 0
+          const int64_t ix = int64_t(ax), iy = int64_t(ay);
+          const float fx = ax - float(ix), fy = ay - float(iy);
+          const float* s0 = p + iy * pw + ix;
+          const float top = s0[0] + fx * (s0[1] - s0[0]);
+          const float bot = s0[pw] + fx * (s0[pw + 1] - s0[pw]);
+          out[q] = top + fy * (bot - top);
+        }
+      } else {
+        for (int64_t q = 0; q < w; ++q, sx += cs, sy += sn) {
+          const float ax = std::floor(sx + 0.5f), ay = std::floor(sy + 0.5f);
+          if (!(ax >= 0.0f && ax < float(w) && ay >= 0.0f && ay < float(h))) {
+            out[q] = fill;
+            continue;
+          }
+          out[q] = p[(int64_t(ay) + 1) * pw + int64_t(ax) + 1];
+        }
+      }
+    }
+  }
+}
+
+void erase_inplace(float* x, int64_t c, int64_t h, int64_t w, int64_t top, int64_t left, int64_t eh, int64_t ew,
+                   float value) {
+  const int64_t r0 = std::max<int64_t>(top, 0), r1 = std::min(top + eh, h);
+  const int64_t q0 = std::max<int64_t>(left, 0), q1 = std::min(left + ew, w);
+  if (r0 >= r1 || q0 >= q1) return;
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t r = r0; r < r1; ++r) std::fill(x + (ch * h + r) * w + q0, x + (ch * h + r) * w + q1, value);
+}
+
+Tensor translate(const Tensor& x, int64_t dx, int64_t dy, float fill) {
+  Tensor y = float_copy(x, "translate");
+  const Chw s = chw_of(y.shape(), "translate");
+  translate_inplace(y.data_ptr<float>(), s.c, s.h, s.w, dx, dy, fill);
+  return y;
+}
+
+Tensor rotate(const Tensor& x, double degrees, Interpolation interp, float fill) {
+  Tensor y = float_copy(x, "rotate");
+  const Chw s = chw_of(y.shape(), "rotate");
+  rotate_inplace(y.data_ptr<float>(), s.c, s.h, s.w, degrees, interp, fill);
+  return y;
+}
+
+Tensor erase(const Tensor& x, int64_t top, int64_t left, int64_t height, int64_t width, float value) {
+  Tensor y = float_copy(x, "erase");
+  const Chw s = chw_of(y.shape(), "erase");
+  erase_inplace(y.data_ptr<float>(), s.c, s.h, s.w, top, left, height, width, value);
+  return y;
+}
+
+// ---- Normalize ----
+
+Normalize::Normalize(std::vector<float> mean, std::vector<float> std) : mean_(std::move(mean)), std_(std::move(std)) {
+  TG_CHECK(!mean_.empty() && mean_.size() == std_.size(), "Normalize: mean and std need the same, non-zero length, got ",
+           mean_.size(), " and ", std_.size());
+  for (size_t k = 0; k < std_.size(); ++k)
+    TG_CHECK(std_[k] > 0.0f && std::isfinite(std_[k]), "Normalize: std[", k, "] = ", std_[k], " must be > 0");
+}
+
+// x[c] = (x[c] - mean[c]) / std[c]
+void Normalize::apply(float* x, const Shape& shape, Generator&) const {
+  TG_CHECK(shape.size() >= 1, "Normalize: expected a sample with a channel dim, got shape ", shape);
+  const int64_t c = shape.size() == 3 ? shape[0] : 1;
+  const int64_t per = shape.numel() / std::max<int64_t>(c, 1);
+  TG_CHECK(mean_.size() == 1 || int64_t(mean_.size()) == c, "Normalize: ", mean_.size(),
+           " means/stds for a sample with ", c, " channels (shape ", shape, ")");
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const float m = mean_[mean_.size() == 1 ? 0 : size_t(ch)], s = std_[std_.size() == 1 ? 0 : size_t(ch)];
+    float* p = x + ch * per;
+    for (int64_t k = 0; k < per; ++k) p[k] = (p[k] - m) / s;
+  }
+}
+
+// ---- RandomTranslation ----
+
+RandomTranslation::RandomTranslation(int64_t max_shift, float fill) : max_shift_(max_shift), fill_(fill) {
+  TG_CHECK(max_shift >= 0, "RandomTranslation: max_shift must be >= 0, got ", max_shift);
+}
+
+void RandomTranslation::apply(float* x, const Shape& shape, Generator& gen) const {
+  const Chw s = chw_of(shape, "RandomTranslation");
+  const int64_t dx = gen.randint(-max_shift_, max_shift_ + 1);
+  const int64_t dy = gen.randint(-max_shift_, max_shift_ + 1);
+  translate_inplace(x, s.c, s.h, s.w, dx, dy, fill_);
+}
+
+// ---- RandomRotation ----
+
+RandomRotation::RandomRotation(double degrees, Interpolation interp, float fill)
+    : degrees_(degrees), interp_(interp), fill_(fill) {
+  TG_CHECK(degrees >= 0.0 && degrees <= 180.0, "RandomRotation: degrees must be in [0, 180], got ", degrees);
+}
+
+void RandomRotation::apply(float* x, const Shape& shape, Generator& gen) const {
+  const Chw s = chw_of(shape, "RandomRotation");
+  const double angle = (2.0 * gen.next_double() - 1.0) * degrees_;
+  rotate_inplace(x, s.c, s.h, s.w, angle, interp_, fill_);
+}
+
+// ---- RandomErasing ----
+
+RandomErasing::RandomErasing(RandomErasingOptions o) : o_(o) {
+  TG_CHECK(o.p >= 0.0 && o.p <= 1.0, "RandomErasing: p must be in [0, 1], got ", o.p);
+  TG_CHECK(o.scale[0] > 0.0 && o.scale[0] <= o.scale[1] && o.scale[1] <= 1.0,
+           "RandomErasing: scale must satisfy 0 < scale[0] <= scale[1] <= 1, got {", o.scale[0], ", ", o.scale[1], "}");
+  TG_CHECK(o.ratio[0] > 0.0 && o.ratio[0] <= o.ratio[1], "RandomErasing: ratio must satisfy 0 < ratio[0] <= ratio[1], got {",
+           o.ratio[0], ", ", o.ratio[1], "}");
+}
+
+// As torchvision.transforms.RandomErasing: up to 10 tries for a rectangle that fits.
+void RandomErasing::apply(float* x, const Shape& shape, Generator& gen) const {
+  const Chw s = chw_of(shape, "RandomErasing");
+  if (gen.next_double() >= o_.p) return;
+  const double area = double(s.h * s.w);
+  const double lr0 = std::log(o_.ratio[0]), lr1 = std::log(o_.ratio[1]);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * (o_.scale[0] + (o_.scale[1] - o_.scale[0]) * gen.next_double());
+    const double aspect = std::exp(lr0 + (lr1 - lr0) * gen.next_double());
+    const int64_t eh = int64_t(std::lround(std::sqrt(target * aspect)));
+    const int64_t ew = int64_t(std::lround(std::sqrt(target / aspect)));
+    if (!(eh < s.h && ew < s.w)) continue;
+    const int64_t top = gen.randint(0, s.h - eh + 1);
+    const int64_t left = gen.randint(0, s.w - ew + 1);
+    erase_inplace(x, s.c, s.h, s.w, top, left, eh, ew, o_.value);
+    return;
+  }
+}
+
+// ---- Compose, Lambda ----
+
+Compose::Compose(std::vector<TransformPtr> transforms) : ts_(std::move(transforms)) {
+  for (size_t k = 0; k < ts_.size(); ++k) TG_CHECK(ts_[k] != nullptr, "Compose: transform ", k, " is null");
+}
+
+void Compose::apply(float* x, const Shape& shape, Generator& gen) const {
+  for (const TransformPtr& t : ts_) t->apply(x, shape, gen);
+}
+
+Lambda::Lambda(Fn fn) : fn_(std::move(fn)) { TG_CHECK(fn_ != nullptr, "Lambda: the function is empty"); }
+
+void Lambda::apply(float* x, const Shape& shape, Generator& gen) const {
+  Tensor in = empty(shape);
+  if (shape.numel()) std::memcpy(in.data_ptr<float>(), x, size_t(shape.numel()) * sizeof(float));
+  Tensor out = fn_(in, gen);
+  TG_CHECK(out.defined() && out.dtype() == kFloat32 && out.shape() == shape,
+           "Lambda: the function must return a float32 tensor of the input's shape ", shape, ", got ",
+           (out.defined() ? to_string(out.shape()) : std::string("an undefined tensor")));
+  const Tensor c = out.is_contiguous() ? out : out.contiguous();
+  if (shape.numel()) std::memcpy(x, c.data_ptr<float>(), size_t(shape.numel()) * sizeof(float));
+}
+
+}  // namespace tg::data
