@@ -2,7 +2,7 @@
 // = 2*M*N*K / median seconds, for 1 and 2 threads, square shapes and the MLP
 // shapes of the MNIST examples. Plain timing loops: each measurement repeats
 // the call until it has run for >= 30 ms, and the median of 7 measurements is
-// printed. Thread counts are pinned with tg::set_num_threads and
+// printed. The machine may be shared: run it twice and look at both. Thread counts are pinned with tg::set_num_threads and
 // openblas_set_num_threads. Usage: bench_gemm [--quick] [--double]
 #include <algorithm>
 #include <chrono>
@@ -10,6 +10,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tensor/gemm.h"
@@ -49,6 +50,11 @@ double median_seconds(F&& f, int runs = 7) {
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
 }
+
+// OpenBLAS worker threads busy-wait for a while after each call (and TBB's
+// briefly): let the other library's threads fall asleep before timing, so
+// neither measures the other's spinning.
+void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
 
 template <class T>
 void fill(std::vector<T>& v, unsigned seed) {
@@ -90,9 +96,11 @@ void run(const std::vector<Shape>& shapes) {
     double g[2][2] = {{0, 0}, {0, 0}};
     for (int t = 1; t <= 2; ++t) {
       tg::set_num_threads(t);
+      settle();
       g[t - 1][0] = flops / median_seconds([&] { gemm_ours<T>(s, A.data(), B.data(), C.data()); }) * 1e-9;
 #ifdef TG_HAVE_BLAS
       openblas_set_num_threads(t);
+      settle();
       g[t - 1][1] = flops / median_seconds([&] { gemm_blas<T>(s, A.data(), B.data(), C.data()); }) * 1e-9;
 #endif
     }

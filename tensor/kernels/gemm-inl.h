@@ -37,6 +37,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "tensor/kernels/gemm_types.h"
 
@@ -90,6 +91,48 @@ GemmConfig Config() {
 // ---------------------------------------------------------------------------
 // Packing.
 
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: the transposing
+// copy both packings need when the packed dimension is the strided one. Whole
+// 128-bit blocks (4x4 floats, 2x2 doubles) go through registers, the rest is
+// scalar.
+template <class T>
+HWY_INLINE void TransposeCopy(const T* HWY_RESTRICT src, size_t lds, size_t rows, size_t cols,
+                              T* HWY_RESTRICT dst, size_t ldd) {
+  size_t r = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::FixedTag<T, 16 / sizeof(T)> d4;
+  constexpr size_t B = 16 / sizeof(T);
+  const size_t cols_b = cols / B * B;
+  for (; r + B <= rows; r += B) {
+    const T* s0 = src + r * lds;
+    size_t c = 0;
+    for (; c < cols_b; c += B) {
+      if constexpr (B == 4) {
+        const auto r0 = hn::LoadU(d4, s0 + c), r1 = hn::LoadU(d4, s0 + lds + c);
+        const auto r2 = hn::LoadU(d4, s0 + 2 * lds + c), r3 = hn::LoadU(d4, s0 + 3 * lds + c);
+        const auto t0 = hn::InterleaveLower(d4, r0, r1), t1 = hn::InterleaveLower(d4, r2, r3);
+        const auto t2 = hn::InterleaveUpper(d4, r0, r1), t3 = hn::InterleaveUpper(d4, r2, r3);
+        T* o = dst + c * ldd + r;
+        hn::StoreU(hn::ConcatLowerLower(d4, t1, t0), d4, o);
+        hn::StoreU(hn::ConcatUpperUpper(d4, t1, t0), d4, o + ldd);
+        hn::StoreU(hn::ConcatLowerLower(d4, t3, t2), d4, o + 2 * ldd);
+        hn::StoreU(hn::ConcatUpperUpper(d4, t3, t2), d4, o + 3 * ldd);
+      } else {
+        const auto r0 = hn::LoadU(d4, s0 + c), r1 = hn::LoadU(d4, s0 + lds + c);
+        T* o = dst + c * ldd + r;
+        hn::StoreU(hn::InterleaveLower(d4, r0, r1), d4, o);
+        hn::StoreU(hn::InterleaveUpper(d4, r0, r1), d4, o + ldd);
+      }
+    }
+    for (; c < cols; ++c)
+      for (size_t i = 0; i < B; ++i) dst[c * ldd + r + i] = s0[i * lds + c];
+  }
+#endif
+  if (r == rows) return;
+  for (size_t c = 0; c < cols; ++c)
+    for (size_t i = r; i < rows; ++i) dst[c * ldd + i] = src[i * lds + c];
+}
+
 // Ap[k * mr + r] = op(A)[i + r, p + k] for r < mr, k < kc.
 // op(A) = A (stored [M, lda]) or, with trans, Aᵀ (A stored [K, lda]).
 template <class T>
@@ -102,10 +145,7 @@ HWY_INLINE void PackA(bool trans, const T* HWY_RESTRICT A, size_t lda, size_t i,
       for (size_t r = 0; r < mr; ++r) dst[r] = src[r];
     }
   } else {
-    for (size_t r = 0; r < mr; ++r) {
-      const T* src = A + (i + r) * lda + p;
-      for (size_t k = 0; k < kc; ++k) Ap[k * mr + r] = src[k];
-    }
+    TransposeCopy(A + i * lda + p, lda, mr, kc, Ap, mr);
   }
 }
 
@@ -132,10 +172,7 @@ HWY_INLINE void PackB(bool trans, const T* HWY_RESTRICT B, size_t ldb, size_t p,
       }
     } else {
       // B stored [N, ldb]: column c of op(B) is row j0 + c of B.
-      for (size_t c = 0; c < nr; ++c) {
-        const T* src = B + (j0 + c) * ldb + p;
-        for (size_t k = 0; k < kc; ++k) panel[k * NR + c] = src[k];
-      }
+      TransposeCopy(B + j0 * ldb + p, ldb, nr, kc, panel, NR);
       for (size_t k = 0; k < kc && nr < NR; ++k)
         for (size_t c = nr; c < NR; ++c) panel[k * NR + c] = T(0);
     }
@@ -165,6 +202,12 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, const T* HWY_
   constexpr size_t NR = Bk::kNR;
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
+
+  // The tile of C is read or written at the end: start fetching it now.
+#pragma GCC unroll 32
+  for (size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV * L * sizeof(T); v += 64) hwy::Prefetch(C + r * ldc + v / sizeof(T));
 
   V acc[MR][NV];
 #pragma GCC unroll 32
@@ -259,8 +302,21 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
         const size_t mr = std::min(MR, m1 - ir);
         PackA(g.trans_a, g.A, g.lda, ir, mr, pc, kc, Ap);
         const MicroKernelFn<T> kernel = kTable.fn[mr - 1];
+        // While the kernels run, prefetch the rows the next PackA reads.
+        const size_t next_mr = ir + MR < m1 ? std::min(MR, m1 - ir - MR) : 0;
+        const size_t pf_rows = g.trans_a ? kc : next_mr;
+        const size_t pf_row_bytes = (g.trans_a ? next_mr : kc) * sizeof(T);
+        const size_t pf_per_row = (pf_row_bytes + 63) / 64;
+        const char* pf_base = reinterpret_cast<const char*>(
+            g.trans_a ? g.A + pc * g.lda + ir + MR : g.A + (ir + MR) * g.lda + pc);
+        const size_t pf_total = pf_rows * pf_per_row;
+        const size_t pf_step = (pf_total * NR + nc - 1) / nc;
+        size_t pf = 0;
         for (size_t jr = 0; jr < nc; jr += NR) {
           const size_t nr = std::min(NR, nc - jr);
+          for (size_t e = std::min(pf_total, pf + pf_step); pf < e; ++pf)
+            hwy::Prefetch(pf_base + (pf / pf_per_row) * g.lda * sizeof(T) +
+                          (pf % pf_per_row) * 64);
           StoreArgs<T> s;
           s.alpha = g.alpha;
           s.beta = first ? g.beta : T(1);
