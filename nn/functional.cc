@@ -68,10 +68,11 @@ Tensor conv_raw(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dG
     conv2d_forward<T>(g, xc.raw_ptr<T>(), wc.raw_ptr<T>(), bc.defined() ? bc.raw_ptr<T>() : nullptr,
                       y.raw_ptr<T>());
   });
-  auto backward = [g](BackwardCtx& c) {
+  const bool has_bias = b.defined();
+  auto backward = [g, has_bias](BackwardCtx& c) {
     if (c.needs(0)) c.accumulate(0, conv_dx(c.dy, c.in(1), g));
     if (c.needs(1)) c.accumulate(1, conv_dw(c.in(0), c.dy, g));
-    if (c.needs(2)) c.accumulate(2, sum(c.dy, {0, 2, 3}));
+    if (has_bias && c.needs(2)) c.accumulate(2, sum(c.dy, {0, 2, 3}));
   };
   if (b.defined()) return record("conv2d", y, {x, w, b}, backward);
   return record("conv2d", y, {x, w}, backward);
