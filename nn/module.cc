@@ -178,10 +178,10 @@ void Module::pretty_print(std::ostream& os) const { os << type_name_ << "()"; }
 
 namespace {
 void print_tree(std::ostream& os, const Module& m, int indent) {
-  m.pretty_print(os);
   const auto children = m.named_children();
+  if (children.empty()) m.pretty_print(os);
   if (!children.empty()) {
-    os << "(\n";
+    os << m.type_name() << "(\n";
     for (const auto& [n, c] : children) {
       os << std::string(size_t(indent + 2), ' ') << "(" << n << "): ";
       print_tree(os, *c, indent + 2);

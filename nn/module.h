@@ -78,7 +78,7 @@ class Module {
   // gradients are dropped). Integer buffers (num_batches_tracked) are kept.
   Module& to(DType dtype);
 
-  // One line describing this module alone, e.g. "Linear(in_features=784, out_features=256, bias=true)".
+  // One line describing a leaf module, e.g. "Linear(in_features=784, out_features=256, bias=true)".
   virtual void pretty_print(std::ostream& os) const;
 
  protected:
