@@ -7,6 +7,8 @@
 
 namespace tg {
 
+using nn::NamedTensor;
+
 namespace {
 const char* st_name(DType t) { return t == kFloat32 ? "F32" : t == kFloat64 ? "F64" : "I64"; }
 }  // namespace
@@ -28,8 +30,11 @@ LoadResult load_state_dict(nn::Module& module, const std::map<std::string, Tenso
                            const LoadOptions& options, const std::string& source) {
   LoadResult r;
   std::vector<std::pair<Tensor, Tensor>> copies;  // (model tensor, file tensor)
+  // Model keys in registration order (parameters, then buffers), like PyTorch's messages.
+  std::vector<NamedTensor> model_keys = module.named_parameters();
+  for (auto& b : module.named_buffers()) model_keys.push_back(b);
   const std::map<std::string, Tensor> model = state_dict(module);
-  for (const auto& [name, dst] : model) {
+  for (const auto& [name, dst] : model_keys) {
     auto it = tensors.find(name);
     if (it == tensors.end()) {
       r.missing.push_back(name);

@@ -35,6 +35,8 @@ struct LoadOptions {
 };
 
 struct LoadResult {
+  // Model keys are listed in registration order (parameters, then buffers);
+  // unexpected keys in the file's (sorted) order.
   std::vector<std::string> loaded;      // keys copied into the model
   std::vector<std::string> missing;     // in the model, not in the file
   std::vector<std::string> unexpected;  // in the file, not in the model
