@@ -137,3 +137,23 @@ TEST_CASE("nn interop: a C++-written LeNet checkpoint reloads exactly (PyTorch c
   }
   if (!env) std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("nn interop: LeNet forward and backward are bit-identical for 1 and 2 threads") {
+  const auto in = tg::load_safetensors(ref("interop_inputs.safetensors")).tensors;
+  auto run = [&](int threads) {
+    tg::set_num_threads(threads);
+    auto model = lenet();
+    tg::load(*model, ref("lenet5.safetensors"));
+    Tensor x = in.at("lenet_input").clone().requires_grad_();
+    Tensor logits = model->forward(x);
+    tg::F::cross_entropy(logits, in.at("targets"), {.label_smoothing = 0.1}).backward();
+    std::vector<Tensor> out{logits.detach(), x.grad()};
+    for (const auto& p : model->parameters()) out.push_back(p.grad());
+    return out;
+  };
+  const int nt = tg::get_num_threads();
+  const auto a = run(1), b = run(2);
+  tg::set_num_threads(nt);
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) CHECK(tgtest::bit_equal(a[i], b[i]));
+}
