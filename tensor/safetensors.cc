@@ -1,0 +1,264 @@
+// safetensors reader and writer (see safetensors.h for the format and the
+// validation policy). The writer goes through POSIX open/write/fsync/rename so
+// that a checkpoint on disk is always either the old file or the complete new
+// one; the reader loads the whole file, validates the header against the file
+// size, then copies each tensor's bytes into fresh storage.
+#include "tensor/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace tg {
+
+static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
+
+namespace {
+using json = nlohmann::json;
+
+std::atomic<int64_t> g_fail_after{-1};
+std::atomic<uint64_t> g_tmp_counter{0};
+
+const char* st_dtype(DType t) {
+  switch (t) {
+    case DType::Float32: return "F32";
+    case DType::Float64: return "F64";
+    default: return "I64";
+  }
+}
+
+// The dtypes of the safetensors spec that tapegrad does not hold.
+bool is_known_unsupported(const std::string& s) {
+  static const char* kOthers[] = {"F16", "BF16", "F8_E4M3", "F8_E5M2", "I8",  "I16", "I32",
+                                  "U8",  "U16",  "U32",     "U64",     "BOOL", "C64"};
+  for (const char* o : kOthers)
+    if (s == o) return true;
+  return false;
+}
+
+// A file descriptor for the temporary file, closed and unlinked unless committed.
+class TempFile {
+ public:
+  TempFile(std::string path) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    TG_CHECK(fd_ >= 0, "save_safetensors: cannot create temporary file '", path_, "': ", std::strerror(errno));
+  }
+  ~TempFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(path_.c_str());
+  }
+  void write(const void* p, size_t n) {
+    const char* c = static_cast<const char*>(p);
+    while (n > 0) {
+      size_t chunk = std::min<size_t>(n, size_t(1) << 20);
+      const int64_t limit = g_fail_after.load();
+      if (limit >= 0) {
+        if (written_ >= uint64_t(limit))
+          detail::throw_error("save_safetensors: writing '", path_, "' failed at byte ", written_,
+                              " (injected failure)");
+        chunk = std::min<size_t>(chunk, size_t(uint64_t(limit) - written_));
+      }
+      const ssize_t w = ::write(fd_, c, chunk);
+      if (w < 0 && errno == EINTR) continue;
+      TG_CHECK(w > 0, "save_safetensors: writing '", path_, "' failed at byte ", written_, ": ",
+               std::strerror(errno));
+      c += w;
+      n -= size_t(w);
+      written_ += uint64_t(w);
+    }
+  }
+  void commit(const std::string& final_path) {
+    TG_CHECK(::fsync(fd_) == 0, "save_safetensors: fsync of '", path_, "' failed: ", std::strerror(errno));
+    const int fd = fd_;
+    fd_ = -1;
+    TG_CHECK(::close(fd) == 0, "save_safetensors: closing '", path_, "' failed: ", std::strerror(errno));
+    TG_CHECK(std::rename(path_.c_str(), final_path.c_str()) == 0, "save_safetensors: cannot rename '", path_,
+             "' to '", final_path, "': ", std::strerror(errno));
+    committed_ = true;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  uint64_t written_ = 0;
+  bool committed_ = false;
+};
+
+std::string dir_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+namespace testing {
+void set_safetensors_fail_after(int64_t n_bytes) { g_fail_after.store(n_bytes); }
+}  // namespace testing
+
+void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<Tensor> data;
+  uint64_t offset = 0;
+  for (const auto& [name, t0] : tensors) {
+    TG_CHECK(!name.empty(), "save_safetensors: '", path, "': empty tensor name");
+    TG_CHECK(name != "__metadata__", "save_safetensors: '", path, "': '__metadata__' is not a valid tensor name");
+    TG_CHECK(t0.defined(), "save_safetensors: '", path, "': tensor '", name, "' is undefined");
+    Tensor t = t0.detach().contiguous();
+    const uint64_t bytes = uint64_t(t.numel()) * dtype_size(t.dtype());
+    json shape = json::array();
+    for (int d = 0; d < t.dim(); ++d) shape.push_back(t.size(d));
+    header[name] = {{"dtype", st_dtype(t.dtype())}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+    data.push_back(t);
+  }
+  std::string h = header.dump();
+  while (h.size() % 8) h.push_back(' ');
+
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_tmp_counter++);
+  TempFile f(tmp);
+  const uint64_t n = h.size();
+  f.write(&n, 8);
+  f.write(h.data(), h.size());
+  for (const Tensor& t : data)
+    if (t.numel() > 0) f.write(t.raw_data(), size_t(t.numel()) * dtype_size(t.dtype()));
+  f.commit(path);
+  // Make the rename itself durable (best effort: some file systems refuse O_RDONLY dirs).
+  const int dfd = ::open(dir_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+SafetensorsFile load_safetensors(const std::string& path) {
+  const char* op = "load_safetensors";
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  TG_CHECK(f.good(), op, ": cannot open '", path, "'");
+  const std::streamoff end = f.tellg();
+  TG_CHECK(end >= 0, op, ": cannot determine the size of '", path, "'");
+  const uint64_t file_size = uint64_t(end);
+  TG_CHECK(file_size >= 8, op, ": '", path, "' is ", file_size,
+           " bytes, too short for the 8-byte header length");
+  std::vector<char> bytes(file_size);
+  f.seekg(0);
+  f.read(bytes.data(), std::streamsize(file_size));
+  TG_CHECK(f.good(), op, ": reading '", path, "' failed");
+
+  uint64_t hlen = 0;
+  std::memcpy(&hlen, bytes.data(), 8);
+  TG_CHECK(hlen <= file_size - 8, op, ": '", path, "': header length ", hlen, " (byte 0) exceeds the ",
+           file_size - 8, " bytes after the length field");
+  json header;
+  try {
+    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + std::ptrdiff_t(hlen));
+  } catch (const json::parse_error& e) {
+    detail::throw_error(op, ": '", path, "': header is not valid JSON (error at byte ", 8 + e.byte - 1,
+                        "): ", e.what());
+  }
+  TG_CHECK(header.is_object(), op, ": '", path, "': header (byte 8) is not a JSON object");
+  const uint64_t data_start = 8 + hlen, data_size = file_size - data_start;
+
+  struct Entry {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    uint64_t begin, end;
+  };
+  std::vector<Entry> entries;
+  SafetensorsFile out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const json& e = it.value();
+    if (name == "__metadata__") {
+      TG_CHECK(e.is_object(), op, ": '", path, "': __metadata__ is not a JSON object");
+      for (auto m = e.begin(); m != e.end(); ++m) {
+        TG_CHECK(m->is_string(), op, ": '", path, "': __metadata__ entry '", m.key(), "' is not a string");
+        out.metadata[m.key()] = m->get<std::string>();
+      }
+      continue;
+    }
+    auto bad = [&](const auto&... what) {
+      detail::throw_error(op, ": '", path, "': tensor '", name, "': ", what...);
+    };
+    if (!e.is_object()) bad("entry is not a JSON object");
+    for (const char* field : {"dtype", "shape", "data_offsets"})
+      if (!e.contains(field)) bad("missing field '", field, "'");
+    if (!e["dtype"].is_string()) bad("'dtype' is not a string");
+    const std::string dt = e["dtype"].get<std::string>();
+    Entry en{name, DType::Float32, {}, 0, 0};
+    if (dt == "F32") en.dtype = DType::Float32;
+    else if (dt == "F64") en.dtype = DType::Float64;
+    else if (dt == "I64") en.dtype = DType::Int64;
+    else if (is_known_unsupported(dt)) bad("unsupported dtype ", dt, " (tapegrad reads F32, F64 and I64)");
+    else bad("unknown dtype '", dt, "'");
+
+    const json& sh = e["shape"];
+    if (!sh.is_array()) bad("'shape' is not an array");
+    if (sh.size() > size_t(Shape::kMaxDims)) bad("shape has ", sh.size(), " dimensions (at most ", Shape::kMaxDims, ")");
+    uint64_t nbytes = dtype_size(en.dtype);
+    for (const auto& d : sh) {
+      if (!d.is_number_unsigned()) bad("shape entry ", d.dump(), " is not a non-negative integer");
+      const uint64_t v = d.get<uint64_t>();
+      if (v > uint64_t(INT64_MAX) || __builtin_mul_overflow(nbytes, v, &nbytes)) bad("shape ", sh.dump(), " is too large");
+      en.shape.push_back(int64_t(v));
+    }
+    const json& off = e["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      bad("'data_offsets' is not an array of two non-negative integers: ", off.dump());
+    en.begin = off[0].get<uint64_t>();
+    en.end = off[1].get<uint64_t>();
+    if (en.begin > en.end) bad("data_offsets [", en.begin, ", ", en.end, ") end before they begin");
+    if (en.end > data_size)
+      bad("data_offsets [", en.begin, ", ", en.end, ") run past the end of the file (data section is ", data_size,
+          " bytes, starting at byte ", data_start, ")");
+    if (en.end - en.begin != nbytes)
+      bad("shape ", en.shape, " x ", dt, " needs ", nbytes, " bytes but data_offsets [", en.begin, ", ", en.end,
+          ") span ", en.end - en.begin);
+    entries.push_back(std::move(en));
+  }
+
+  // The data section must be covered exactly once, in offset order.
+  std::vector<const Entry*> order;
+  for (const auto& e : entries) order.push_back(&e);
+  std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  uint64_t expect = 0;
+  const Entry* prev = nullptr;
+  for (const Entry* e : order) {
+    if (e->begin < expect)
+      detail::throw_error(op, ": '", path, "': tensor '", e->name, "' data_offsets [", e->begin, ", ", e->end,
+                          ") overlap tensor '", prev->name, "' (which ends at ", expect, "; file byte ",
+                          data_start + e->begin, ")");
+    if (e->begin > expect)
+      detail::throw_error(op, ": '", path, "': tensor '", e->name, "' data_offsets begin at ", e->begin,
+                          " but the previous tensor ends at ", expect, " (gap at file byte ", data_start + expect,
+                          ")");
+    expect = e->end;
+    prev = e;
+  }
+  TG_CHECK(expect == data_size, op, ": '", path, "': ", data_size - expect, " trailing bytes after the last tensor (file byte ",
+           data_start + expect, " of ", file_size, "); tapegrad rejects trailing data");
+
+  for (const auto& e : entries) {
+    Tensor t = empty(e.shape, {.dtype = e.dtype});
+    if (e.end > e.begin) std::memcpy(t.raw_data(), bytes.data() + data_start + e.begin, e.end - e.begin);
+    out.tensors[e.name] = t;
+  }
+  return out;
+}
+
+}  // namespace tg

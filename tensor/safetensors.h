@@ -1,0 +1,53 @@
+// safetensors files: the one checkpoint format of tapegrad (models, optimizer
+// state, training state), readable and writable by PyTorch's `safetensors`.
+//
+// Layout (https://github.com/huggingface/safetensors): an 8-byte little-endian
+// u64 N; N bytes of UTF-8 JSON header, right-padded with spaces so that the
+// data section starts at a multiple of 8; then the data section. The header
+// maps each tensor name to {"dtype": "F32"|"F64"|"I64", "shape": [...],
+// "data_offsets": [begin, end]} (offsets relative to the data section start,
+// C-contiguous little-endian bytes) plus an optional "__metadata__" object of
+// string -> string. 0-d tensors have "shape": [].
+//
+// Writing is atomic: the bytes go to a temporary file in the same directory
+// ("<path>.tmp.<pid>.<n>"), which is flushed, fsync'ed and renamed over
+// <path>; any failure removes the temporary file and leaves <path> as it was.
+//
+// Reading validates everything before trusting it and never crashes on a
+// corrupt file: each problem is a tg::Error naming the path, the tensor and the
+// byte offset. Policy, as in the reference Rust implementation: after sorting
+// the tensors by their begin offset, the first must start at 0, each must
+// start exactly where the previous one ended (no gaps, no overlaps), and the
+// last must end exactly at the end of the file: trailing bytes are rejected.
+// Other safetensors dtypes (F16, BF16, I32, U8, BOOL, ...) are recognized and
+// refused with "unsupported dtype"; unrecognized strings are "unknown dtype".
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "tensor/tensor.h"
+
+namespace tg {
+
+struct SafetensorsFile {
+  std::map<std::string, Tensor> tensors;         // sorted by name
+  std::map<std::string, std::string> metadata;   // the "__metadata__" object
+};
+
+// Writes `tensors` (float32, float64 or int64; any layout: written contiguous)
+// atomically to `path`. Tensor names must be non-empty and not "__metadata__".
+void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+// Reads and validates a whole file. The returned tensors own fresh storage.
+SafetensorsFile load_safetensors(const std::string& path);
+
+namespace testing {
+// Failure injection for tests: when set to n >= 0, the next writes by
+// save_safetensors fail (throw tg::Error) after n bytes of the temporary file
+// have been written. -1 (the default) disables it. Not thread-safe; tests only.
+void set_safetensors_fail_after(int64_t n_bytes);
+}  // namespace testing
+
+}  // namespace tg
