@@ -9,15 +9,6 @@
 namespace tg::data {
 namespace {
 
-// v / 255 for every byte, rounded once (a table keeps it exact and fast).
-struct UnitTable {
-  float v[256];
-  UnitTable() {
-    for (int i = 0; i < 256; ++i) v[i] = float(i) / 255.0f;
-  }
-};
-const UnitTable kUnit;
-
 const char* split_prefix(Split s) { return s == Split::Train ? "train" : "t10k"; }
 
 std::string find_file(const std::string& root, Split split, bool images, const char* dataset_name) {
@@ -34,8 +25,10 @@ std::string find_file(const std::string& root, Split split, bool images, const c
 
 }  // namespace
 
-void bytes_to_unit_float(const uint8_t* src, float* dst, int64_t n) {
-  for (int64_t k = 0; k < n; ++k) dst[k] = kUnit.v[src[k]];
+// One correctly rounded division per pixel (255 -> 1.0f exactly); the loop
+// vectorizes (cvtdq2ps + divps), which beats a 256-entry table lookup.
+void bytes_to_unit_float(const uint8_t* __restrict src, float* __restrict dst, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) dst[k] = float(int32_t(src[k])) / 255.0f;
 }
 
 std::vector<std::string> MNIST::candidate_paths(const std::string& root, Split split, bool images) {
