@@ -3,9 +3,13 @@
 // RandomErasing(p=0.5) + Normalize, batch 64, on Fashion-MNIST's 60,000
 // training images (synthetic uint8 images of the same shape when the data set
 // is not installed). The consumer only touches each batch, so this measures
-// the loader alone; training consumes 1,000-3,000 batches/s at most.
+// the loader alone; training consumes 1,000-3,000 batches/s at most. The
+// process CPU time is printed too: on a shared machine the wall-clock rate
+// mostly measures the other tenants (see the load average it prints).
 //   ./build/bench/bench_dataloader [--threads N] [--batches B] [--no-prefetch] [--no-aug]
 #include <chrono>
+#include <ctime>
+#include <fstream>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +18,7 @@
 #include "data/dataloader.h"
 #include "data/mnist.h"
 #include "data/transforms.h"
+#include "data/warp.h"
 #include "tensor/parallel.h"
 
 using namespace tg::data;
@@ -60,17 +65,24 @@ int main(int argc, char** argv) {
 
   double checksum = 0;
   for (int k = 0; k < 200; ++k) checksum += loader.next().data.data_ptr<float>()[0];  // warm-up
+  const std::clock_t c0 = std::clock();
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t k = 0; k < batches; ++k) {
     Example b = loader.next();
     checksum += b.data.data_ptr<float>()[0] + double(b.target.data_ptr<int64_t>()[0]);
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;
+  std::string load = "?";
+  std::getline(std::ifstream("/proc/loadavg"), load);
   std::printf("data set: %s\n", source.c_str());
   std::printf("loader: batch 64, shuffle, %s, prefetch %s, threads %d\n",
               aug ? "translate(2)+rotate(15, bilinear)+erase(0.5)+normalize" : "no augmentation",
               prefetch ? "on" : "off", tg::get_num_threads());
-  std::printf("%lld batches in %.3f s: %.0f batches/s (%.0f images/s)  [checksum %.3f]\n", (long long)batches, s,
-              double(batches) / s, double(batches) * 64 / s, checksum);
+  std::printf("warp kernel target: %s; load average: %s\n", kernels::warp_target_name(), load.c_str());
+  std::printf("%lld batches in %.3f s: %.0f batches/s (%.0f images/s); process CPU %.3f s = %.0f batches per CPU-second"
+              "  [checksum %.3f]\n",
+              (long long)batches, s, double(batches) / s, double(batches) * 64 / s, cpu, double(batches) / cpu,
+              checksum);
   return 0;
 }
