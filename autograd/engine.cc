@@ -129,9 +129,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     }
   }
   // Collect every node reachable from the roots.
-  std::vector<Node*> nodes;
+  std::vector<std::shared_ptr<Node>> nodes;  // owning: releasing edges must not free a node still in the list
   std::unordered_set<Node*> seen;
-  std::vector<Node*> stack;
+  std::vector<std::shared_ptr<Node>> stack;
   for (size_t r = 0; r < roots.size(); ++r) {
     const Tensor& root = roots[r];
     TG_CHECK(root.defined() && root.requires_grad(), "backward: the tensor does not require grad and has no grad_fn; "
@@ -146,24 +146,25 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       }
       continue;
     }
-    Node* n = m->grad_fn.get();
+    const std::shared_ptr<Node>& n = m->grad_fn;
     TG_CHECK(!n->released, "backward: trying to backward through the graph a second time (op '", n->name,
              "'); its saved tensors were freed. Pass retain_graph=true to the first backward if you need to.");
     n->grad_buffer = n->grad_buffer.defined() ? add(n->grad_buffer, grad_roots[r]) : grad_roots[r];
-    if (seen.insert(n).second) stack.push_back(n);
+    if (seen.insert(n.get()).second) stack.push_back(n);
   }
   while (!stack.empty()) {
-    Node* n = stack.back();
+    std::shared_ptr<Node> n = std::move(stack.back());
     stack.pop_back();
-    nodes.push_back(n);
     for (const Edge& e : n->next)
-      if (e.node && seen.insert(e.node.get()).second) stack.push_back(e.node.get());
+      if (e.node && seen.insert(e.node.get()).second) stack.push_back(e.node);
+    nodes.push_back(std::move(n));
   }
-  std::sort(nodes.begin(), nodes.end(), [](Node* a, Node* b) { return a->seq > b->seq; });
+  std::sort(nodes.begin(), nodes.end(), [](const std::shared_ptr<Node>& a, const std::shared_ptr<Node>& b) { return a->seq > b->seq; });
 
   {
     EnableGradGuard mode(create_graph);
-    for (Node* n : nodes) {
+    for (const std::shared_ptr<Node>& np : nodes) {
+      Node* n = np.get();
       TG_CHECK(!n->released, "backward: trying to backward through the graph a second time (op '", n->name,
                "'); its saved tensors were freed. Pass retain_graph=true to the first backward if you need to.");
       if (!n->grad_buffer.defined()) continue;
@@ -198,7 +199,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     }
   }
   if (!retain_graph) {
-    for (Node* n : nodes) {
+    for (const std::shared_ptr<Node>& n : nodes) {
       n->released = true;
       n->fn = nullptr;
       n->saved_inputs.clear();

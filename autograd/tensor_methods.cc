@@ -10,6 +10,9 @@ namespace tg {
 
 Tensor Tensor::sum() const { return tg::sum(*this); }
 Tensor Tensor::mean() const { return tg::mean(*this); }
+Tensor Tensor::sum(int64_t d, bool keepdim) const { return tg::sum(*this, {d}, keepdim); }
+Tensor Tensor::sum(const std::vector<int64_t>& dims, bool keepdim) const { return tg::sum(*this, dims, keepdim); }
+Tensor Tensor::mean(int64_t d, bool keepdim) const { return tg::mean(*this, {d}, keepdim); }
 Tensor Tensor::exp() const { return tg::exp(*this); }
 Tensor Tensor::log() const { return tg::log(*this); }
 Tensor Tensor::relu() const { return tg::relu(*this); }

@@ -1,43 +1,160 @@
-// Placeholder GEMM: a correct, cache-friendly (i-k-j order, auto-vectorized)
-// implementation threaded over rows. The packed Highway GEMM replaces the
-// bodies of sgemm/dgemm; the interface in gemm.h stays.
+// The op layer of GEMM: argument checks, the K == 0 / alpha == 0 shortcut,
+// tiling C over threads and the per-thread packing workspaces. The packed,
+// register-blocked kernels live in tensor/kernels/gemm-inl.h (one copy per
+// Highway target, dispatched at run time); sgemm_ref/dgemm_ref below are the
+// plain triple loops the tests compare them against.
+//
+// Threads: C is cut into rectangles (never K), one per thread, each computed
+// by GemmTile with its own packed copies of the A and B blocks it needs. Each
+// element of C is accumulated in the same order whatever rectangle holds it,
+// so 1 and 2 threads give identical bits. Products below kSerialFlops run on
+// the calling thread. Workspaces are thread_local and only grow: after the
+// first call of a given size no GEMM allocates.
 #include "tensor/gemm.h"
 
 #include <algorithm>
-#include <vector>
+#include <cstdlib>
+#include <new>
 
+#include "tensor/error.h"
+#include "tensor/kernels/gemm.h"
 #include "tensor/parallel.h"
 
 namespace tg {
 namespace {
 
-template <class T>
-void gemm_simple(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
-                 int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc,
-                 GemmEpilogue ep) {
-  const T* bias = static_cast<const T*>(ep.bias);
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, N * K));
-  parallel_for(0, M, grain, [&](int64_t m0, int64_t m1) {
-    std::vector<T> acc(N);
-    for (int64_t m = m0; m < m1; ++m) {
-      std::fill(acc.begin(), acc.end(), T(0));
-      for (int64_t k = 0; k < K; ++k) {
-        const T a = ta ? A[k * lda + m] : A[m * lda + k];
-        if (!tb) {
-          const T* b = B + k * ldb;
-          for (int64_t n = 0; n < N; ++n) acc[n] += a * b[n];
-        } else {
-          for (int64_t n = 0; n < N; ++n) acc[n] += a * B[n * ldb + k];
-        }
-      }
-      T* c = C + m * ldc;
-      for (int64_t n = 0; n < N; ++n) {
-        T v = alpha * acc[n] + (beta == T(0) ? T(0) : beta * c[n]);
-        if (bias) v += bias[n];
-        if (ep.relu && v < T(0)) v = T(0);
-        c[n] = v;
-      }
+using kernels::GemmArgs;
+using kernels::GemmConfig;
+
+// Below this many multiply-adds (M*N*K) one thread is faster than two
+// (measured with bench/gemm: a parallel_for costs a few microseconds).
+constexpr int64_t kSerialFlops = int64_t(1) << 20;
+
+// A 64-byte aligned buffer per thread that only grows.
+struct Workspace {
+  void* p = nullptr;
+  size_t bytes = 0;
+  ~Workspace() { std::free(p); }
+  void* get(size_t need) {
+    if (need > bytes) {
+      std::free(p);
+      bytes = (need + 4095) / 4096 * 4096;
+      p = std::aligned_alloc(64, bytes);
+      if (!p) throw std::bad_alloc();
     }
+    return p;
+  }
+};
+
+template <class T>
+T* thread_workspace(size_t elems) {
+  thread_local Workspace ws;
+  return static_cast<T*>(ws.get(elems * sizeof(T)));
+}
+
+template <class T>
+GemmConfig config();
+template <>
+GemmConfig config<float>() {
+  return kernels::gemm_config_f32();
+}
+template <>
+GemmConfig config<double>() {
+  return kernels::gemm_config_f64();
+}
+inline void tile(const GemmArgs<float>& g, size_t m0, size_t m1, size_t n0, size_t n1,
+                 float* ws) {
+  kernels::gemm_tile_f32(g, m0, m1, n0, n1, ws);
+}
+inline void tile(const GemmArgs<double>& g, size_t m0, size_t m1, size_t n0, size_t n1,
+                 double* ws) {
+  kernels::gemm_tile_f64(g, m0, m1, n0, n1, ws);
+}
+
+// C = beta * C (+ bias) (ReLU): the whole product when K == 0 or alpha == 0.
+template <class T>
+void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc, GemmEpilogue ep) {
+  const T* bias = static_cast<const T*>(ep.bias);
+  for (int64_t m = 0; m < M; ++m) {
+    T* c = C + m * ldc;
+    for (int64_t n = 0; n < N; ++n) {
+      T v = beta == T(0) ? T(0) : beta * c[n];
+      if (bias) v += bias[n];
+      if (ep.relu && v < T(0)) v = T(0);
+      c[n] = v;
+    }
+  }
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+template <class T>
+void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+               int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc,
+               GemmEpilogue ep) {
+  TG_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size M=", M, " N=", N, " K=", K);
+  TG_CHECK(ldc >= N, "gemm: ldc=", ldc, " < N=", N);
+  TG_CHECK(lda >= (ta ? M : K), "gemm: lda=", lda, " too small for ",
+           ta ? "trans_a, M=" : "K=", ta ? M : K);
+  TG_CHECK(ldb >= (tb ? K : N), "gemm: ldb=", ldb, " too small for ",
+           tb ? "trans_b, K=" : "N=", tb ? K : N);
+  if (M == 0 || N == 0) return;
+  if (K == 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc, ep);
+    return;
+  }
+  const GemmArgs<T> g{ta,    tb,        size_t(M),    size_t(N), size_t(K), alpha, A,
+                      size_t(lda), B,   size_t(ldb), beta,      C,         size_t(ldc),
+                      ep.bias, ep.relu};
+  const GemmConfig cfg = config<T>();
+  const int64_t nt = get_num_threads();
+  if (nt == 1 || M * N * K < kSerialFlops || detail::in_parallel_region()) {
+    tile(g, 0, M, 0, N, thread_workspace<T>(cfg.workspace_elems));
+    return;
+  }
+  // Cut C into a x b rectangles (a * b == nt) of whole micro-tiles, choosing
+  // the cut whose largest rectangle (padded) is smallest; ties prefer more
+  // rows per rectangle (fewer repacks of B).
+  const int64_t um = ceil_div(M, cfg.mr), un = ceil_div(N, cfg.nr);
+  int64_t best_a = 1, best_cost = -1;
+  for (int64_t a = 1; a <= nt; ++a) {
+    if (nt % a) continue;
+    const int64_t b = nt / a;
+    if (a > um || b > un) continue;
+    const int64_t cost = ceil_div(um, a) * cfg.mr * ceil_div(un, b) * cfg.nr;
+    if (best_cost < 0 || cost < best_cost) best_a = a, best_cost = cost;
+  }
+  if (best_cost < 0) {  // fewer micro-tiles than threads: one rectangle
+    tile(g, 0, M, 0, N, thread_workspace<T>(cfg.workspace_elems));
+    return;
+  }
+  const int64_t a = best_a, b = nt / a;
+  const int64_t rows = ceil_div(um, a) * cfg.mr, cols = ceil_div(un, b) * cfg.nr;
+  parallel_for(0, a * b, 1, [&](int64_t t0, int64_t t1) {
+    T* ws = thread_workspace<T>(cfg.workspace_elems);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t m0 = (t / b) * rows, n0 = (t % b) * cols;
+      const int64_t m1 = std::min(M, m0 + rows), n1 = std::min(N, n0 + cols);
+      if (m0 < m1 && n0 < n1) tile(g, m0, m1, n0, n1, ws);
+    }
+  });
+}
+
+template <class T>
+void gemm_batched_impl(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K,
+                       T alpha, const T* A, int64_t lda, int64_t sa, const T* B, int64_t ldb,
+                       int64_t sb, T beta, T* C, int64_t ldc, int64_t sc) {
+  TG_CHECK(batch >= 0, "gemm_batched: negative batch ", batch);
+  TG_CHECK(batch <= 1 || sc != 0 || M == 0 || N == 0,
+           "gemm_batched: stride_c == 0 would write every product to the same C");
+  // Small products: one thread per group of whole products. Large ones: each
+  // product threads itself. The bits are the same either way.
+  const int64_t per = std::max<int64_t>(1, M * N * K);
+  const int64_t grain = std::max<int64_t>(1, kSerialFlops / per);
+  parallel_for(0, batch, grain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      gemm_impl<T>(ta, tb, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc,
+                   ldc, {});
   });
 }
 
@@ -66,25 +183,26 @@ void gemm_ref_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, c
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
            GemmEpilogue ep) {
-  gemm_simple<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  gemm_impl<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
 }
 void dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
            int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc,
            GemmEpilogue ep) {
-  gemm_simple<double>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  gemm_impl<double>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
 }
 void sgemm_batched(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                    const float* A, int64_t lda, int64_t sa, const float* B, int64_t ldb,
                    int64_t sb, float beta, float* C, int64_t ldc, int64_t sc) {
-  for (int64_t i = 0; i < batch; ++i)
-    sgemm(ta, tb, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc, ldc);
+  gemm_batched_impl<float>(ta, tb, batch, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc,
+                           sc);
 }
 void dgemm_batched(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
                    const double* A, int64_t lda, int64_t sa, const double* B, int64_t ldb,
                    int64_t sb, double beta, double* C, int64_t ldc, int64_t sc) {
-  for (int64_t i = 0; i < batch; ++i)
-    dgemm(ta, tb, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc, ldc);
+  gemm_batched_impl<double>(ta, tb, batch, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C,
+                            ldc, sc);
 }
+const char* gemm_target_name() { return kernels::gemm_target_name(); }
 void sgemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
                GemmEpilogue ep) {

@@ -39,6 +39,10 @@ void dgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t
                    int64_t ldb, int64_t stride_b, double beta, double* C, int64_t ldc,
                    int64_t stride_c);
 
+// Name of the Highway target the GEMM kernels dispatch to on this CPU right now
+// ("AVX3", "AVX2", ...; tests may force others).
+const char* gemm_target_name();
+
 // The plain triple loop the tests compare against (double accumulation).
 void sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,

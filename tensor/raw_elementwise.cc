@@ -96,7 +96,7 @@ void binary_(BinaryOp op, const Tensor& dst, const Tensor& src_in, const char* n
       }
     });
   });
-  dst.impl()->version++;
+  dst.impl()->storage->version++;
 }
 
 void binary_(BinaryOp op, const Tensor& dst, double s, const char* name) {
@@ -113,7 +113,7 @@ void binary_(BinaryOp op, const Tensor& dst, double s, const char* name) {
         for (int64_t i = 0; i < n; ++i) kernels::binary(op, pd + off[0] + i * inner[0], 0, &sv, 0, pd + off[0] + i * inner[0], 1);
     });
   });
-  dst.impl()->version++;
+  dst.impl()->storage->version++;
 }
 
 Tensor unary(UnaryOp op, const Tensor& x_in, const char* name, double p0, double p1) {

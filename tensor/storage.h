@@ -32,6 +32,9 @@ class Storage {
   Storage& operator=(const Storage&) = delete;
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
+  // Bumped by every in-place write through any view of this storage; autograd
+  // compares it to detect a tensor saved for backward being modified.
+  uint32_t version = 0;
 
  private:
   void* data_;

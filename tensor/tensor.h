@@ -35,7 +35,6 @@ struct TensorImpl {
   Shape strides;
   int64_t offset = 0;  // in elements
   DType dtype = DType::Float32;
-  uint32_t version = 0;                 // bumped by in-place ops (autograd checks it)
   std::shared_ptr<autograd::Meta> meta;  // null unless autograd is involved
 };
 
@@ -65,7 +64,7 @@ class Tensor {
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool is_same(const Tensor& o) const { return impl_ == o.impl_; }
-  uint32_t version() const { return impl_->version; }
+  uint32_t version() const { return impl_->storage->version; }
 
   // ---- reading values back ----
   // Pointer to the first element; the tensor must be contiguous and of type T.
@@ -112,7 +111,10 @@ class Tensor {
 
   // ---- arithmetic methods (differentiable; see autograd/ops.h) ----
   Tensor sum() const;
+  Tensor sum(int64_t dim, bool keepdim = false) const;
+  Tensor sum(const std::vector<int64_t>& dims, bool keepdim = false) const;
   Tensor mean() const;
+  Tensor mean(int64_t dim, bool keepdim = false) const;
   Tensor exp() const;
   Tensor log() const;
   Tensor relu() const;
@@ -136,7 +138,7 @@ class Tensor {
   Tensor& mul_(double s);
   Tensor& div_(const Tensor& o);
   Tensor& add_(double s);
-  void bump_version() { ++impl_->version; }
+  void bump_version() { ++impl_->storage->version; }
 
  private:
   std::shared_ptr<TensorImpl> impl_;
@@ -169,6 +171,13 @@ Tensor eye(int64_t n, TensorOptions opts = {});
 Tensor tensor(const std::vector<float>& values, const Shape& shape = {}, bool requires_grad = false);
 Tensor tensor(const std::vector<double>& values, const Shape& shape = {}, bool requires_grad = false);
 Tensor tensor(const std::vector<int64_t>& values, const Shape& shape = {});
+// Braced lists pick their element type: tg::tensor({1.f, 2.f}) is float32, {1.0} float64.
+inline Tensor tensor(std::initializer_list<float> v, const Shape& s = {}, bool rg = false) {
+  return tensor(std::vector<float>(v), s, rg);
+}
+inline Tensor tensor(std::initializer_list<double> v, const Shape& s = {}, bool rg = false) {
+  return tensor(std::vector<double>(v), s, rg);
+}
 
 // ---- template definitions ----
 template <class T>

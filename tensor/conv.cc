@@ -1,0 +1,394 @@
+// conv2d (im2col + GEMM) and max/avg pooling on NCHW pointers; see conv.h for
+// the formulas. Layout of the column matrix of one image and group:
+//   col[(c * KH + kh) * KW + kw, oh * OW + ow] = x[c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw]
+// so that y_g[OCg, P] = w_g[OCg, CKK] · col[CKK, P]   (P = OH*OW, CKK = C/groups*KH*KW)
+//        dcol = w_gᵀ · dy_g   (col2im adds it back into dx)
+//        dw_g += dy_g · colᵀ
+// Threads: parallel_for over images (forward, dx) and over fixed chunks of
+// images (dw, db: one partial sum per chunk, combined in chunk order).
+#include "tensor/conv.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <vector>
+
+#include "tensor/error.h"
+#include "tensor/gemm.h"
+#include "tensor/parallel.h"
+
+namespace tg {
+namespace {
+
+template <class T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if constexpr (sizeof(T) == 4)
+    sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// A per-thread buffer that only grows (slot 0: columns, slot 1: column grads).
+template <class T, int Slot>
+T* scratch(size_t elems) {
+  struct Buf {
+    void* p = nullptr;
+    size_t bytes = 0;
+    ~Buf() { std::free(p); }
+  };
+  thread_local Buf b;
+  const size_t need = std::max<size_t>(64, (elems * sizeof(T) + 63) / 64 * 64);
+  if (need > b.bytes) {
+    std::free(b.p);
+    b.p = std::aligned_alloc(64, need);
+    if (!b.p) throw std::bad_alloc();
+    b.bytes = need;
+  }
+  return static_cast<T*>(b.p);
+}
+
+struct ConvDims {
+  int64_t Cg, OCg, OH, OW, P, CKK;
+  bool direct;  // 1x1, stride 1, no padding: col is x itself
+};
+
+ConvDims check_conv(const Conv2dGeometry& g, const char* op) {
+  TG_CHECK(g.N >= 0 && g.C > 0 && g.H > 0 && g.W > 0 && g.OC > 0 && g.KH > 0 && g.KW > 0, op,
+           ": expected positive sizes, got N=", g.N, " C=", g.C, " H=", g.H, " W=", g.W,
+           " OC=", g.OC, " KH=", g.KH, " KW=", g.KW);
+  TG_CHECK(g.stride_h > 0 && g.stride_w > 0 && g.dil_h > 0 && g.dil_w > 0 && g.pad_h >= 0 &&
+               g.pad_w >= 0,
+           op, ": expected stride > 0, dilation > 0, padding >= 0");
+  TG_CHECK(g.groups > 0 && g.C % g.groups == 0 && g.OC % g.groups == 0, op, ": groups=", g.groups,
+           " must divide C=", g.C, " and OC=", g.OC);
+  ConvDims d;
+  d.OH = g.OH();
+  d.OW = g.OW();
+  TG_CHECK(d.OH > 0 && d.OW > 0, op, ": kernel ", g.KH, "x", g.KW, " (dilation ", g.dil_h, "x",
+           g.dil_w, ") is larger than the padded input ", g.H + 2 * g.pad_h, "x",
+           g.W + 2 * g.pad_w);
+  d.Cg = g.C / g.groups;
+  d.OCg = g.OC / g.groups;
+  d.P = d.OH * d.OW;
+  d.CKK = d.Cg * g.KH * g.KW;
+  d.direct = g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 &&
+             g.pad_w == 0;
+  return d;
+}
+
+// The output columns [lo, hi) whose input column o*s - p + k*dil lies in [0, n).
+inline void valid_range(int64_t n, int64_t out, int64_t s, int64_t p, int64_t off, int64_t* lo,
+                        int64_t* hi) {
+  // need 0 <= o*s + (off - p) < n
+  const int64_t base = off - p;
+  int64_t a = base >= 0 ? 0 : (-base + s - 1) / s;
+  int64_t b = n - base <= 0 ? 0 : (n - base + s - 1) / s;
+  *lo = std::min(a, out);
+  *hi = std::max(*lo, std::min(b, out));
+}
+
+// x: [Cg, H, W] of one image and group -> col [CKK, P].
+template <class T>
+void im2col(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* col) {
+  for (int64_t c = 0; c < d.Cg; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        T* row = col + ((c * g.KH + kh) * g.KW + kw) * d.P;
+        int64_t w0, w1;
+        valid_range(g.W, d.OW, g.stride_w, g.pad_w, kw * g.dil_w, &w0, &w1);
+        for (int64_t oh = 0; oh < d.OH; ++oh) {
+          T* out = row + oh * d.OW;
+          const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dil_h;
+          if (ih < 0 || ih >= g.H) {
+            std::fill(out, out + d.OW, T(0));
+            continue;
+          }
+          const T* in = x + (c * g.H + ih) * g.W - g.pad_w + kw * g.dil_w;
+          std::fill(out, out + w0, T(0));
+          if (g.stride_w == 1) {
+            std::memcpy(out + w0, in + w0, (w1 - w0) * sizeof(T));
+          } else {
+            for (int64_t ow = w0; ow < w1; ++ow) out[ow] = in[ow * g.stride_w];
+          }
+          std::fill(out + w1, out + d.OW, T(0));
+        }
+      }
+}
+
+// dx: [Cg, H, W] += col2im(dcol [CKK, P]).
+template <class T>
+void col2im_add(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* dx) {
+  for (int64_t c = 0; c < d.Cg; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        const T* row = dcol + ((c * g.KH + kh) * g.KW + kw) * d.P;
+        int64_t w0, w1;
+        valid_range(g.W, d.OW, g.stride_w, g.pad_w, kw * g.dil_w, &w0, &w1);
+        for (int64_t oh = 0; oh < d.OH; ++oh) {
+          const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dil_h;
+          if (ih < 0 || ih >= g.H) continue;
+          const T* in = row + oh * d.OW;
+          T* out = dx + (c * g.H + ih) * g.W - g.pad_w + kw * g.dil_w;
+          for (int64_t ow = w0; ow < w1; ++ow) out[ow * g.stride_w] += in[ow];
+        }
+      }
+}
+
+// Images per chunk of the dw/db reduction: depends on N only.
+inline int64_t reduction_chunk(int64_t N) { return std::max<int64_t>(1, (N + 7) / 8); }
+
+}  // namespace
+
+template <class T>
+void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+  const ConvDims d = check_conv(g, "conv2d_forward");
+  if (g.N == 0) return;
+  parallel_for(0, g.N, 1, [&](int64_t n0, int64_t n1) {
+    T* col = d.direct ? nullptr : scratch<T, 0>(d.CKK * d.P);
+    for (int64_t n = n0; n < n1; ++n) {
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        const T* xg = x + (n * g.C + gr * d.Cg) * g.H * g.W;
+        T* yg = y + (n * g.OC + gr * d.OCg) * d.P;
+        const T* cols = xg;
+        if (!d.direct) {
+          im2col(g, d, xg, col);
+          cols = col;
+        }
+        T beta = T(0);
+        if (bias) {
+          for (int64_t o = 0; o < d.OCg; ++o)
+            std::fill(yg + o * d.P, yg + (o + 1) * d.P, bias[gr * d.OCg + o]);
+          beta = T(1);
+        }
+        // y_g[OCg, P] = w_g[OCg, CKK] · col[CKK, P] (+ y_g holding the bias)
+        gemm<T>(false, false, d.OCg, d.P, d.CKK, T(1), w + gr * d.OCg * d.CKK, d.CKK, cols, d.P,
+                beta, yg, d.P);
+      }
+    }
+  });
+}
+
+template <class T>
+void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* dy, T* dx, T* dw,
+                     T* db) {
+  const ConvDims d = check_conv(g, "conv2d_backward");
+  const int64_t wsize = g.OC * d.CKK;
+  if (g.N == 0) {
+    if (dw) std::fill(dw, dw + wsize, T(0));
+    if (db) std::fill(db, db + g.OC, T(0));
+    return;
+  }
+  // dx = col2im(w_gᵀ · dy_g), image by image.
+  if (dx) {
+    parallel_for(0, g.N, 1, [&](int64_t n0, int64_t n1) {
+      T* dcol = d.direct ? nullptr : scratch<T, 1>(d.CKK * d.P);
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t gr = 0; gr < g.groups; ++gr) {
+          const T* dyg = dy + (n * g.OC + gr * d.OCg) * d.P;
+          T* dxg = dx + (n * g.C + gr * d.Cg) * g.H * g.W;
+          const T* wg = w + gr * d.OCg * d.CKK;
+          if (d.direct) {  // dx_g[Cg, HW] = w_gᵀ · dy_g
+            gemm<T>(true, false, d.CKK, d.P, d.OCg, T(1), wg, d.CKK, dyg, d.P, T(0), dxg, d.P);
+            continue;
+          }
+          gemm<T>(true, false, d.CKK, d.P, d.OCg, T(1), wg, d.CKK, dyg, d.P, T(0), dcol, d.P);
+          std::fill(dxg, dxg + d.Cg * g.H * g.W, T(0));
+          col2im_add(g, d, dcol, dxg);
+        }
+    });
+  }
+  if (!dw && !db) return;
+  // dw = sum_n dy_n · col_nᵀ and db = sum_n,p dy: one partial per fixed chunk
+  // of images, summed image by image inside it, chunks combined in order.
+  const int64_t chunk = reduction_chunk(g.N), nchunks = (g.N + chunk - 1) / chunk;
+  const int64_t stride = wsize + g.OC;
+  std::vector<T> partial(nchunks * stride);
+  parallel_chunks(g.N, chunk, [&](int64_t ci, int64_t n0, int64_t n1) {
+    T* pw = partial.data() + ci * stride;
+    T* pb = pw + wsize;
+    T* col = d.direct ? nullptr : scratch<T, 0>(d.CKK * d.P);
+    for (int64_t n = n0; n < n1; ++n) {
+      const T beta = n == n0 ? T(0) : T(1);
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        const T* dyg = dy + (n * g.OC + gr * d.OCg) * d.P;
+        if (dw) {
+          const T* xg = x + (n * g.C + gr * d.Cg) * g.H * g.W;
+          const T* cols = xg;
+          if (!d.direct) {
+            im2col(g, d, xg, col);
+            cols = col;
+          }
+          // dw_g[OCg, CKK] (+)= dy_g[OCg, P] · colᵀ
+          gemm<T>(false, true, d.OCg, d.CKK, d.P, T(1), dyg, d.P, cols, d.P, beta,
+                  pw + gr * d.OCg * d.CKK, d.CKK);
+        }
+        if (db)
+          for (int64_t o = 0; o < d.OCg; ++o) {
+            const T* r = dyg + o * d.P;
+            T s = 0;
+            for (int64_t p = 0; p < d.P; ++p) s += r[p];
+            pb[gr * d.OCg + o] = (n == n0 ? T(0) : pb[gr * d.OCg + o]) + s;
+          }
+      }
+    }
+  });
+  if (dw) {
+    std::copy(partial.begin(), partial.begin() + wsize, dw);
+    for (int64_t c = 1; c < nchunks; ++c) {
+      const T* pw = partial.data() + c * stride;
+      for (int64_t i = 0; i < wsize; ++i) dw[i] += pw[i];
+    }
+  }
+  if (db) {
+    std::copy(partial.begin() + wsize, partial.begin() + stride, db);
+    for (int64_t c = 1; c < nchunks; ++c) {
+      const T* pb = partial.data() + c * stride + wsize;
+      for (int64_t i = 0; i < g.OC; ++i) db[i] += pb[i];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Pooling: planes (n, c) are independent; threads go over planes.
+
+namespace {
+void check_pool(const Pool2dGeometry& g, const char* op) {
+  TG_CHECK(g.N >= 0 && g.C > 0 && g.H > 0 && g.W > 0 && g.KH > 0 && g.KW > 0 && g.stride_h > 0 &&
+               g.stride_w > 0,
+           op, ": expected positive sizes and strides, got N=", g.N, " C=", g.C, " H=", g.H,
+           " W=", g.W, " kernel ", g.KH, "x", g.KW, " stride ", g.stride_h, "x", g.stride_w);
+  TG_CHECK(g.pad_h >= 0 && g.pad_w >= 0 && 2 * g.pad_h <= g.KH && 2 * g.pad_w <= g.KW, op,
+           ": padding ", g.pad_h, "x", g.pad_w, " must be at most half the kernel ", g.KH, "x",
+           g.KW);
+  TG_CHECK(g.OH() > 0 && g.OW() > 0, op, ": kernel ", g.KH, "x", g.KW,
+           " is larger than the padded input ", g.H + 2 * g.pad_h, "x", g.W + 2 * g.pad_w);
+}
+
+template <class F>
+void for_planes(const Pool2dGeometry& g, F&& f) {
+  const int64_t planes = g.N * g.C;
+  const int64_t work = std::max<int64_t>(1, g.H * g.W);
+  parallel_for(0, planes, std::max<int64_t>(1, 16384 / work), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) f(p);
+  });
+}
+}  // namespace
+
+template <class T>
+void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* argmax) {
+  check_pool(g, "max_pool2d_forward");
+  const int64_t OH = g.OH(), OW = g.OW();
+  for_planes(g, [&](int64_t p) {
+    const T* xp = x + p * g.H * g.W;
+    T* yp = y + p * OH * OW;
+    int64_t* ap = argmax + p * OH * OW;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const int64_t h0 = std::max<int64_t>(0, oh * g.stride_h - g.pad_h);
+      const int64_t h1 = std::min(g.H, oh * g.stride_h - g.pad_h + g.KH);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t w0 = std::max<int64_t>(0, ow * g.stride_w - g.pad_w);
+        const int64_t w1 = std::min(g.W, ow * g.stride_w - g.pad_w + g.KW);
+        T best = -std::numeric_limits<T>::infinity();
+        int64_t arg = h0 * g.W + w0;
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) {
+            const T v = xp[h * g.W + w];
+            if (v > best || std::isnan(v)) {  // PyTorch's rule: the last NaN wins
+              best = v;
+              arg = h * g.W + w;
+            }
+          }
+        yp[oh * OW + ow] = best;
+        ap[oh * OW + ow] = arg;
+      }
+    }
+  });
+}
+
+template <class T>
+void max_pool2d_backward(const Pool2dGeometry& g, const T* dy, const int64_t* argmax, T* dx) {
+  check_pool(g, "max_pool2d_backward");
+  const int64_t OH = g.OH(), OW = g.OW();
+  for_planes(g, [&](int64_t p) {
+    T* dxp = dx + p * g.H * g.W;
+    std::fill(dxp, dxp + g.H * g.W, T(0));
+    const T* dyp = dy + p * OH * OW;
+    const int64_t* ap = argmax + p * OH * OW;
+    for (int64_t i = 0; i < OH * OW; ++i) dxp[ap[i]] += dyp[i];
+  });
+}
+
+namespace {
+// PyTorch's avg_pool2d window: [h0, h1) x [w0, w1) clipped, and its divisor.
+struct AvgWindow {
+  int64_t h0, h1, w0, w1, div;
+};
+inline AvgWindow avg_window(const Pool2dGeometry& g, int64_t oh, int64_t ow) {
+  AvgWindow a;
+  a.h0 = oh * g.stride_h - g.pad_h;
+  a.w0 = ow * g.stride_w - g.pad_w;
+  a.h1 = std::min(a.h0 + g.KH, g.H + g.pad_h);
+  a.w1 = std::min(a.w0 + g.KW, g.W + g.pad_w);
+  const int64_t padded = (a.h1 - a.h0) * (a.w1 - a.w0);
+  a.h0 = std::max<int64_t>(a.h0, 0);
+  a.w0 = std::max<int64_t>(a.w0, 0);
+  a.h1 = std::min(a.h1, g.H);
+  a.w1 = std::min(a.w1, g.W);
+  a.div = g.count_include_pad ? padded : (a.h1 - a.h0) * (a.w1 - a.w0);
+  return a;
+}
+}  // namespace
+
+template <class T>
+void avg_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y) {
+  check_pool(g, "avg_pool2d_forward");
+  const int64_t OH = g.OH(), OW = g.OW();
+  for_planes(g, [&](int64_t p) {
+    const T* xp = x + p * g.H * g.W;
+    T* yp = y + p * OH * OW;
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const AvgWindow a = avg_window(g, oh, ow);
+        T s = 0;
+        for (int64_t h = a.h0; h < a.h1; ++h)
+          for (int64_t w = a.w0; w < a.w1; ++w) s += xp[h * g.W + w];
+        yp[oh * OW + ow] = a.div > 0 ? s / T(a.div) : T(0);
+      }
+  });
+}
+
+template <class T>
+void avg_pool2d_backward(const Pool2dGeometry& g, const T* dy, T* dx) {
+  check_pool(g, "avg_pool2d_backward");
+  const int64_t OH = g.OH(), OW = g.OW();
+  for_planes(g, [&](int64_t p) {
+    T* dxp = dx + p * g.H * g.W;
+    std::fill(dxp, dxp + g.H * g.W, T(0));
+    const T* dyp = dy + p * OH * OW;
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const AvgWindow a = avg_window(g, oh, ow);
+        if (a.div <= 0) continue;
+        const T v = dyp[oh * OW + ow] / T(a.div);
+        for (int64_t h = a.h0; h < a.h1; ++h)
+          for (int64_t w = a.w0; w < a.w1; ++w) dxp[h * g.W + w] += v;
+      }
+  });
+}
+
+#define TG_CONV_INSTANTIATE(T)                                                                 \
+  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*);    \
+  template void conv2d_backward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*, T*, \
+                                   T*);                                                        \
+  template void max_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*, int64_t*);          \
+  template void max_pool2d_backward<T>(const Pool2dGeometry&, const T*, const int64_t*, T*);   \
+  template void avg_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*);                    \
+  template void avg_pool2d_backward<T>(const Pool2dGeometry&, const T*, T*);
+TG_CONV_INSTANTIATE(float)
+TG_CONV_INSTANTIATE(double)
+
+}  // namespace tg

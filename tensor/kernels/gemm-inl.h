@@ -1,0 +1,337 @@
+// GEMM kernels, per Highway target: packing and the register-blocked
+// micro-kernel of the BLIS/OpenBLAS design, plus GemmTile, which computes one
+// rectangle of C from them.
+//
+//   C[m0:m1, n0:n1] = alpha * op(A) · op(B) + beta * C   (+ bias[n]) (ReLU)
+//
+// Packed layouts (zero-padded so every micro-kernel call is full width in N):
+//   Ap: one micro-panel of mr rows, k-major:   Ap[k * mr + r]   = op(A)[i + r, p + k]
+//   Bp: NR-wide column panels, k-major:        Bp[k * NR + c]   = op(B)[p + k, j + c]  (0 past N)
+// The micro-kernel keeps an MR x NR tile of C in MR * NV vector registers
+// (NR = NV lanes-wide vectors): for each k it loads NV vectors of Bp and
+// broadcasts MR elements of Ap against them, FMAs only, no horizontal sums.
+//
+// Loop order inside GemmTile (BLIS with the roles of A and B swapped, since we
+// vectorize along N of a row-major C):
+//   jc (NC columns) -> pc (KC of K, ascending) -> pack B block [KC, NC] (L2)
+//     -> ir (MR rows): pack A micro-panel [KC, MR] (L1) -> jr (NR): micro-kernel
+// K is only ever walked in ascending KC blocks, and each element of C is
+// accumulated in the same order whatever rectangle it belongs to, so the
+// result does not depend on how the caller tiles C over threads.
+//
+// Kernels take pointers and counts; they never allocate, throw or spawn
+// threads. The caller provides the workspace (GemmWorkspaceElems elements,
+// 64-byte aligned). The scalar twin of all this is tg::sgemm_ref/dgemm_ref.
+
+#if defined(TG_TENSOR_KERNELS_GEMM_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef TG_TENSOR_KERNELS_GEMM_INL_H_
+#undef TG_TENSOR_KERNELS_GEMM_INL_H_
+#else
+#define TG_TENSOR_KERNELS_GEMM_INL_H_
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "hwy/cache_control.h"
+#include "hwy/highway.h"
+#include "tensor/kernels/gemm_types.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace tg {
+namespace kernels {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Register blocking for this target. 32 vector registers on AVX-512: 14 rows x
+// 2 vectors = 28 accumulators + 2 B vectors + 1 broadcast. 16 registers
+// elsewhere: 6 x 2 = 12 accumulators. HWY_SCALAR has 1 lane: 4 x 4.
+template <class T>
+struct Blocking {
+  using D = hn::ScalableTag<T>;
+  static constexpr size_t kLanes = hn::MaxLanes(D());
+#if HWY_TARGET <= HWY_AVX3
+  static constexpr size_t kMR = 14;
+  static constexpr size_t kNV = 2;
+#elif HWY_TARGET == HWY_SCALAR
+  static constexpr size_t kMR = 4;
+  static constexpr size_t kNV = 4;
+#else
+  static constexpr size_t kMR = 6;
+  static constexpr size_t kNV = 2;
+#endif
+  static constexpr size_t kNR = kNV * kLanes;
+  // KC x MR panel of A stays in L1; KC x NC block of B stays in L2.
+#ifndef TG_GEMM_KC_BYTES
+#define TG_GEMM_KC_BYTES 1024
+#endif
+#ifndef TG_GEMM_NC_BYTES
+#define TG_GEMM_NC_BYTES 2048
+#endif
+  static constexpr size_t kKC = TG_GEMM_KC_BYTES / sizeof(T);
+  static constexpr size_t kNC = kNR * ((TG_GEMM_NC_BYTES / sizeof(T)) / kNR);
+};
+
+template <class T>
+GemmConfig Config() {
+  using Bk = Blocking<T>;
+  GemmConfig c;
+  c.mr = Bk::kMR;
+  c.nr = Bk::kNR;
+  c.kc = Bk::kKC;
+  c.nc = Bk::kNC;
+  c.workspace_elems = Bk::kKC * Bk::kNC + Bk::kKC * Bk::kMR + 64 / sizeof(T);
+  return c;
+}
+
+// ---------------------------------------------------------------------------
+// Packing.
+
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: the transposing
+// copy both packings need when the packed dimension is the strided one. Whole
+// 128-bit blocks (4x4 floats, 2x2 doubles) go through registers, the rest is
+// scalar.
+template <class T>
+HWY_INLINE void TransposeCopy(const T* HWY_RESTRICT src, size_t lds, size_t rows, size_t cols,
+                              T* HWY_RESTRICT dst, size_t ldd) {
+  size_t r = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::FixedTag<T, 16 / sizeof(T)> d4;
+  constexpr size_t B = 16 / sizeof(T);
+  const size_t cols_b = cols / B * B;
+  for (; r + B <= rows; r += B) {
+    const T* s0 = src + r * lds;
+    size_t c = 0;
+    for (; c < cols_b; c += B) {
+      if constexpr (B == 4) {
+        const auto r0 = hn::LoadU(d4, s0 + c), r1 = hn::LoadU(d4, s0 + lds + c);
+        const auto r2 = hn::LoadU(d4, s0 + 2 * lds + c), r3 = hn::LoadU(d4, s0 + 3 * lds + c);
+        const auto t0 = hn::InterleaveLower(d4, r0, r1), t1 = hn::InterleaveLower(d4, r2, r3);
+        const auto t2 = hn::InterleaveUpper(d4, r0, r1), t3 = hn::InterleaveUpper(d4, r2, r3);
+        T* o = dst + c * ldd + r;
+        hn::StoreU(hn::ConcatLowerLower(d4, t1, t0), d4, o);
+        hn::StoreU(hn::ConcatUpperUpper(d4, t1, t0), d4, o + ldd);
+        hn::StoreU(hn::ConcatLowerLower(d4, t3, t2), d4, o + 2 * ldd);
+        hn::StoreU(hn::ConcatUpperUpper(d4, t3, t2), d4, o + 3 * ldd);
+      } else {
+        const auto r0 = hn::LoadU(d4, s0 + c), r1 = hn::LoadU(d4, s0 + lds + c);
+        T* o = dst + c * ldd + r;
+        hn::StoreU(hn::InterleaveLower(d4, r0, r1), d4, o);
+        hn::StoreU(hn::InterleaveUpper(d4, r0, r1), d4, o + ldd);
+      }
+    }
+    for (; c < cols; ++c)
+      for (size_t i = 0; i < B; ++i) dst[c * ldd + r + i] = s0[i * lds + c];
+  }
+#endif
+  if (r == rows) return;
+  for (size_t c = 0; c < cols; ++c)
+    for (size_t i = r; i < rows; ++i) dst[c * ldd + i] = src[i * lds + c];
+}
+
+// Ap[k * mr + r] = op(A)[i + r, p + k] for r < mr, k < kc.
+// op(A) = A (stored [M, lda]) or, with trans, Aᵀ (A stored [K, lda]).
+template <class T>
+HWY_INLINE void PackA(bool trans, const T* HWY_RESTRICT A, size_t lda, size_t i, size_t mr,
+                      size_t p, size_t kc, T* HWY_RESTRICT Ap) {
+  if (trans) {
+    for (size_t k = 0; k < kc; ++k) {
+      const T* src = A + (p + k) * lda + i;
+      T* dst = Ap + k * mr;
+      for (size_t r = 0; r < mr; ++r) dst[r] = src[r];
+    }
+  } else {
+    TransposeCopy(A + i * lda + p, lda, mr, kc, Ap, mr);
+  }
+}
+
+// Bp[jp * kc * NR + k * NR + c] = op(B)[p + k, j + jp * NR + c] for the nc
+// columns starting at j, zero-padded up to a multiple of NR.
+template <class T>
+HWY_INLINE void PackB(bool trans, const T* HWY_RESTRICT B, size_t ldb, size_t p, size_t kc,
+                      size_t j, size_t nc, T* HWY_RESTRICT Bp) {
+  constexpr size_t NR = Blocking<T>::kNR;
+  for (size_t jp = 0; jp * NR < nc; ++jp) {
+    const size_t nr = std::min(NR, nc - jp * NR);
+    T* panel = Bp + jp * kc * NR;
+    const size_t j0 = j + jp * NR;
+    if (!trans) {
+      for (size_t k = 0; k < kc; ++k) {
+        const T* src = B + (p + k) * ldb + j0;
+        T* dst = panel + k * NR;
+        if (nr == NR) {
+          memcpy(dst, src, NR * sizeof(T));
+        } else {
+          for (size_t c = 0; c < nr; ++c) dst[c] = src[c];
+          for (size_t c = nr; c < NR; ++c) dst[c] = T(0);
+        }
+      }
+    } else {
+      // B stored [N, ldb]: column c of op(B) is row j0 + c of B.
+      TransposeCopy(B + j0 * ldb + p, ldb, nr, kc, panel, NR);
+      for (size_t k = 0; k < kc && nr < NR; ++k)
+        for (size_t c = nr; c < NR; ++c) panel[k * NR + c] = T(0);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Micro-kernel.
+
+// How one KC pass stores its tile: c = alpha * acc + beta * c (beta == 0: c is
+// not read), then + bias[n] and ReLU (only on the last KC pass).
+template <class T>
+struct StoreArgs {
+  T alpha;
+  T beta;
+  const T* bias;  // nullptr or already offset to the tile's first column
+  bool relu;
+};
+
+// C[mr, nr] (mr == MR, nr <= NR) from Ap [kc, MR] and Bp [kc, NR].
+template <size_t MR, class T>
+HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, const T* HWY_RESTRICT Bp,
+                              T* HWY_RESTRICT C, size_t ldc, size_t nr, const StoreArgs<T>& s) {
+  using Bk = Blocking<T>;
+  constexpr size_t NV = Bk::kNV;
+  constexpr size_t L = Bk::kLanes;
+  constexpr size_t NR = Bk::kNR;
+  const hn::ScalableTag<T> d;
+  using V = hn::Vec<decltype(d)>;
+
+  // The tile of C is read or written at the end: start fetching it now.
+#pragma GCC unroll 32
+  for (size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV * L * sizeof(T); v += 64) hwy::Prefetch(C + r * ldc + v / sizeof(T));
+
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+
+  for (size_t k = 0; k < kc; ++k) {
+    V b[NV];
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV; ++v) b[v] = hn::Load(d, Bp + v * L);
+#pragma GCC unroll 32
+    for (size_t r = 0; r < MR; ++r) {
+      const V a = hn::Set(d, Ap[r]);
+#pragma GCC unroll 4
+      for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
+    }
+    Ap += MR;
+    Bp += NR;
+  }
+
+  const V valpha = hn::Set(d, s.alpha);
+  const V vbeta = hn::Set(d, s.beta);
+  const bool read_c = s.beta != T(0);
+  if (nr == NR) {
+#pragma GCC unroll 32
+    for (size_t r = 0; r < MR; ++r) {
+      T* crow = C + r * ldc;
+#pragma GCC unroll 4
+      for (size_t v = 0; v < NV; ++v) {
+        V c = hn::Mul(acc[r][v], valpha);
+        if (read_c) c = hn::MulAdd(vbeta, hn::LoadU(d, crow + v * L), c);
+        if (s.bias) c = hn::Add(c, hn::LoadU(d, s.bias + v * L));
+        if (s.relu) c = hn::Max(c, hn::Zero(d));
+        hn::StoreU(c, d, crow + v * L);
+      }
+    }
+    return;
+  }
+  // Partial tile in N: spill the accumulators, then store nr columns.
+  HWY_ALIGN T tile[MR * NR];
+#pragma GCC unroll 32
+  for (size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (size_t v = 0; v < NV; ++v) hn::Store(acc[r][v], d, tile + r * NR + v * L);
+  for (size_t r = 0; r < MR; ++r) {
+    T* crow = C + r * ldc;
+    for (size_t c = 0; c < nr; ++c) {
+      T x = s.alpha * tile[r * NR + c];
+      if (read_c) x += s.beta * crow[c];
+      if (s.bias) x += s.bias[c];
+      if (s.relu && x < T(0)) x = T(0);
+      crow[c] = x;
+    }
+  }
+}
+
+template <class T>
+using MicroKernelFn = void (*)(size_t, const T*, const T*, T*, size_t, size_t,
+                               const StoreArgs<T>&);
+
+// Kernels for every row count 1..MR (the last micro-panel in M is not padded).
+template <class T, size_t... I>
+constexpr auto MakeKernelTable(std::index_sequence<I...>) {
+  struct Table {
+    MicroKernelFn<T> fn[sizeof...(I)];
+  };
+  return Table{{&MicroKernel<I + 1, T>...}};
+}
+
+// ---------------------------------------------------------------------------
+// One rectangle of C: rows [m0, m1), columns [n0, n1). ws: workspace of at
+// least Config<T>().workspace_elems elements, 64-byte aligned.
+template <class T>
+void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
+              T* HWY_RESTRICT ws) {
+  using Bk = Blocking<T>;
+  constexpr size_t MR = Bk::kMR, NR = Bk::kNR, KC = Bk::kKC, NC = Bk::kNC;
+  static constexpr auto kTable = MakeKernelTable<T>(std::make_index_sequence<MR>());
+  T* HWY_RESTRICT Bp = ws;
+  T* HWY_RESTRICT Ap = ws + KC * NC;
+  const size_t K = g.K;
+  const T* bias = static_cast<const T*>(g.bias);
+
+  for (size_t jc = n0; jc < n1; jc += NC) {
+    const size_t nc = std::min(NC, n1 - jc);
+    for (size_t pc = 0; pc < K; pc += KC) {
+      const size_t kc = std::min(KC, K - pc);
+      const bool first = pc == 0, last = pc + kc == K;
+      PackB(g.trans_b, g.B, g.ldb, pc, kc, jc, nc, Bp);
+      for (size_t ir = m0; ir < m1; ir += MR) {
+        const size_t mr = std::min(MR, m1 - ir);
+        PackA(g.trans_a, g.A, g.lda, ir, mr, pc, kc, Ap);
+        const MicroKernelFn<T> kernel = kTable.fn[mr - 1];
+        // While the kernels run, prefetch the rows the next PackA reads.
+        const size_t next_mr = ir + MR < m1 ? std::min(MR, m1 - ir - MR) : 0;
+        const size_t pf_rows = g.trans_a ? kc : next_mr;
+        const size_t pf_row_bytes = (g.trans_a ? next_mr : kc) * sizeof(T);
+        const size_t pf_per_row = (pf_row_bytes + 63) / 64;
+        const char* pf_base = reinterpret_cast<const char*>(
+            g.trans_a ? g.A + pc * g.lda + ir + MR : g.A + (ir + MR) * g.lda + pc);
+        const size_t pf_total = pf_rows * pf_per_row;
+        const size_t pf_step = (pf_total * NR + nc - 1) / nc;
+        size_t pf = 0;
+        for (size_t jr = 0; jr < nc; jr += NR) {
+          const size_t nr = std::min(NR, nc - jr);
+          for (size_t e = std::min(pf_total, pf + pf_step); pf < e; ++pf)
+            hwy::Prefetch(pf_base + (pf / pf_per_row) * g.lda * sizeof(T) +
+                          (pf % pf_per_row) * 64);
+          StoreArgs<T> s;
+          s.alpha = g.alpha;
+          s.beta = first ? g.beta : T(1);
+          s.bias = (last && bias) ? bias + jc + jr : nullptr;
+          s.relu = last && g.relu;
+          kernel(kc, Ap, Bp + jr * kc, g.C + ir * g.ldc + jc + jr, g.ldc, nr, s);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace kernels
+}  // namespace tg
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard

@@ -1,0 +1,129 @@
+// Every elementwise/reduction kernel against its scalar twin, on every
+// compiled Highway target, lengths 0..67, misaligned pointers.
+#include <random>
+
+#include "../common/test_util.h"
+#include "tensor/kernels/elementwise.h"
+
+using namespace tg::kernels;
+
+namespace {
+template <class T>
+std::vector<T> random_values(size_t n, double lo, double hi, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> d(lo, hi);
+  std::vector<T> v(n);
+  for (auto& x : v) x = T(d(rng));
+  return v;
+}
+
+template <class T>
+double tol_for(UnaryOp op) {
+  if (std::is_same_v<T, float>) return op == UnaryOp::Erf || op == UnaryOp::GeluErf ? 6e-7 /* A&S 7.1.26: 1.5e-7 + float rounding */ : 2e-6;
+  return 1e-14;
+}
+
+template <class T>
+void check_unary(UnaryOp op, double lo, double hi, double p0 = 0, double p1 = 0) {
+  tgtest::for_each_target([&](const std::string& target) {
+    for (int n = 0; n <= 67; ++n)
+      for (int mis = 0; mis < 3; ++mis) {
+        auto buf = random_values<T>(size_t(n + 3), lo, hi, uint32_t(n * 7 + mis));
+        std::vector<T> y(size_t(n + 3), T(-7)), yr(size_t(n + 3), T(-7));
+        unary(op, buf.data() + mis, y.data() + mis, n, p0, p1);
+        unary_ref(op, buf.data() + mis, yr.data() + mis, n, p0, p1);
+        for (int i = 0; i < n + 3; ++i) {
+          const double a = y[size_t(i)], b = yr[size_t(i)];
+          const double tol = tol_for<T>(op) * std::max(1.0, std::abs(b));
+          if (!(std::abs(a - b) <= tol)) {
+            FAIL("unary op " << int(op) << " target " << target << " n=" << n << " mis=" << mis << " i=" << i << ": "
+                             << a << " vs " << b);
+          }
+        }
+      }
+  });
+}
+
+template <class T>
+void check_binary(BinaryOp op, double lo, double hi) {
+  tgtest::for_each_target([&](const std::string& target) {
+    for (int n = 0; n <= 67; ++n)
+      for (int sa = 0; sa <= 1; ++sa)
+        for (int sb = 0; sb <= 1; ++sb) {
+          auto a = random_values<T>(size_t(n + 2), lo, hi, uint32_t(n));
+          auto b = random_values<T>(size_t(n + 2), lo, hi, uint32_t(n + 100));
+          if (n > 3) b[2] = a[1];  // exercise equality
+          std::vector<T> y(size_t(n + 1), T(-7)), yr(size_t(n + 1), T(-7));
+          binary(op, a.data() + 1, sa, b.data() + 1, sb, y.data() + 1, n);
+          binary_ref(op, a.data() + 1, sa, b.data() + 1, sb, yr.data() + 1, n);
+          for (int i = 0; i < n + 1; ++i)
+            if (!(std::abs(double(y[size_t(i)]) - double(yr[size_t(i)])) <= 1e-6 * std::max(1.0, std::abs(double(yr[size_t(i)])))))
+              FAIL("binary op " << int(op) << " target " << target << " n=" << n << " i=" << i);
+        }
+  });
+}
+}  // namespace
+
+TEST_CASE("kernels: unary ops match their scalar twins on every target") {
+  for (auto op : {UnaryOp::Neg, UnaryOp::Exp, UnaryOp::Sqrt, UnaryOp::Rsqrt, UnaryOp::Abs, UnaryOp::Sign, UnaryOp::Square,
+                  UnaryOp::Relu, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Erf, UnaryOp::GeluTanh, UnaryOp::GeluErf,
+                  UnaryOp::Recip, UnaryOp::Step}) {
+    CAPTURE(int(op));
+    const bool positive = op == UnaryOp::Sqrt || op == UnaryOp::Rsqrt || op == UnaryOp::Recip;
+    check_unary<float>(op, positive ? 0.1 : -6.0, 6.0);
+    check_unary<double>(op, positive ? 0.1 : -6.0, 6.0);
+  }
+  check_unary<float>(UnaryOp::Log, 0.01, 100.0);
+  check_unary<double>(UnaryOp::Log, 0.01, 100.0);
+  check_unary<float>(UnaryOp::LeakyRelu, -3, 3, 0.1);
+  check_unary<double>(UnaryOp::Clamp, -3, 3, -0.5, 0.7);
+  check_unary<float>(UnaryOp::Clamp, -3, 3, -0.5, 0.7);
+}
+
+TEST_CASE("kernels: binary ops (tensor-tensor, tensor-scalar, scalar-tensor) on every target") {
+  for (auto op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min, BinaryOp::Eq,
+                  BinaryOp::Ne, BinaryOp::Lt, BinaryOp::Le, BinaryOp::Gt, BinaryOp::Ge}) {
+    CAPTURE(int(op));
+    check_binary<float>(op, 0.5, 3.0);
+    check_binary<double>(op, 0.5, 3.0);
+  }
+}
+
+TEST_CASE("kernels: sum, max, min, accumulate and softmax rows on every target") {
+  tgtest::for_each_target([&](const std::string& target) {
+    CAPTURE(target);
+    for (int n = 1; n <= 67; ++n)
+      for (int mis = 0; mis < 2; ++mis) {
+        auto f = random_values<float>(size_t(n + 1), -2, 2, uint32_t(n));
+        auto d = random_values<double>(size_t(n + 1), -2, 2, uint32_t(n + 5));
+        CHECK(sum(f.data() + mis, n) == doctest::Approx(sum_ref(f.data() + mis, n)).epsilon(1e-5));
+        CHECK(std::abs(sum(d.data() + mis, n) - sum_ref(d.data() + mis, n)) < 1e-13);
+        CHECK(max(f.data() + mis, n) == *std::max_element(f.begin() + mis, f.begin() + mis + n));
+        CHECK(min(d.data() + mis, n) == *std::min_element(d.begin() + mis, d.begin() + mis + n));
+        std::vector<double> acc(static_cast<size_t>(n), 1.0);
+        accumulate(d.data() + mis, acc.data(), n);
+        for (int i = 0; i < n; ++i) CHECK(acc[size_t(i)] == 1.0 + d[size_t(i + mis)]);
+        std::vector<double> y(static_cast<size_t>(n)), yr(static_cast<size_t>(n));
+        softmax_row(d.data() + mis, y.data(), n);
+        softmax_row_ref(d.data() + mis, yr.data(), n);
+        for (int i = 0; i < n; ++i) CHECK(std::abs(y[size_t(i)] - yr[size_t(i)]) < 1e-14);
+        log_softmax_row(d.data() + mis, y.data(), n);
+        log_softmax_row_ref(d.data() + mis, yr.data(), n);
+        for (int i = 0; i < n; ++i) CHECK(std::abs(y[size_t(i)] - yr[size_t(i)]) < 1e-13);
+        std::vector<float> yf(static_cast<size_t>(n));
+        std::vector<double> fd(f.begin() + mis, f.begin() + mis + n);
+        softmax_row(f.data() + mis, yf.data(), n);
+        softmax_row_ref(fd.data(), yr.data(), n);
+        for (int i = 0; i < n; ++i) CHECK(std::abs(yf[size_t(i)] - yr[size_t(i)]) < 2e-7);
+      }
+    CHECK(sum(static_cast<const float*>(nullptr), 0) == 0.0f);
+  });
+}
+
+TEST_CASE("kernels: at least two Highway targets are compiled and tested") {
+  const auto targets = hwy::SupportedAndGeneratedTargets();
+  std::string names;
+  for (auto t : targets) names += std::string(hwy::TargetName(t)) + " ";
+  MESSAGE("targets tested: " << names << "; dispatched now: " << std::string(active_target_name()));
+  CHECK(targets.size() >= 2);
+}
