@@ -2,6 +2,7 @@
 // streams, collation through Dataset::get_batch, and a one-thread prefetcher.
 #include "data/dataloader.h"
 
+#include <atomic>
 #include <cstring>
 #include <numeric>
 
@@ -76,14 +77,49 @@ std::vector<int64_t> DataLoader::batch_indices(int64_t epoch, int64_t batch) con
   return slice(epoch_order(epoch), batch, options_.batch_size);
 }
 
-Example DataLoader::make_batch(int64_t epoch, int64_t batch) const {
-  return compute(epoch, options_.seed, batch_indices(epoch, batch));
+Example DataLoader::make_batch(int64_t epoch, int64_t batch) {
+  return compute(epoch, options_.seed, batch_indices(epoch, batch), /*pooled=*/false);
+}
+
+namespace {
+bool sole_owner(const Tensor& t) {
+  return t.defined() && t.impl_ptr().use_count() == 1 && t.impl()->storage.use_count() == 1;
+}
+}  // namespace
+
+// Into a recycled buffer of the right shapes when there is one, else freshly.
+Example DataLoader::collate_batch(const std::vector<int64_t>& idx, bool pooled) {
+  Example reuse;
+  if (pooled) {
+    std::lock_guard<std::mutex> lk(pool_mu_);
+    for (size_t k = 0; k < pool_.size(); ++k) {
+      Example& p = pool_[k];
+      if (sole_owner(p.data) && sole_owner(p.target) && p.data.size(0) == int64_t(idx.size())) {
+        reuse = std::move(p);
+        pool_.erase(pool_.begin() + long(k));
+        break;
+      }
+    }
+  }
+  if (reuse.data.defined()) {
+    std::atomic_thread_fence(std::memory_order_acquire);  // after the last owner's release
+    if (dataset_->get_batch_into(idx, reuse)) return reuse;
+  }
+  return dataset_->get_batch(idx);
+}
+
+void DataLoader::recycle(const Example& batch) {
+  if (!batch.data.defined() || !batch.target.defined()) return;
+  std::lock_guard<std::mutex> lk(pool_mu_);
+  constexpr size_t kPool = 4;  // batches a caller may keep alive at once without allocation
+  if (pool_.size() >= kPool) pool_.erase(pool_.begin());
+  pool_.push_back(batch);
 }
 
 // get_batch collates; the transform then runs per example on the fresh batch,
 // example k with the stream of its dataset index idx[k].
-Example DataLoader::compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx) const {
-  Example ex = dataset_->get_batch(idx);
+Example DataLoader::compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled) {
+  Example ex = collate_batch(idx, pooled);
   if (!transform_) return ex;
   TG_CHECK(ex.data.dtype() == kFloat32 && ex.data.is_contiguous() && ex.data.dim() >= 2,
            "DataLoader: transforms need float32 batches of shape [B, ...], got ", ex.data.dtype(), " ",
@@ -141,11 +177,12 @@ Example DataLoader::next() {
     result_ = Example{};
     error_ = nullptr;
   }
-  if (!out) out = compute(epoch_, options_.seed, slice(order(epoch_), batch_, options_.batch_size));
+  if (!out) out = compute(epoch_, options_.seed, slice(order(epoch_), batch_, options_.batch_size), true);
   if (++batch_ == batches_) {
     ++epoch_;
     batch_ = 0;
   }
+  recycle(*out);
   if (options_.prefetch) request_prefetch();
   return std::move(*out);
 }
@@ -172,7 +209,7 @@ void DataLoader::worker_loop() {
     Example ex;
     std::exception_ptr err;
     try {
-      ex = compute(running_.epoch, running_.seed, running_.idx);
+      ex = compute(running_.epoch, running_.seed, running_.idx, true);
     } catch (...) {
       err = std::current_exception();
     }

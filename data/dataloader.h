@@ -83,7 +83,7 @@ class DataLoader {
   std::vector<int64_t> epoch_order(int64_t epoch) const;
   std::vector<int64_t> batch_indices(int64_t epoch, int64_t batch) const;
   // Computes batch `batch` of `epoch` directly (no cursor, no prefetch).
-  Example make_batch(int64_t epoch, int64_t batch) const;
+  Example make_batch(int64_t epoch, int64_t batch);
 
   class Iterator {
    public:
@@ -111,7 +111,9 @@ class DataLoader {
 
  private:
   const std::vector<int64_t>& order(int64_t epoch);  // cached for the cursor's epoch
-  Example compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx) const;
+  Example compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled);
+  Example collate_batch(const std::vector<int64_t>& idx, bool pooled);
+  void recycle(const Example& batch);
   void request_prefetch();
   void worker_loop();
   void stop_worker();
@@ -140,6 +142,12 @@ class DataLoader {
   Job job_, running_, done_;
   Example result_;
   std::exception_ptr error_;
+
+  // Batch buffers handed out recently; one whose tensors nobody else holds any
+  // more is refilled instead of allocating (get_batch_into), so after warm-up
+  // the loader allocates no batch memory, whichever thread frees the tensors.
+  std::mutex pool_mu_;
+  std::vector<Example> pool_;
 };
 
 }  // namespace tg::data

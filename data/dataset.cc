@@ -55,6 +55,8 @@ Example Dataset::get_batch(std::span<const int64_t> indices) const {
   return {collate(data, "Dataset::get_batch (data)"), collate(target, "Dataset::get_batch (target)")};
 }
 
+bool Dataset::get_batch_into(std::span<const int64_t>, Example&) const { return false; }
+
 // ---- TensorDataset ----
 
 TensorDataset::TensorDataset(const Tensor& data, const Tensor& targets) {
@@ -115,6 +117,16 @@ Example Subset::get_batch(std::span<const int64_t> indices) const {
     mapped[k] = indices_[size_t(indices[k])];
   }
   return base_->get_batch(mapped);
+}
+
+bool Subset::get_batch_into(std::span<const int64_t> indices, Example& out) const {
+  std::vector<int64_t> mapped(indices.size());
+  for (size_t k = 0; k < indices.size(); ++k) {
+    TG_CHECK(indices[k] >= 0 && indices[k] < size(), "Subset::get_batch_into: index ", indices[k],
+             " out of range for size ", size());
+    mapped[k] = indices_[size_t(indices[k])];
+  }
+  return base_->get_batch_into(mapped, out);
 }
 
 std::vector<int64_t> random_permutation(int64_t n, Generator& gen) {

@@ -36,6 +36,11 @@ class Dataset {
   virtual Example get(int64_t i) const = 0;
   // Examples `indices` (each in [0, size())) collated along a new first dim.
   virtual Example get_batch(std::span<const int64_t> indices) const;
+  // The same batch written into `out`, whose tensors have the shapes and dtypes
+  // get_batch would return and are owned by the caller alone (the DataLoader
+  // recycles its batch buffers this way). Returns false when the dataset has
+  // no such route (the default) or the shapes do not fit; `out` is then untouched.
+  virtual bool get_batch_into(std::span<const int64_t> indices, Example& out) const;
 };
 
 using DatasetPtr = std::shared_ptr<const Dataset>;
@@ -67,6 +72,7 @@ class Subset : public Dataset {
   int64_t size() const override { return int64_t(indices_.size()); }
   Example get(int64_t i) const override;
   Example get_batch(std::span<const int64_t> indices) const override;  // keeps the base's fast path
+  bool get_batch_into(std::span<const int64_t> indices, Example& out) const override;
   const std::vector<int64_t>& indices() const { return indices_; }
   const DatasetPtr& base() const { return base_; }
 

@@ -4,6 +4,9 @@
 // buffer: no allocation per example after the first.
 #include "data/transforms.h"
 
+#include "data/warp.h"
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numbers>
@@ -63,7 +66,8 @@ Tensor Transform::operator()(const Tensor& x, Generator& gen) const {
 // out(y, x) = in(y - dy, x - dx), `fill` where that falls outside
 void translate_inplace(float* x, int64_t c, int64_t h, int64_t w, int64_t dx, int64_t dy, float fill) {
   if (dx == 0 && dy == 0) return;
-  std::vector<float>& tmp = scratch(size_t(w));
+  // columns [q0, q1) of an output row come from columns [q0 - dx, q1 - dx) of its source row
+  const int64_t q0 = std::clamp<int64_t>(dx, 0, w), q1 = std::clamp<int64_t>(w + dx, 0, w);
   for (int64_t ch = 0; ch < c; ++ch) {
     float* img = x + ch * h * w;
     // rows move by dy: walk so that a source row is read before it is overwritten
@@ -71,63 +75,54 @@ void translate_inplace(float* x, int64_t c, int64_t h, int64_t w, int64_t dx, in
     for (int64_t r = dy > 0 ? h - 1 : 0; r >= 0 && r < h; r += step) {
       const int64_t sr = r - dy;
       float* out = img + r * w;
-      if (sr < 0 || sr >= h) {
+      if (sr < 0 || sr >= h || q0 >= q1) {
         std::fill(out, out + w, fill);
         continue;
       }
-      std::memcpy(tmp.data(), img + sr * w, size_t(w) * sizeof(float));
-      for (int64_t q = 0; q < w; ++q) {
-        const int64_t sq = q - dx;
-        out[q] = (sq >= 0 && sq < w) ? tmp[size_t(sq)] : fill;
-      }
+      std::memmove(out + q0, img + sr * w + (q0 - dx), size_t(q1 - q0) * sizeof(float));
+      std::fill(out, out + q0, fill);
+      std::fill(out + q1, out + w, fill);
     }
   }
 }
 
 // Inverse mapping about the centre (cx, cy): for output (u, v) = (x - cx, y - cy),
 //   sx = cos*u - sin*v + cx,  sy = sin*u + cos*v + cy   (counter-clockwise on screen)
-// Bilinear reads a copy padded by one pixel of `fill`, so samples near the edge
-// blend into the fill instead of being cut off.
+// Bilinear reads a copy padded with `fill` (kernels::warp_bilinear), so samples
+// near the edge blend into the fill instead of being cut off.
 void rotate_inplace(float* x, int64_t c, int64_t h, int64_t w, double degrees, Interpolation interp, float fill) {
   if (degrees == 0.0) return;
   const double rad = degrees * std::numbers::pi / 180.0;
   const float cs = float(std::cos(rad)), sn = float(std::sin(rad));
   const float cx = float(w - 1) * 0.5f, cy = float(h - 1) * 0.5f;
-  const int64_t pw = w + 2, ph = h + 2;
-  std::vector<float>& pad = scratch(size_t(ph * pw));
+  constexpr int64_t P = kernels::kWarpPad;
+  const int64_t pw = w + 2 * P, ph = h + 2 * P;
+  // scratch: padded source | output | row_x | row_y
+  std::vector<float>& buf = scratch(size_t(ph * pw + h * w + 2 * h));
+  float* pad = buf.data();
+  float* out = pad + ph * pw;
+  float* row_x = out + h * w;
+  float* row_y = row_x + h;
+  for (int64_t r = 0; r < h; ++r) {
+    const float v = float(r) - cy;
+    row_x[r] = cx - cs * cx - sn * v;  // sx at column 0
+    row_y[r] = cy - sn * cx + cs * v;
+  }
   for (int64_t ch = 0; ch < c; ++ch) {
     float* img = x + ch * h * w;
-    std::fill(pad.begin(), pad.begin() + ph * pw, fill);
-    for (int64_t r = 0; r < h; ++r) std::memcpy(&pad[size_t((r + 1) * pw + 1)], img + r * w, size_t(w) * sizeof(float));
-    const float* p = pad.data();
+    if (interp == Interpolation::Bilinear) {
+      std::fill(pad, pad + ph * pw, fill);
+      for (int64_t r = 0; r < h; ++r) std::memcpy(pad + (r + P) * pw + P, img + r * w, size_t(w) * sizeof(float));
+      kernels::warp_bilinear(pad, pw, row_x, row_y, cs, sn, img, h, w);
+      continue;
+    }
+    std::memcpy(out, img, size_t(h * w) * sizeof(float));
     for (int64_t r = 0; r < h; ++r) {
-      const float v = float(r) - cy;
-      float sx = -cx * cs - sn * v + cx;  // at column 0
-      float sy = -cx * sn + cs * v + cy;
-      float* out = img + r * w;
-      if (interp == Interpolation::Bilinear) {
-        for (int64_t q = 0; q < w; ++q, sx += cs, sy += sn) {
-          if (!(sx >= -1.0f && sx < float(w) && sy >= -1.0f && sy < float(h))) {
-            out[q] = fill;
-            continue;
-          }
-          const float ax = sx + 1.0f, ay = sy + 1.0f;  // padded coordinates, >= 0
-          const int64_t ix = int64_t(ax), iy = int64_t(ay);
-          const float fx = ax - float(ix), fy = ay - float(iy);
-          const float* s0 = p + iy * pw + ix;
-          const float top = s0[0] + fx * (s0[1] - s0[0]);
-          const float bot = s0[pw] + fx * (s0[pw + 1] - s0[pw]);
-          out[q] = top + fy * (bot - top);
-        }
-      } else {
-        for (int64_t q = 0; q < w; ++q, sx += cs, sy += sn) {
-          const float ax = std::floor(sx + 0.5f), ay = std::floor(sy + 0.5f);
-          if (!(ax >= 0.0f && ax < float(w) && ay >= 0.0f && ay < float(h))) {
-            out[q] = fill;
-            continue;
-          }
-          out[q] = p[(int64_t(ay) + 1) * pw + int64_t(ax) + 1];
-        }
+      for (int64_t q = 0; q < w; ++q) {
+        const float ax = std::floor(row_x[r] + float(q) * cs + 0.5f);
+        const float ay = std::floor(row_y[r] + float(q) * sn + 0.5f);
+        const bool inside = ax >= 0.0f && ax < float(w) && ay >= 0.0f && ay < float(h);
+        img[r * w + q] = inside ? out[int64_t(ay) * w + int64_t(ax)] : fill;
       }
     }
   }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "data/transforms.h"
+#include "data/warp.h"
 
 using namespace tg::data;
 
@@ -24,7 +25,7 @@ std::pair<int64_t, int64_t> argmax2(const tg::Tensor& x) {
   return {k / w, k % w};
 }
 tg::Tensor ramp(int64_t c, int64_t h, int64_t w) {
-  std::vector<float> v(size_t(c * h * w));
+  std::vector<float> v(static_cast<size_t>(c * h * w));
   for (size_t k = 0; k < v.size(); ++k) v[k] = float(k % 97) / 96.0f;
   return tg::tensor(v, {c, h, w});
 }
@@ -171,4 +172,27 @@ TEST_CASE("transforms: user lambdas get the sample and its generator") {
   tg::Generator g4(0);
   CHECK_THROWS_WITH_AS(bad(x, g4), doctest::Contains("must return a float32 tensor of the input's shape [1,2,2], got [4]"),
                        tg::Error);
+}
+
+TEST_CASE("transforms: the SIMD warp kernel matches its scalar twin bit for bit") {
+  using namespace tg::data::kernels;
+  for (int64_t w : {1, 5, 28, 33}) {
+    const int64_t h = w == 33 ? 7 : w, pw = w + 2 * kWarpPad, ph = h + 2 * kWarpPad;
+    std::vector<float> pad(static_cast<size_t>(pw * ph)), rx(static_cast<size_t>(h)), ry(static_cast<size_t>(h));
+    tg::Generator g(w);
+    for (float& v : pad) v = float(g.next_double());
+    for (double deg : {-170.0, -33.3, -1.0, 0.5, 12.0, 90.0}) {
+      const float cs = float(std::cos(deg * M_PI / 180)), sn = float(std::sin(deg * M_PI / 180));
+      const float cx = float(w - 1) * 0.5f, cy = float(h - 1) * 0.5f;
+      for (int64_t r = 0; r < h; ++r) {
+        const float v = float(r) - cy + 0.25f;  // off-grid too
+        rx[size_t(r)] = cx - cs * cx - sn * v;
+        ry[size_t(r)] = cy - sn * cx + cs * v;
+      }
+      std::vector<float> a(static_cast<size_t>(h * w)), b(static_cast<size_t>(h * w));
+      warp_bilinear(pad.data(), pw, rx.data(), ry.data(), cs, sn, a.data(), h, w);
+      warp_bilinear_ref(pad.data(), pw, rx.data(), ry.data(), cs, sn, b.data(), h, w);
+      CHECK_MESSAGE(a == b, "w=", w, " deg=", deg, " target=", std::string(warp_target_name()));
+    }
+  }
 }

@@ -1,0 +1,50 @@
+// Per-target compilation and dynamic dispatch of warp-inl.h, and the scalar
+// twin warp_bilinear_ref (same operations in the same order).
+// Contracting a*b+c into an FMA would differ between targets (and from the
+// scalar twin); GCC contracts by default in C++, so it is switched off here.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "data/warp.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "data/warp-inl.h"
+
+#if HWY_ONCE
+#include <algorithm>
+
+namespace tg::data::kernels {
+
+HWY_EXPORT(WarpBilinear);
+HWY_EXPORT(TargetName);
+
+void warp_bilinear(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq, float dyq,
+                   float* out, int64_t h, int64_t w) {
+  HWY_DYNAMIC_DISPATCH(WarpBilinear)(pad, pw, row_x, row_y, dxq, dyq, out, h, w);
+}
+
+const char* warp_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+
+void warp_bilinear_ref(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq, float dyq,
+                       float* out, int64_t h, int64_t w) {
+  const float xmax = float(w + kWarpPad), ymax = float(h + kWarpPad);
+  for (int64_t r = 0; r < h; ++r) {
+    for (int64_t q = 0; q < w; ++q) {
+      const float fq = float(q);
+      float sx = (row_x[r] + fq * dxq) + float(kWarpPad);
+      float sy = (row_y[r] + fq * dyq) + float(kWarpPad);
+      sx = std::min(std::max(sx, 0.0f), xmax);
+      sy = std::min(std::max(sy, 0.0f), ymax);
+      const int32_t ix = int32_t(sx), iy = int32_t(sy);
+      const float fx = sx - float(ix), fy = sy - float(iy);
+      const float* p = pad + int64_t(iy) * pw + ix;
+      const float top = p[0] + fx * (p[1] - p[0]);
+      const float bot = p[pw] + fx * (p[pw + 1] - p[pw]);
+      out[r * w + q] = top + fy * (bot - top);
+    }
+  }
+}
+
+}  // namespace tg::data::kernels
+#endif  // HWY_ONCE

@@ -1,0 +1,29 @@
+// Bilinear image warping kernel behind RandomRotation (Highway, dynamically
+// dispatched, with the scalar twin warp_bilinear_ref it is tested against).
+//
+// `pad` is the source image embedded in a buffer with a border of kWarpPad
+// pixels of the fill value on every side (row stride pw = w + 2*kWarpPad,
+// ph = h + 2*kWarpPad rows). For output pixel (r, q) of the h x w result:
+//   sx = (row_x[r] + q * dxq) + kWarpPad,  sy = (row_y[r] + q * dyq) + kWarpPad
+// clamped to [0, w + kWarpPad] x [0, h + kWarpPad] (so anything outside reads
+// the fill border), then
+//   out = lerp(lerp(p00, p01, fx), lerp(p10, p11, fx), fy)
+// with plain multiplies and adds in this order (no FMA), so every target and
+// the scalar twin give the same bits. Kernels know nothing of tensors: no
+// allocation, no threads, no checks.
+#pragma once
+#include <cstdint>
+
+namespace tg::data::kernels {
+
+inline constexpr int64_t kWarpPad = 2;
+
+// out: h rows of w floats (row stride w). row_x, row_y: h floats each.
+void warp_bilinear(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq, float dyq,
+                   float* out, int64_t h, int64_t w);
+void warp_bilinear_ref(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq, float dyq,
+                       float* out, int64_t h, int64_t w);
+// Name of the Highway target chosen at run time (for benchmarks).
+const char* warp_target_name();
+
+}  // namespace tg::data::kernels
