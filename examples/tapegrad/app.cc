@@ -1,0 +1,395 @@
+// train / finetune / eval / inspect for the tapegrad command.
+#include "app.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "report.h"
+
+namespace fs = std::filesystem;
+namespace nn = tg::nn;
+
+namespace tgapp {
+
+// ---------------------------------------------------------------- models
+std::shared_ptr<nn::Sequential> make_model(const std::string& arch, tg::Generator& gen) {
+  auto seq = std::make_shared<nn::Sequential>();
+  if (arch == "mlp") {
+    // x: [B, 784] -> [B, 10]   (names 0, 2, 4 like PyTorch's nn.Sequential)
+    seq->push_back(std::make_shared<nn::Linear>(nn::LinearOptions{.in = 784, .out = 256}, gen));
+    seq->push_back(std::make_shared<nn::ReLU>());
+    seq->push_back(std::make_shared<nn::Linear>(nn::LinearOptions{.in = 256, .out = 128}, gen));
+    seq->push_back(std::make_shared<nn::ReLU>());
+    seq->push_back(std::make_shared<nn::Linear>(nn::LinearOptions{.in = 128, .out = 10}, gen));
+  } else if (arch == "lenet") {
+    // x: [B, 1, 28, 28] -> conv 5x5 pad 2 -> [B, 6, 28, 28] -> pool -> [B, 6, 14, 14]
+    //   -> conv 5x5 -> [B, 16, 10, 10] -> pool -> [B, 16, 5, 5] -> 400 -> 120 -> 84 -> 10
+    seq->push_back(std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 1, .out = 6, .kernel = 5, .padding = 2}, gen));
+    seq->push_back(std::make_shared<nn::ReLU>());
+    seq->push_back(std::make_shared<nn::MaxPool2d>(2));
+    seq->push_back(std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 6, .out = 16, .kernel = 5}, gen));
+    seq->push_back(std::make_shared<nn::ReLU>());
+    seq->push_back(std::make_shared<nn::MaxPool2d>(2));
+    seq->push_back(std::make_shared<nn::Flatten>());
+    seq->push_back(std::make_shared<nn::Linear>(nn::LinearOptions{.in = 400, .out = 120}, gen));
+    seq->push_back(std::make_shared<nn::ReLU>());
+    seq->push_back(std::make_shared<nn::Linear>(nn::LinearOptions{.in = 120, .out = 84}, gen));
+    seq->push_back(std::make_shared<nn::ReLU>());
+    seq->push_back(std::make_shared<nn::Linear>(nn::LinearOptions{.in = 84, .out = 10}, gen));
+  } else {
+    TG_CHECK(false, "unknown model '", arch, "' (expected mlp or lenet)");
+  }
+  return seq;
+}
+
+int64_t head_index(const nn::Sequential& model) { return int64_t(model.size()) - 1; }
+
+static tg::Tensor model_input(const std::string& arch, const tg::Tensor& x) {
+  return arch == "mlp" ? x.reshape({x.size(0), 784}) : x;
+}
+
+// ---------------------------------------------------------------- data
+std::shared_ptr<tg::data::MNIST> open_dataset(const std::string& name, const std::string& root, tg::data::Split split) {
+  if (name == "fashion-mnist")
+    return std::make_shared<tg::data::FashionMNIST>(root.empty() ? tg::data::FashionMNIST::kSystemRoot : root, split);
+  if (name == "mnist-digits") return std::make_shared<tg::data::MNIST>(root.empty() ? "data/mnist-digits" : root, split);
+  TG_CHECK(false, "unknown data set '", name, "' (expected fashion-mnist or mnist-digits)");
+  return nullptr;
+}
+
+std::vector<std::string> class_names(const std::string& data) {
+  if (data == "fashion-mnist") {
+    const auto& n = tg::data::FashionMNIST::class_names();
+    return std::vector<std::string>(n.begin(), n.end());
+  }
+  std::vector<std::string> d;
+  for (int i = 0; i < 10; ++i) d.push_back(std::to_string(i));
+  return d;
+}
+
+// ---------------------------------------------------------------- helpers
+namespace {
+
+struct Eval {
+  double loss = 0, acc = 0;
+  std::vector<int64_t> predictions;
+};
+
+Eval evaluate(nn::Sequential& model, const std::string& arch, const tg::data::MNIST& ds) {
+  tg::NoGradGuard no_grad;
+  model.eval();
+  Eval r;
+  const int64_t n = ds.size(), B = 1000;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  std::vector<int64_t> idx;
+  for (int64_t s = 0; s < n; s += B) {
+    idx.clear();
+    for (int64_t i = s; i < std::min(n, s + B); ++i) idx.push_back(i);
+    tg::data::Example b = ds.get_batch(idx);
+    tg::Tensor logits = model.forward(model_input(arch, b.data));
+    loss_sum += tg::F::cross_entropy(logits, b.target, {.reduction = tg::nn::Reduction::Sum}).item<double>();
+    const auto pred = tg::argmax(logits, 1).to_vector<int64_t>();
+    const auto truth = b.target.to_vector<int64_t>();
+    for (size_t i = 0; i < pred.size(); ++i) {
+      correct += pred[i] == truth[i];
+      r.predictions.push_back(pred[i]);
+    }
+  }
+  r.loss = n ? loss_sum / double(n) : 0;
+  r.acc = n ? double(correct) / double(n) : 0;
+  model.train();
+  return r;
+}
+
+void check_writable_folder(const std::string& out) {
+  TG_CHECK(!out.empty(), "--out: an output folder is required");
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  TG_CHECK(!ec, "cannot create the output folder '", out, "': ", ec.message());
+  const std::string probe = out + "/.write-test";
+  {
+    std::ofstream f(probe);
+    TG_CHECK(f.good(), "the output folder '", out, "' is not writable");
+  }
+  fs::remove(probe);
+}
+
+std::unique_ptr<tg::optim::Optimizer> make_optimizer(const std::string& name,
+                                                     std::vector<std::pair<std::vector<tg::Tensor>, double>> groups) {
+  if (name == "adam") {
+    std::vector<tg::optim::ParamGroup<tg::optim::AdamOptions>> g;
+    for (auto& [p, lr] : groups) g.push_back({p, {.lr = lr}});
+    return std::make_unique<tg::optim::Adam>(g);
+  }
+  if (name == "adamw") {
+    std::vector<tg::optim::ParamGroup<tg::optim::AdamWOptions>> g;
+    for (auto& [p, lr] : groups) g.push_back({p, {.lr = lr}});
+    return std::make_unique<tg::optim::AdamW>(g);
+  }
+  if (name == "sgd") {
+    std::vector<tg::optim::ParamGroup<tg::optim::SGDOptions>> g;
+    for (auto& [p, lr] : groups) g.push_back({p, {.lr = lr, .momentum = 0.9}});
+    return std::make_unique<tg::optim::SGD>(g);
+  }
+  TG_CHECK(false, "unknown optimizer '", name, "' (expected sgd, adam or adamw)");
+  return nullptr;
+}
+
+std::vector<tg::Tensor> trainable(const std::vector<tg::Tensor>& ps) {
+  std::vector<tg::Tensor> out;
+  for (const auto& p : ps)
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+// The settings that must match between a run and its resume.
+std::map<std::string, std::string> run_metadata(const RunConfig& c) {
+  std::ostringstream lr, hl, bl;
+  lr << std::setprecision(17) << c.lr;
+  hl << std::setprecision(17) << c.head_lr;
+  bl << std::setprecision(17) << c.backbone_lr;
+  return {{"arch", c.model},        {"data", c.data},           {"batch_size", std::to_string(c.batch_size)},
+          {"optimizer", c.optimizer}, {"lr", lr.str()},           {"seed", std::to_string(c.seed)},
+          {"limit", std::to_string(c.limit)}, {"mode", c.from.empty() ? "train" : c.mode},
+          {"head_lr", hl.str()},    {"backbone_lr", bl.str()},  {"epochs", std::to_string(c.epochs)}};
+}
+
+void save_train_state(const std::string& out, nn::Sequential& model, tg::optim::Optimizer& opt,
+                      const std::map<std::string, std::string>& meta, int epoch, const tg::data::LoaderState& ls) {
+  auto m = meta;
+  m["epochs_done"] = std::to_string(epoch);
+  m["loader_epoch"] = std::to_string(ls.epoch);
+  m["loader_batch"] = std::to_string(ls.batch);
+  tg::optim::OptimizerState st = opt.state_dict();
+  for (auto& [k, v] : st.metadata) m["optim." + k] = v;
+  std::map<std::string, tg::Tensor> tensors;
+  for (auto& [k, v] : st.tensors) tensors["optim." + k] = v;
+  for (auto& [k, v] : model.named_parameters()) tensors["model." + k] = v.detach();
+  for (auto& [k, v] : model.named_buffers()) tensors["model." + k] = v.detach();
+  tg::save_safetensors(out + "/train_state.safetensors", tensors, m);
+}
+
+void write_predictions(const std::string& out, const tg::data::MNIST& test, const std::vector<int64_t>& pred,
+                       const std::vector<std::string>& names) {
+  std::vector<Prediction> ps;
+  const int64_t n = std::min<int64_t>(60, test.size());
+  // Show the first mistakes and the first correct ones, 60 images in all.
+  std::vector<int64_t> wrong, right;
+  for (int64_t i = 0; i < test.size() && int64_t(wrong.size() + right.size()) < 4 * n; ++i)
+    (pred[size_t(i)] != test.label(i) ? wrong : right).push_back(i);
+  std::vector<int64_t> pick(wrong.begin(), wrong.begin() + std::min<int64_t>(int64_t(wrong.size()), n / 3));
+  for (int64_t i : right)
+    if (int64_t(pick.size()) < n) pick.push_back(i);
+  std::sort(pick.begin(), pick.end());
+  for (int64_t i : pick) ps.push_back({test.images() + i * 784, int(test.label(i)), int(pred[size_t(i)])});
+  write_file_atomic(out + "/predictions.svg", predictions_svg(ps, names, 10));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- train / finetune
+RunResult run_train(const RunConfig& cfg) {
+  TG_CHECK(cfg.epochs >= 1, "--epochs must be >= 1, got ", cfg.epochs);
+  TG_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
+  TG_CHECK(cfg.lr > 0, "--lr must be > 0, got ", cfg.lr);
+  TG_CHECK(cfg.limit >= 0, "--limit must be >= 0, got ", cfg.limit);
+  if (cfg.threads > 0) tg::set_num_threads(cfg.threads);
+  const bool finetune = !cfg.from.empty() || cfg.mode == "scratch";
+  check_writable_folder(cfg.out);
+
+  // Data first: a missing data set should fail before anything is written.
+  auto train_full = open_dataset(cfg.data, cfg.data_root, tg::data::Split::Train);
+  auto test = open_dataset(cfg.data, cfg.data_root, tg::data::Split::Test);
+  tg::data::DatasetPtr train = train_full;
+  if (cfg.limit > 0) train = tg::data::take(train_full, cfg.limit);
+
+  tg::Generator gen(cfg.seed);
+  auto model = make_model(cfg.model, gen);
+  const std::string arch = cfg.model;
+  std::vector<std::pair<std::vector<tg::Tensor>, double>> groups;
+  if (finetune) {
+    TG_CHECK(cfg.mode == "full" || cfg.mode == "frozen" || cfg.mode == "scratch", "--mode must be full, frozen or scratch, got '",
+             cfg.mode, "'");
+    if (cfg.mode != "scratch") {
+      TG_CHECK(!cfg.from.empty(), "finetune --mode ", cfg.mode, " needs --from <model.safetensors>");
+      tg::LoadResult r = tg::load(*model, cfg.from, {.strict = false});
+      TG_CHECK(!r.loaded.empty(), "--from ", cfg.from, ": no tensor matches the ", arch, " model (", r.unexpected.size(),
+               " unexpected keys, e.g. '", r.unexpected.empty() ? std::string() : r.unexpected[0],
+               "'); is it a checkpoint of another architecture?");
+      TG_CHECK(r.mismatched.empty(), "--from ", cfg.from, ": ", r.mismatched.size(), " tensors do not fit the ", arch,
+               " model, e.g. ", r.mismatched[0]);
+      // A fresh head: the pretrained classifier is replaced, the backbone kept.
+      const int64_t h = head_index(*model);
+      auto old = model->at<nn::Linear>(h);
+      model->replace(h, std::make_shared<nn::Linear>(
+                            nn::LinearOptions{.in = old->options().in, .out = old->options().out}, gen));
+    }
+    auto head = (*model)[head_index(*model)];
+    std::vector<tg::Tensor> backbone;
+    for (int64_t i = 0; i < head_index(*model); ++i)
+      for (auto& p : (*model)[i]->parameters()) backbone.push_back(p);
+    if (cfg.mode == "frozen") {
+      for (int64_t i = 0; i < head_index(*model); ++i) (*model)[i]->requires_grad_(false);
+      groups.push_back({head->parameters(), cfg.head_lr});
+    } else if (cfg.mode == "full") {
+      groups.push_back({backbone, cfg.backbone_lr});
+      groups.push_back({head->parameters(), cfg.head_lr});
+    } else {
+      groups.push_back({model->parameters(), cfg.lr});
+    }
+  } else {
+    groups.push_back({model->parameters(), cfg.lr});
+  }
+  auto opt = make_optimizer(cfg.optimizer, groups);
+  const auto meta = run_metadata(cfg);
+
+  tg::data::DataLoader loader(train, {.batch_size = cfg.batch_size, .shuffle = true, .seed = cfg.seed, .drop_last = false});
+  int start_epoch = 0;
+  const std::string state_path = cfg.out + "/train_state.safetensors";
+  if (cfg.resume) {
+    TG_CHECK(fs::exists(state_path), "--resume: ", state_path, " does not exist (nothing to resume)");
+    tg::SafetensorsFile st = tg::load_safetensors(state_path);
+    for (const auto& [k, v] : meta)
+      if (k != "epochs") {
+        auto it = st.metadata.find(k);
+        TG_CHECK(it != st.metadata.end() && it->second == v, "--resume: the run in ", cfg.out, " was made with ", k, "=",
+                 it == st.metadata.end() ? std::string("(none)") : it->second, ", this command says ", k, "=", v);
+      }
+    std::map<std::string, tg::Tensor> mt;
+    tg::optim::OptimizerState os;
+    for (auto& [k, v] : st.tensors) {
+      if (k.rfind("model.", 0) == 0) mt[k.substr(6)] = v;
+      else if (k.rfind("optim.", 0) == 0) os.tensors[k.substr(6)] = v;
+    }
+    for (auto& [k, v] : st.metadata)
+      if (k.rfind("optim.", 0) == 0) os.metadata[k.substr(6)] = v;
+    tg::load_state_dict(*model, mt, {.strict = true}, state_path);
+    opt->load_state_dict(os);
+    start_epoch = std::stoi(st.metadata.at("epochs_done"));
+    // Metrics of epochs after the checkpoint (a crash between the two writes) are dropped.
+    auto rows = read_metrics_csv(cfg.out + "/metrics.csv");
+    std::ostringstream keep;
+    fs::remove(cfg.out + "/metrics.csv");
+    for (const auto& r : rows)
+      if (r.epoch <= start_epoch) append_metrics_csv(cfg.out + "/metrics.csv", r);
+    if (!cfg.quiet) std::printf("resuming %s after epoch %d\n", cfg.out.c_str(), start_epoch);
+  } else {
+    fs::remove(cfg.out + "/metrics.csv");
+  }
+
+  const auto names = class_names(cfg.data);
+  RunResult res;
+  int64_t batches_run = 0;
+  Eval last;
+  for (int epoch = start_epoch; epoch < cfg.epochs; ++epoch) {
+    loader.set_epoch(epoch);
+    model->train();
+    Progress bar(epoch + 1, cfg.epochs, loader.batches_per_epoch());
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
+      if (cfg.stop_after_batches >= 0 && batches_run >= cfg.stop_after_batches) {
+        if (!cfg.quiet) std::printf("stopping after %lld batches (--stop-after-batches)\n", (long long)batches_run);
+        res.epochs_done = epoch;
+        return res;
+      }
+      tg::data::Example batch = loader.next();
+      tg::Tensor logits = model->forward(model_input(arch, batch.data));
+      tg::Tensor loss = tg::F::cross_entropy(logits, batch.target);
+      opt->zero_grad();
+      loss.backward();
+      opt->step();
+      ++batches_run;
+      const int64_t n = batch.target.size(0);
+      loss_sum += loss.item<double>() * double(n);
+      {
+        const auto pred = tg::argmax(logits.detach(), 1).to_vector<int64_t>();
+        const auto truth = batch.target.to_vector<int64_t>();
+        for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == truth[i];
+      }
+      seen += n;
+      bar.update(b, loss_sum / double(seen), double(correct) / double(seen), seen);
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    bar.finish();
+    last = evaluate(*model, arch, *test);
+    EpochMetrics m{epoch + 1, loss_sum / double(std::max<int64_t>(seen, 1)), double(correct) / double(std::max<int64_t>(seen, 1)),
+                   last.loss, last.acc, secs};
+    append_metrics_csv(cfg.out + "/metrics.csv", m);
+    if (!cfg.quiet)
+      std::printf("epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.2f s (%.0f samples/s)\n", epoch + 1,
+                  cfg.epochs, m.train_loss, 100 * m.train_acc, m.test_loss, 100 * m.test_acc, secs, double(seen) / secs);
+    // Checkpoint: the resumable state in one atomic file, then the model for users.
+    auto mm = meta;
+    mm["epoch"] = std::to_string(epoch + 1);
+    mm["classes"] = std::to_string(names.size());
+    save_train_state(cfg.out, *model, *opt, mm, epoch + 1, loader.state());
+    tg::save(*model, cfg.out + "/model.safetensors", mm);
+    write_file_atomic(cfg.out + "/curves.svg",
+                      curves_svg(read_metrics_csv(cfg.out + "/metrics.csv"), arch + " on " + cfg.data));
+    res.epochs_done = epoch + 1;
+  }
+  if (res.epochs_done == 0) res.epochs_done = start_epoch;
+  if (last.predictions.empty()) last = evaluate(*model, arch, *test);
+  write_predictions(cfg.out, *test, last.predictions, names);
+  res.test_acc = last.acc;
+  res.test_loss = last.loss;
+  return res;
+}
+
+RunResult run_finetune(const RunConfig& cfg) { return run_train(cfg); }
+
+// ---------------------------------------------------------------- eval / inspect
+int run_eval(const std::string& model_path, const std::string& data, const std::string& root, int64_t limit) {
+  tg::SafetensorsFile f = tg::load_safetensors(model_path);
+  auto it = f.metadata.find("arch");
+  TG_CHECK(it != f.metadata.end(), model_path, ": no 'arch' in the metadata; was it written by tapegrad train?");
+  tg::Generator gen(0);
+  auto model = make_model(it->second, gen);
+  tg::load(*model, model_path, {.strict = true});
+  auto test = open_dataset(data, root, tg::data::Split::Test);
+  Eval e = evaluate(*model, it->second, *test);
+  const auto names = class_names(data);
+  int64_t conf[10][10] = {};
+  for (int64_t i = 0; i < test->size(); ++i) conf[test->label(i)][e.predictions[size_t(i)]]++;
+  std::printf("%s on %s test (%lld images): accuracy %.2f%%, loss %.4f\n\n", it->second.c_str(), data.c_str(),
+              (long long)test->size(), 100 * e.acc, e.loss);
+  std::printf("%-12s %8s   confusion (rows: true, columns: predicted)\n", "class", "acc");
+  for (int t = 0; t < 10; ++t) {
+    int64_t row = 0;
+    for (int p = 0; p < 10; ++p) row += conf[t][p];
+    std::printf("%-12s %7.2f%%  ", names[size_t(t)].c_str(), row ? 100.0 * double(conf[t][t]) / double(row) : 0.0);
+    for (int p = 0; p < 10; ++p) std::printf(" %5lld", (long long)conf[t][p]);
+    std::printf("\n");
+  }
+  (void)limit;
+  return 0;
+}
+
+int run_inspect(const std::string& path) {
+  tg::SafetensorsFile f = tg::load_safetensors(path);
+  int64_t total = 0;
+  size_t w = 4;
+  for (const auto& [k, v] : f.tensors) w = std::max(w, k.size());
+  std::printf("%s: %zu tensors\n", path.c_str(), f.tensors.size());
+  for (const auto& [k, v] : f.tensors) {
+    std::printf("  %-*s %-8s %s\n", int(w), k.c_str(), tg::dtype_name(v.dtype()), tg::to_string(v.shape()).c_str());
+    total += v.numel();
+  }
+  std::printf("parameters: %lld\n", (long long)total);
+  for (const auto& [k, v] : f.metadata) std::printf("  metadata %s = %s\n", k.c_str(), v.c_str());
+  return 0;
+}
+
+}  // namespace tgapp
