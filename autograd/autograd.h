@@ -27,12 +27,18 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
                   bool create_graph, const std::vector<Tensor>* capture_inputs, std::vector<Tensor>* captured);
 
 // The tape that produced `root`, in execution order: `std::cout << tape(loss)`.
+// Verbose mode also prints each op's output values (while the output tensor
+// lives) and, after backward, the gradients accumulated into leaf inputs.
+// Print the tape before backward() or pass retain_graph, since backward frees
+// the graph's edges.
 struct TapeEntry {
   uint64_t seq;
   std::string op;
   std::vector<Shape> in_shapes;
   Shape out_shape;
   std::vector<std::string> inputs;  // "#12" for a node, "leaf" for a leaf, "-" for a constant
+  Tensor value;                     // verbose: the op's output, if still alive
+  std::vector<Tensor> leaf_grads;   // verbose: .grad of each leaf input (undefined for others)
 };
 struct Tape {
   std::vector<TapeEntry> entries;

@@ -94,6 +94,7 @@ Tensor record_node(const char* name, Tensor out, const Tensor* inputs, size_t n_
   if (save & kSaveOutput) node->saved_output = {alias_without_meta(out), node, out.version()};
   out.impl()->meta = detail::make_pooled<Meta>();
   out.impl()->meta->requires_grad = true;
+  node->output = out.impl_ptr();
   out.impl()->meta->grad_fn = std::move(node);
   return out;
 }
@@ -259,9 +260,13 @@ Tape tape(const Tensor& root, bool verbose) {
   Tape t;
   t.verbose = verbose;
   for (Node* n : collect(root)) {
-    TapeEntry e{n->seq, n->name, n->in_shapes, n->out_shape, {}};
-    for (const Edge& ed : n->next)
+    TapeEntry e{n->seq, n->name, n->in_shapes, n->out_shape, {}, {}, {}};
+    for (const Edge& ed : n->next) {
       e.inputs.push_back(ed.node ? "#" + std::to_string(ed.node->seq) : ed.leaf ? "leaf" : "const");
+      if (verbose) e.leaf_grads.push_back(ed.leaf ? ed.leaf->grad : Tensor());
+    }
+    if (verbose)
+      if (auto impl = n->output.lock()) e.value = make_view(Tensor(impl), impl->shape, impl->strides, impl->offset);
     t.entries.push_back(std::move(e));
   }
   return t;
@@ -274,6 +279,10 @@ std::ostream& operator<<(std::ostream& os, const Tape& t) {
     for (size_t i = 0; i < e.in_shapes.size(); ++i)
       os << (i ? ", " : "") << e.inputs[i] << ":" << e.in_shapes[i];
     os << ") -> " << e.out_shape << "\n";
+    if (!t.verbose) continue;
+    if (e.value.defined()) os << "      value: " << e.value << "\n";
+    for (size_t i = 0; i < e.leaf_grads.size(); ++i)
+      if (e.leaf_grads[i].defined()) os << "      grad of leaf input " << i << ": " << e.leaf_grads[i] << "\n";
   }
   return os;
 }

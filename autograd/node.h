@@ -72,6 +72,7 @@ struct Node {
   uint64_t visit = 0;  // id of the last backward pass that collected this node
   Tensor grad_buffer;  // used only during a backward pass
   std::string anomaly_trace;  // filled when recorded in anomaly mode
+  std::weak_ptr<TensorImpl> output;  // the op's result while it lives (verbose tape printing)
 
   Node();
   ~Node();

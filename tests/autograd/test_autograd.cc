@@ -379,7 +379,8 @@ TEST_CASE("autograd: the tape prints in execution order and exports DOT") {
   a.requires_grad_();
   Tensor b = tg::tensor({3.0, 4.0});
   b.requires_grad_();
-  Tensor loss = tg::tanh(a * b + a).sum();
+  Tensor ab = a * b;  // kept alive, so the verbose tape can show its values
+  Tensor loss = tg::tanh(ab + a).sum();
   auto tp = tg::autograd::tape(loss);
   REQUIRE(tp.entries.size() == 4);
   CHECK(tp.entries[0].op == "mul");
@@ -389,6 +390,12 @@ TEST_CASE("autograd: the tape prints in execution order and exports DOT") {
   std::ostringstream os;
   os << tp;
   CHECK(os.str().find("mul(leaf:[2], leaf:[2]) -> [2]") != std::string::npos);
+  // verbose: values of live outputs and, after backward, leaf gradients
+  loss.backward({}, /*retain_graph=*/true);
+  std::ostringstream vs;
+  vs << tg::autograd::tape(loss, /*verbose=*/true);
+  CHECK(vs.str().find("value: tensor([3.0000, 8.0000]") != std::string::npos);       // a*b
+  CHECK(vs.str().find("grad of leaf input 0: tensor([") != std::string::npos);
   const std::string dot = tg::autograd::to_dot(loss);
   CHECK(dot.find("digraph tape") != std::string::npos);
   CHECK(dot.find("tanh") != std::string::npos);
