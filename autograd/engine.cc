@@ -40,7 +40,7 @@ Tensor SavedTensor::unpack(bool create_graph, const char* op) const {
   if (create_graph) {
     if (auto n = output_of.lock()) {
       Tensor t = alias_without_meta(data);
-      t.impl()->meta = std::make_shared<Meta>();
+      t.impl()->meta = detail::make_pooled<Meta>();
       t.impl()->meta->requires_grad = true;
       t.impl()->meta->grad_fn = n;
       return t;
@@ -63,7 +63,7 @@ bool any_requires_grad(std::initializer_list<Tensor> inputs) {
 
 Tensor record_node(const char* name, Tensor out, const Tensor* inputs, size_t n_inputs, BackwardFn fn, int save,
                    const Tensor* extra, size_t n_extra) {
-  auto node = std::make_shared<Node>();
+  auto node = detail::make_pooled<Node>();
   node->name = name;
   node->seq = g_seq.fetch_add(1, std::memory_order_relaxed);
   node->next.reserve(n_inputs);
@@ -92,7 +92,7 @@ Tensor record_node(const char* name, Tensor out, const Tensor* inputs, size_t n_
   // The output gets fresh metadata (a new impl if `out` already had some, e.g. a view of a leaf).
   if (out.impl()->meta || out.impl_ptr().use_count() > 1) out = alias_without_meta(out);
   if (save & kSaveOutput) node->saved_output = {alias_without_meta(out), node, out.version()};
-  out.impl()->meta = std::make_shared<Meta>();
+  out.impl()->meta = detail::make_pooled<Meta>();
   out.impl()->meta->requires_grad = true;
   out.impl()->meta->grad_fn = std::move(node);
   return out;
@@ -130,7 +130,13 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
   }
   // Collect every node reachable from the roots.
   std::vector<std::shared_ptr<Node>> nodes;  // owning: releasing edges must not free a node still in the list
-  std::unordered_set<Node*> seen;
+  static std::atomic<uint64_t> g_pass{0};
+  const uint64_t pass = ++g_pass;
+  auto first_visit = [pass](Node* n) {
+    if (n->visit == pass) return false;
+    n->visit = pass;
+    return true;
+  };
   std::vector<std::shared_ptr<Node>> stack;
   for (size_t r = 0; r < roots.size(); ++r) {
     const Tensor& root = roots[r];
@@ -150,13 +156,13 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     TG_CHECK(!n->released, "backward: trying to backward through the graph a second time (op '", n->name,
              "'); its saved tensors were freed. Pass retain_graph=true to the first backward if you need to.");
     n->grad_buffer = n->grad_buffer.defined() ? add(n->grad_buffer, grad_roots[r]) : grad_roots[r];
-    if (seen.insert(n.get()).second) stack.push_back(n);
+    if (first_visit(n.get())) stack.push_back(n);
   }
   while (!stack.empty()) {
     std::shared_ptr<Node> n = std::move(stack.back());
     stack.pop_back();
     for (const Edge& e : n->next)
-      if (e.node && seen.insert(e.node.get()).second) stack.push_back(e.node);
+      if (e.node && first_visit(e.node.get())) stack.push_back(e.node);
     nodes.push_back(std::move(n));
   }
   std::sort(nodes.begin(), nodes.end(), [](const std::shared_ptr<Node>& a, const std::shared_ptr<Node>& b) { return a->seq > b->seq; });
@@ -305,7 +311,7 @@ Tensor& Tensor::requires_grad_(bool on) {
   }
   if (!impl_->meta) {
     if (!on) return *this;
-    impl_->meta = std::make_shared<autograd::Meta>();
+    impl_->meta = detail::make_pooled<autograd::Meta>();
   }
   impl_->meta->requires_grad = on;
   return *this;
@@ -322,7 +328,7 @@ void Tensor::set_grad(const Tensor& g) {
   }
   if (!impl_->meta) {
     if (!g.defined()) return;
-    impl_->meta = std::make_shared<autograd::Meta>();
+    impl_->meta = detail::make_pooled<autograd::Meta>();
   }
   impl_->meta->grad = g;
 }

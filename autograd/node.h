@@ -69,6 +69,7 @@ struct Node {
   std::vector<SavedTensor> extra;
   BackwardFn fn;
   bool released = false;
+  uint64_t visit = 0;  // id of the last backward pass that collected this node
   Tensor grad_buffer;  // used only during a backward pass
   std::string anomaly_trace;  // filled when recorded in anomaly mode
 

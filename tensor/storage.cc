@@ -86,6 +86,57 @@ void free_buffer(void* p, size_t capacity) {
   std::free(p);
 }
 
+// ---------------------------------------------------------------- small objects
+namespace detail {
+namespace {
+constexpr size_t kSmallMax = 512;
+constexpr size_t kSmallClasses = kSmallMax / 16;
+constexpr size_t kSmallCap = 8192;  // blocks kept per class and thread
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+struct SmallPool {
+  FreeBlock* head[kSmallClasses] = {};
+  size_t count[kSmallClasses] = {};
+  bool alive = true;
+  ~SmallPool() {
+    alive = false;
+    for (size_t c = 0; c < kSmallClasses; ++c)
+      while (head[c]) {
+        FreeBlock* b = head[c];
+        head[c] = b->next;
+        ::operator delete(b);
+      }
+  }
+};
+thread_local SmallPool t_small;
+}  // namespace
+
+void* small_alloc(size_t n) {
+  if (n == 0 || n > kSmallMax) return ::operator new(n);
+  const size_t c = (n - 1) / 16;
+  if (t_small.alive && t_small.head[c]) {
+    FreeBlock* b = t_small.head[c];
+    t_small.head[c] = b->next;
+    --t_small.count[c];
+    return b;
+  }
+  return ::operator new((c + 1) * 16);
+}
+
+void small_free(void* p, size_t n) {
+  if (!p) return;
+  if (n == 0 || n > kSmallMax) return ::operator delete(p);
+  const size_t c = (n - 1) / 16;
+  if (!t_small.alive || t_small.count[c] >= kSmallCap) return ::operator delete(p);
+  auto* b = static_cast<FreeBlock*>(p);
+  b->next = t_small.head[c];
+  t_small.head[c] = b;
+  ++t_small.count[c];
+}
+}  // namespace detail
+
 AllocStats alloc_stats() {
   AllocStats s;
   s.system_allocs = g_system_allocs.load();

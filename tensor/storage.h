@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 namespace tg {
 
@@ -23,6 +24,32 @@ void empty_cache();             // return this thread's cached buffers to the sy
 
 void* alloc_buffer(size_t nbytes, size_t* capacity);  // capacity >= nbytes + padding
 void free_buffer(void* p, size_t capacity);
+
+namespace detail {
+// Small-object pool for the tensor and tape bookkeeping (TensorImpl, Storage,
+// autograd nodes): per-thread free lists in 16-byte classes up to 512 bytes,
+// so creating and dropping a tensor or a tape node does not call malloc after
+// warm-up. Larger requests go to operator new.
+void* small_alloc(size_t n);
+void small_free(void* p, size_t n);
+
+template <class T>
+struct PoolAllocator {
+  using value_type = T;
+  PoolAllocator() = default;
+  template <class U>
+  PoolAllocator(const PoolAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(small_alloc(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { small_free(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const PoolAllocator<U>&) const { return true; }
+};
+
+template <class T, class... Args>
+std::shared_ptr<T> make_pooled(Args&&... args) {
+  return std::allocate_shared<T>(PoolAllocator<T>(), std::forward<Args>(args)...);
+}
+}  // namespace detail
 
 class Storage {
  public:

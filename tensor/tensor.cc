@@ -170,8 +170,8 @@ std::string to_string(const Tensor& t) {
 Tensor empty(const Shape& shape, TensorOptions opts) {
   for (int d = 0; d < shape.size(); ++d)
     TG_CHECK(shape[d] >= 0, "empty: negative size ", shape[d], " in shape ", shape);
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(size_t(shape.numel()) * dtype_size(opts.dtype));
+  auto impl = detail::make_pooled<TensorImpl>();
+  impl->storage = detail::make_pooled<Storage>(size_t(shape.numel()) * dtype_size(opts.dtype));
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = opts.dtype;
@@ -183,7 +183,7 @@ Tensor empty(const Shape& shape, TensorOptions opts) {
 Tensor empty_like(const Tensor& t) { return empty(t.shape(), {.dtype = t.dtype()}); }
 
 Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = detail::make_pooled<TensorImpl>();
   impl->storage = base.impl()->storage;
   impl->shape = shape;
   impl->strides = strides;
