@@ -8,9 +8,7 @@
 // "state.<k>.<buffer>", options and step counts as metadata) plus any extra
 // metadata the caller passes, e.g. {"scheduler", sched.state_dict()}.
 //
-// write_safetensors/read_safetensors are a minimal general reader/writer
-// (float32, float64, int64), kept here until the nn layer's checkpoint code
-// provides the shared one.
+// The file format and its atomic writes are tensor/safetensors.h's.
 #pragma once
 #include <map>
 #include <string>
@@ -18,15 +16,6 @@
 #include "optim/optimizer.h"
 
 namespace tg::optim {
-
-struct SafetensorsData {
-  std::map<std::string, Tensor> tensors;
-  std::map<std::string, std::string> metadata;
-};
-
-void write_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
-                       const std::map<std::string, std::string>& metadata = {});
-SafetensorsData read_safetensors(const std::string& path);
 
 void save_state(const Optimizer& opt, const std::string& path,
                 const std::map<std::string, std::string>& extra_metadata = {});
