@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <cstring>
+
+#include "tensor/random.h"
 #include <numeric>
 
 #include "tensor/parallel.h"
@@ -11,17 +13,10 @@
 namespace tg::data {
 namespace {
 
-uint64_t splitmix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
 // The stream that shuffles epoch e: keyed by (seed, e), independent of the
 // transform streams (different domain constant).
 Generator shuffle_generator(uint64_t seed, int64_t epoch) {
-  return Generator(splitmix64(seed ^ splitmix64(uint64_t(epoch) ^ 0x73687566666C6521ULL /* "shuffle!" */)));
+  return Generator(mix64(seed ^ mix64(uint64_t(epoch) ^ 0x73687566666C6521ULL /* "shuffle!" */)));
 }
 
 std::vector<int64_t> slice(const std::vector<int64_t>& order, int64_t batch, int64_t bs) {

@@ -9,17 +9,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+
+#include "tensor/random.h"
 #include <numbers>
 
 namespace tg::data {
 namespace {
-
-uint64_t splitmix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 // (C, H, W) of a [C, H, W] or [H, W] sample, checked.
 struct Chw {
@@ -49,7 +44,7 @@ Tensor float_copy(const Tensor& x, const char* op) {
 }  // namespace
 
 Generator sample_generator(uint64_t seed, int64_t epoch, int64_t index) {
-  const uint64_t key = splitmix64(seed ^ splitmix64(uint64_t(epoch) ^ 0x7472616E73666D73ULL /* "transfms" */));
+  const uint64_t key = mix64(seed ^ mix64(uint64_t(epoch) ^ 0x7472616E73666D73ULL /* "transfms" */));
   Generator g(key);
   g.set_state(key, uint64_t(index) << 32);
   return g;

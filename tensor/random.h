@@ -34,6 +34,14 @@ class Generator {
   uint64_t offset_ = 0;
 };
 
+// SplitMix64's finalizer: derives independent seeds from (seed, stream id).
+inline uint64_t mix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
 Generator& default_generator();
 void manual_seed(uint64_t seed);
 
