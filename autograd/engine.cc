@@ -260,7 +260,7 @@ Tape tape(const Tensor& root, bool verbose) {
   Tape t;
   t.verbose = verbose;
   for (Node* n : collect(root)) {
-    TapeEntry e{n->seq, n->name, n->in_shapes, n->out_shape, {}, {}, {}};
+    TapeEntry e{n->seq, n->name, std::vector<Shape>(n->in_shapes.begin(), n->in_shapes.end()), n->out_shape, {}, {}, {}};
     for (const Edge& ed : n->next) {
       e.inputs.push_back(ed.node ? "#" + std::to_string(ed.node->seq) : ed.leaf ? "leaf" : "const");
       if (verbose) e.leaf_grads.push_back(ed.leaf ? ed.leaf->grad : Tensor());

@@ -56,17 +56,21 @@ struct Edge {
 class BackwardCtx;
 using BackwardFn = std::function<void(BackwardCtx&)>;
 
+// Vectors of tape bookkeeping come from the small-object pool, not malloc.
+template <class T>
+using PoolVec = std::vector<T, detail::PoolAllocator<T>>;
+
 struct Node {
   const char* name = "";
   uint64_t seq = 0;
-  std::vector<Edge> next;
-  std::vector<Shape> in_shapes;
-  std::vector<DType> in_dtypes;
+  PoolVec<Edge> next;
+  PoolVec<Shape> in_shapes;
+  PoolVec<DType> in_dtypes;
   Shape out_shape;
   DType out_dtype = kFloat32;
-  std::vector<SavedTensor> saved_inputs;
+  PoolVec<SavedTensor> saved_inputs;
   SavedTensor saved_output;
-  std::vector<SavedTensor> extra;
+  PoolVec<SavedTensor> extra;
   BackwardFn fn;
   bool released = false;
   uint64_t visit = 0;  // id of the last backward pass that collected this node
@@ -86,7 +90,7 @@ class BackwardCtx {
   }
   Tensor dy;           // gradient w.r.t. the op's output
   bool create_graph;   // true when the backward itself is being recorded
-  std::vector<Tensor> grads;
+  PoolVec<Tensor> grads;
 
   bool needs(int i) const { return node_->next[size_t(i)].needed(); }
   Tensor in(int i) const { return node_->saved_inputs[size_t(i)].unpack(create_graph, node_->name); }

@@ -25,6 +25,21 @@ bool unit_or_zero(int64_t s) { return s == 0 || s == 1; }
 Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in, const char* name) {
   if (!name) name = kBinaryNames[int(op)];
   check_same_dtype(a_in, b_in, name);
+  // Fast path: same shape, both contiguous (most calls in a training step).
+  if (a_in.shape() == b_in.shape() && a_in.is_contiguous() && b_in.is_contiguous()) {
+    Tensor out = empty(a_in.shape(), {.dtype = a_in.dtype()});
+    const int64_t n = out.numel();
+    visit_dtype(out.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T* pa = a_in.raw_ptr<T>();
+      const T* pb = b_in.raw_ptr<T>();
+      T* po = out.raw_ptr<T>();
+      parallel_for(0, n, 32768, [&](int64_t i0, int64_t i1) {
+        kernels::binary(op, pa + i0, 1, pb + i0, 1, po + i0, i1 - i0);
+      });
+    });
+    return out;
+  }
   const Shape shape = a_in.shape() == b_in.shape() ? a_in.shape() : broadcast_shapes(a_in.shape(), b_in.shape(), name);
   Tensor out = empty(shape, {.dtype = a_in.dtype()});
   Tensor a = a_in.shape() == shape ? a_in : expand(a_in, shape);
