@@ -47,7 +47,10 @@ namespace kernels {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Register blocking for this target. 32 vector registers on AVX-512: 14 rows x
+// Register blocking for this target. A C tile at most one vector wide (the
+// last columns, or all of a narrow product such as a 10-class head) uses a
+// one-vector kernel with kMR1 rows instead of padding to NV vectors.
+// 32 vector registers on AVX-512: 14 rows x
 // 2 vectors = 28 accumulators + 2 B vectors + 1 broadcast. 16 registers
 // elsewhere: 6 x 2 = 12 accumulators. HWY_SCALAR has 1 lane: 4 x 4.
 template <class T>
@@ -57,12 +60,15 @@ struct Blocking {
 #if HWY_TARGET <= HWY_AVX3
   static constexpr size_t kMR = 14;
   static constexpr size_t kNV = 2;
+  static constexpr size_t kMR1 = 24;
 #elif HWY_TARGET == HWY_SCALAR
   static constexpr size_t kMR = 4;
   static constexpr size_t kNV = 4;
+  static constexpr size_t kMR1 = 12;
 #else
   static constexpr size_t kMR = 6;
   static constexpr size_t kNV = 2;
+  static constexpr size_t kMR1 = 12;
 #endif
   static constexpr size_t kNR = kNV * kLanes;
   // KC x MR panel of A stays in L1; KC x NC block of B stays in L2.
@@ -84,7 +90,7 @@ GemmConfig Config() {
   c.nr = Bk::kNR;
   c.kc = Bk::kKC;
   c.nc = Bk::kNC;
-  c.workspace_elems = Bk::kKC * Bk::kNC + Bk::kKC * Bk::kMR + 64 / sizeof(T);
+  c.workspace_elems = Bk::kKC * Bk::kNC + Bk::kKC * Bk::kMR1 + 64 / sizeof(T);
   return c;
 }
 
@@ -150,15 +156,17 @@ HWY_INLINE void PackA(bool trans, const T* HWY_RESTRICT A, size_t lda, size_t i,
 }
 
 // Bp[jp * kc * NR + k * NR + c] = op(B)[p + k, j + jp * NR + c] for the nc
-// columns starting at j, zero-padded up to a multiple of NR.
+// columns starting at j, zero-padded up to a multiple of NR; a last panel of
+// at most one vector (L lanes) is only L wide.
 template <class T>
 HWY_INLINE void PackB(bool trans, const T* HWY_RESTRICT B, size_t ldb, size_t p, size_t kc,
                       size_t j, size_t nc, T* HWY_RESTRICT Bp) {
-  constexpr size_t NR = Blocking<T>::kNR;
-  for (size_t jp = 0; jp * NR < nc; ++jp) {
-    const size_t nr = std::min(NR, nc - jp * NR);
-    T* panel = Bp + jp * kc * NR;
-    const size_t j0 = j + jp * NR;
+  constexpr size_t NR0 = Blocking<T>::kNR, L = Blocking<T>::kLanes;
+  for (size_t jp = 0; jp * NR0 < nc; ++jp) {
+    const size_t nr = std::min(NR0, nc - jp * NR0);
+    const size_t NR = nr <= L ? L : NR0;  // panel width
+    T* panel = Bp + jp * kc * NR0;
+    const size_t j0 = j + jp * NR0;
     if (!trans) {
       for (size_t k = 0; k < kc; ++k) {
         const T* src = B + (p + k) * ldb + j0;
@@ -192,14 +200,13 @@ struct StoreArgs {
   bool relu;
 };
 
-// C[mr, nr] (mr == MR, nr <= NR) from Ap [kc, MR] and Bp [kc, NR].
-template <size_t MR, class T>
+// C[mr, nr] (mr == MR, nr <= NR = NV * L) from Ap [kc, MR] and Bp [kc, NR].
+template <size_t MR, size_t NV, class T>
 HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, const T* HWY_RESTRICT Bp,
                               T* HWY_RESTRICT C, size_t ldc, size_t nr, const StoreArgs<T>& s) {
   using Bk = Blocking<T>;
-  constexpr size_t NV = Bk::kNV;
   constexpr size_t L = Bk::kLanes;
-  constexpr size_t NR = Bk::kNR;
+  constexpr size_t NR = NV * L;
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
 
@@ -270,12 +277,12 @@ using MicroKernelFn = void (*)(size_t, const T*, const T*, T*, size_t, size_t,
                                const StoreArgs<T>&);
 
 // Kernels for every row count 1..MR (the last micro-panel in M is not padded).
-template <class T, size_t... I>
+template <class T, size_t NV, size_t... I>
 constexpr auto MakeKernelTable(std::index_sequence<I...>) {
   struct Table {
     MicroKernelFn<T> fn[sizeof...(I)];
   };
-  return Table{{&MicroKernel<I + 1, T>...}};
+  return Table{{&MicroKernel<I + 1, NV, T>...}};
 }
 
 // ---------------------------------------------------------------------------
@@ -285,8 +292,12 @@ template <class T>
 void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
               T* HWY_RESTRICT ws) {
   using Bk = Blocking<T>;
-  constexpr size_t MR = Bk::kMR, NR = Bk::kNR, KC = Bk::kKC, NC = Bk::kNC;
-  static constexpr auto kTable = MakeKernelTable<T>(std::make_index_sequence<MR>());
+  constexpr size_t NR = Bk::kNR, KC = Bk::kKC, NC = Bk::kNC, L = Bk::kLanes;
+  static constexpr auto kWide = MakeKernelTable<T, Bk::kNV>(std::make_index_sequence<Bk::kMR>());
+  static constexpr auto kNarrow = MakeKernelTable<T, 1>(std::make_index_sequence<Bk::kMR1>());
+  // A tile at most one vector wide takes taller, one-vector micro-panels.
+  const bool narrow = n1 - n0 <= L;
+  const size_t MR = narrow ? Bk::kMR1 : Bk::kMR;
   T* HWY_RESTRICT Bp = ws;
   T* HWY_RESTRICT Ap = ws + KC * NC;
   const size_t K = g.K;
@@ -301,7 +312,8 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
       for (size_t ir = m0; ir < m1; ir += MR) {
         const size_t mr = std::min(MR, m1 - ir);
         PackA(g.trans_a, g.A, g.lda, ir, mr, pc, kc, Ap);
-        const MicroKernelFn<T> kernel = kTable.fn[mr - 1];
+        const MicroKernelFn<T> kernel = narrow ? kNarrow.fn[mr - 1] : kWide.fn[mr - 1];
+        const MicroKernelFn<T> last_kernel = kNarrow.fn[mr - 1];
         // While the kernels run, prefetch the rows the next PackA reads.
         const size_t next_mr = ir + MR < m1 ? std::min(MR, m1 - ir - MR) : 0;
         const size_t pf_rows = g.trans_a ? kc : next_mr;
@@ -322,7 +334,8 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
           s.beta = first ? g.beta : T(1);
           s.bias = (last && bias) ? bias + jc + jr : nullptr;
           s.relu = last && g.relu;
-          kernel(kc, Ap, Bp + jr * kc, g.C + ir * g.ldc + jc + jr, g.ldc, nr, s);
+          (nr <= L ? last_kernel : kernel)(kc, Ap, Bp + jr * kc, g.C + ir * g.ldc + jc + jr,
+                                           g.ldc, nr, s);
         }
       }
     }
