@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <new>
+#include <utility>
 
 #include "tensor/error.h"
 #include "tensor/kernels/gemm.h"
@@ -103,10 +104,19 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
     scale_c(M, N, beta, C, ldc, ep);
     return;
   }
-  const GemmArgs<T> g{ta,    tb,        size_t(M),    size_t(N), size_t(K), alpha, A,
-                      size_t(lda), B,   size_t(ldb), beta,      C,         size_t(ldc),
-                      ep.bias, ep.relu};
   const GemmConfig cfg = config<T>();
+  // A product narrower than one vector (a 10-class head) is computed as
+  // Cᵀ[N, M] = op(B)ᵀ · op(A)ᵀ, stored transposed, so that M fills the
+  // vectors. Every element still sees the same FMAs in the same order.
+  GemmArgs<T> g{ta,    tb,        size_t(M),    size_t(N), size_t(K), alpha, A,
+                size_t(lda), B,   size_t(ldb), beta,      C,         size_t(ldc),
+                ep.bias, ep.relu, false};
+  if (N < int64_t(cfg.lanes) && M > N) {
+    g = GemmArgs<T>{!tb,   !ta,       size_t(N),    size_t(M), size_t(K), alpha, B,
+                    size_t(ldb), A,   size_t(lda), beta,      C,         size_t(ldc),
+                    ep.bias, ep.relu, true};
+    std::swap(M, N);
+  }
   const int64_t nt = get_num_threads();
   if (nt == 1 || M * N * K < kSerialFlops || detail::in_parallel_region()) {
     tile(g, 0, M, 0, N, thread_workspace<T>(cfg.workspace_elems));

@@ -90,6 +90,7 @@ GemmConfig Config() {
   c.nr = Bk::kNR;
   c.kc = Bk::kKC;
   c.nc = Bk::kNC;
+  c.lanes = Bk::kLanes;
   c.workspace_elems = Bk::kKC * Bk::kNC + Bk::kKC * Bk::kMR1 + 64 / sizeof(T);
   return c;
 }
@@ -145,10 +146,22 @@ template <class T>
 HWY_INLINE void PackA(bool trans, const T* HWY_RESTRICT A, size_t lda, size_t i, size_t mr,
                       size_t p, size_t kc, T* HWY_RESTRICT Ap) {
   if (trans) {
+    // Rows of mr contiguous elements (a plain loop here becomes a memmove call
+    // per k, which costs more than the copy).
+    const hn::ScalableTag<T> d;
+    constexpr size_t L = Blocking<T>::kLanes;
+    const hn::CappedTag<T, 1> d1;
     for (size_t k = 0; k < kc; ++k) {
       const T* src = A + (p + k) * lda + i;
       T* dst = Ap + k * mr;
-      for (size_t r = 0; r < mr; ++r) dst[r] = src[r];
+      size_t r = 0;
+      for (; r + L <= mr; r += L) hn::StoreU(hn::LoadU(d, src + r), d, dst + r);
+#if HWY_TARGET != HWY_SCALAR
+      const hn::FixedTag<T, 16 / sizeof(T)> d4;
+      for (; r + 16 / sizeof(T) <= mr; r += 16 / sizeof(T))
+        hn::StoreU(hn::LoadU(d4, src + r), d4, dst + r);
+#endif
+      for (; r < mr; ++r) hn::StoreU(hn::LoadU(d1, src + r), d1, dst + r);
     }
   } else {
     TransposeCopy(A + i * lda + p, lda, mr, kc, Ap, mr);
@@ -171,8 +184,9 @@ HWY_INLINE void PackB(bool trans, const T* HWY_RESTRICT B, size_t ldb, size_t p,
       for (size_t k = 0; k < kc; ++k) {
         const T* src = B + (p + k) * ldb + j0;
         T* dst = panel + k * NR;
-        if (nr == NR) {
-          memcpy(dst, src, NR * sizeof(T));
+        if (nr == NR) {  // whole vectors (memcpy became a slow `rep movsq` here)
+          const hn::ScalableTag<T> d;
+          for (size_t c = 0; c < NR; c += L) hn::Store(hn::LoadU(d, src + c), d, dst + c);
         } else {
           for (size_t c = 0; c < nr; ++c) dst[c] = src[c];
           for (size_t c = nr; c < NR; ++c) dst[c] = T(0);
@@ -196,8 +210,9 @@ template <class T>
 struct StoreArgs {
   T alpha;
   T beta;
-  const T* bias;  // nullptr or already offset to the tile's first column
+  const T* bias;  // nullptr or already offset to the tile's first column (row if trans)
   bool relu;
+  bool trans;     // C is stored transposed: element (r, c) lives at C[c * ldc + r]
 };
 
 // C[mr, nr] (mr == MR, nr <= NR = NV * L) from Ap [kc, MR] and Bp [kc, NR].
@@ -211,10 +226,13 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, const T* HWY_
   using V = hn::Vec<decltype(d)>;
 
   // The tile of C is read or written at the end: start fetching it now.
+  if (!s.trans) {
 #pragma GCC unroll 32
-  for (size_t r = 0; r < MR; ++r)
+    for (size_t r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (size_t v = 0; v < NV * L * sizeof(T); v += 64) hwy::Prefetch(C + r * ldc + v / sizeof(T));
+      for (size_t v = 0; v < NV * L * sizeof(T); v += 64)
+        hwy::Prefetch(C + r * ldc + v / sizeof(T));
+  }
 
   V acc[MR][NV];
 #pragma GCC unroll 32
@@ -239,7 +257,7 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, const T* HWY_
   const V valpha = hn::Set(d, s.alpha);
   const V vbeta = hn::Set(d, s.beta);
   const bool read_c = s.beta != T(0);
-  if (nr == NR) {
+  if (nr == NR && !s.trans) {
 #pragma GCC unroll 32
     for (size_t r = 0; r < MR; ++r) {
       T* crow = C + r * ldc;
@@ -254,21 +272,28 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, const T* HWY_
     }
     return;
   }
-  // Partial tile in N: spill the accumulators, then store nr columns.
+  // Partial tile in N or transposed C: spill the accumulators, then store
+  // element by element with the same operations (one-lane vectors, so the
+  // bits match the full-tile path on every target).
   HWY_ALIGN T tile[MR * NR];
 #pragma GCC unroll 32
   for (size_t r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (size_t v = 0; v < NV; ++v) hn::Store(acc[r][v], d, tile + r * NR + v * L);
-  for (size_t r = 0; r < MR; ++r) {
-    T* crow = C + r * ldc;
-    for (size_t c = 0; c < nr; ++c) {
-      T x = s.alpha * tile[r * NR + c];
-      if (read_c) x += s.beta * crow[c];
-      if (s.bias) x += s.bias[c];
-      if (s.relu && x < T(0)) x = T(0);
-      crow[c] = x;
-    }
+  const hn::CappedTag<T, 1> d1;
+  const auto store = [&](size_t r, size_t c, T* cp, T bias) HWY_ATTR {
+    auto x = hn::Mul(hn::Set(d1, tile[r * NR + c]), hn::Set(d1, s.alpha));
+    if (read_c) x = hn::MulAdd(hn::Set(d1, s.beta), hn::Set(d1, *cp), x);
+    if (s.bias) x = hn::Add(x, hn::Set(d1, bias));
+    if (s.relu) x = hn::Max(x, hn::Zero(d1));
+    *cp = hn::GetLane(x);
+  };
+  if (s.trans) {  // column c of the tile is a contiguous row of C
+    for (size_t c = 0; c < nr; ++c)
+      for (size_t r = 0; r < MR; ++r) store(r, c, C + c * ldc + r, s.bias ? s.bias[r] : T(0));
+  } else {
+    for (size_t r = 0; r < MR; ++r)
+      for (size_t c = 0; c < nr; ++c) store(r, c, C + r * ldc + c, s.bias ? s.bias[c] : T(0));
   }
 }
 
@@ -302,11 +327,14 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
   T* HWY_RESTRICT Ap = ws + KC * NC;
   const size_t K = g.K;
   const T* bias = static_cast<const T*>(g.bias);
+  // K in equal blocks of at most KC (784 = 4 x 196, not 3 x 256 + 16): the
+  // split depends on K only, so every tiling sums in the same order.
+  const size_t kc_even = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);
 
   for (size_t jc = n0; jc < n1; jc += NC) {
     const size_t nc = std::min(NC, n1 - jc);
-    for (size_t pc = 0; pc < K; pc += KC) {
-      const size_t kc = std::min(KC, K - pc);
+    for (size_t pc = 0; pc < K; pc += kc_even) {
+      const size_t kc = std::min(kc_even, K - pc);
       const bool first = pc == 0, last = pc + kc == K;
       PackB(g.trans_b, g.B, g.ldb, pc, kc, jc, nc, Bp);
       for (size_t ir = m0; ir < m1; ir += MR) {
@@ -332,10 +360,11 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
           StoreArgs<T> s;
           s.alpha = g.alpha;
           s.beta = first ? g.beta : T(1);
-          s.bias = (last && bias) ? bias + jc + jr : nullptr;
+          s.bias = (last && bias) ? bias + (g.trans_c ? ir : jc + jr) : nullptr;
           s.relu = last && g.relu;
-          (nr <= L ? last_kernel : kernel)(kc, Ap, Bp + jr * kc, g.C + ir * g.ldc + jc + jr,
-                                           g.ldc, nr, s);
+          s.trans = g.trans_c;
+          T* c = g.trans_c ? g.C + (jc + jr) * g.ldc + ir : g.C + ir * g.ldc + jc + jr;
+          (nr <= L ? last_kernel : kernel)(kc, Ap, Bp + jr * kc, c, g.ldc, nr, s);
         }
       }
     }
