@@ -91,9 +91,13 @@ inline void valid_range(int64_t n, int64_t out, int64_t s, int64_t p, int64_t of
   *hi = std::max(*lo, std::min(b, out));
 }
 
+// Rows here are short (28 elements for LeNet): GCC would turn the copy and
+// fill loops into memcpy/memset calls that cost more than the copies.
+#define TG_NO_LIBC_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
 // x: [Cg, H, W] of one image and group -> col [CKK, P].
 template <class T>
-void im2col(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* col) {
+TG_NO_LIBC_LOOPS void im2col(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* col) {
   for (int64_t c = 0; c < d.Cg; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
@@ -104,24 +108,24 @@ void im2col(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* col) {
           T* out = row + oh * d.OW;
           const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dil_h;
           if (ih < 0 || ih >= g.H) {
-            std::fill(out, out + d.OW, T(0));
+            for (int64_t ow = 0; ow < d.OW; ++ow) out[ow] = T(0);
             continue;
           }
           const T* in = x + (c * g.H + ih) * g.W - g.pad_w + kw * g.dil_w;
-          std::fill(out, out + w0, T(0));
+          for (int64_t ow = 0; ow < w0; ++ow) out[ow] = T(0);
           if (g.stride_w == 1) {
-            std::memcpy(out + w0, in + w0, (w1 - w0) * sizeof(T));
+            for (int64_t ow = w0; ow < w1; ++ow) out[ow] = in[ow];
           } else {
             for (int64_t ow = w0; ow < w1; ++ow) out[ow] = in[ow * g.stride_w];
           }
-          std::fill(out + w1, out + d.OW, T(0));
+          for (int64_t ow = w1; ow < d.OW; ++ow) out[ow] = T(0);
         }
       }
 }
 
 // dx: [Cg, H, W] += col2im(dcol [CKK, P]).
 template <class T>
-void col2im_add(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* dx) {
+TG_NO_LIBC_LOOPS void col2im_add(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* dx) {
   for (int64_t c = 0; c < d.Cg; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
@@ -133,7 +137,11 @@ void col2im_add(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* dx
           if (ih < 0 || ih >= g.H) continue;
           const T* in = row + oh * d.OW;
           T* out = dx + (c * g.H + ih) * g.W - g.pad_w + kw * g.dil_w;
-          for (int64_t ow = w0; ow < w1; ++ow) out[ow * g.stride_w] += in[ow];
+          if (g.stride_w == 1) {
+            for (int64_t ow = w0; ow < w1; ++ow) out[ow] += in[ow];
+          } else {
+            for (int64_t ow = w0; ow < w1; ++ow) out[ow * g.stride_w] += in[ow];
+          }
         }
       }
 }

@@ -134,6 +134,27 @@ HWY_INLINE void TransposeCopy(const T* HWY_RESTRICT src, size_t lds, size_t rows
     for (; c < cols; ++c)
       for (size_t i = 0; i < B; ++i) dst[c * ldd + r + i] = s0[i * lds + c];
   }
+  if constexpr (B == 4) {  // two leftover rows (14 = 3 * 4 + 2): 2x4 blocks
+    if (r + 2 <= rows) {
+      const hn::FixedTag<T, 2> d2;
+      const T* s0 = src + r * lds;
+      size_t c = 0;
+      for (; c < cols_b; c += B) {
+        const auto r0 = hn::LoadU(d4, s0 + c), r1 = hn::LoadU(d4, s0 + lds + c);
+        const auto lo = hn::InterleaveLower(d4, r0, r1), hi = hn::InterleaveUpper(d4, r0, r1);
+        T* o = dst + c * ldd + r;
+        hn::StoreU(hn::LowerHalf(d2, lo), d2, o);
+        hn::StoreU(hn::UpperHalf(d2, lo), d2, o + ldd);
+        hn::StoreU(hn::LowerHalf(d2, hi), d2, o + 2 * ldd);
+        hn::StoreU(hn::UpperHalf(d2, hi), d2, o + 3 * ldd);
+      }
+      for (; c < cols; ++c) {
+        dst[c * ldd + r] = s0[c];
+        dst[c * ldd + r + 1] = s0[lds + c];
+      }
+      r += 2;
+    }
+  }
 #endif
   if (r == rows) return;
   for (size_t c = 0; c < cols; ++c)
