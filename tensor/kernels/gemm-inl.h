@@ -106,6 +106,48 @@ template <class T>
 HWY_INLINE void TransposeCopy(const T* HWY_RESTRICT src, size_t lds, size_t rows, size_t cols,
                               T* HWY_RESTRICT dst, size_t ldd) {
   size_t r = 0;
+#if HWY_TARGET <= HWY_AVX2
+  if constexpr (sizeof(T) == 4) {  // 8x8 blocks through 256-bit registers
+    const hn::FixedTag<float, 8> d8;
+    const hn::Repartition<uint64_t, decltype(d8)> d64;
+    const size_t cols_8 = cols / 8 * 8;
+    for (; r + 8 <= rows; r += 8) {
+      const T* s0 = src + r * lds;
+      size_t c = 0;
+      for (; c < cols_8; c += 8) {
+        using V8 = hn::Vec<decltype(d8)>;
+        V8 v[8];
+        #pragma GCC unroll 8
+        for (size_t i = 0; i < 8; ++i) v[i] = hn::LoadU(d8, s0 + i * lds + c);
+        V8 t[8];
+        #pragma GCC unroll 8
+        for (size_t i = 0; i < 4; ++i) {
+          t[2 * i] = hn::InterleaveLower(d8, v[2 * i], v[2 * i + 1]);
+          t[2 * i + 1] = hn::InterleaveUpper(d8, v[2 * i], v[2 * i + 1]);
+        }
+        // t[0] = a0 b0 a1 b1 | a4 b4 a5 b5   t[1] = a2 b2 a3 b3 | a6 b6 a7 b7 ...
+        V8 u[8];
+        #pragma GCC unroll 8
+        for (size_t h = 0; h < 2; ++h)      // rows a-d, e-h
+#pragma GCC unroll 8
+          for (size_t j = 0; j < 2; ++j) {  // t[0]/t[2] pair or t[1]/t[3]
+            const auto x = hn::BitCast(d64, t[4 * h + j]), y = hn::BitCast(d64, t[4 * h + 2 + j]);
+            u[4 * h + 2 * j] = hn::BitCast(d8, hn::InterleaveLower(d64, x, y));
+            u[4 * h + 2 * j + 1] = hn::BitCast(d8, hn::InterleaveUpper(d64, x, y));
+          }
+        // u[q] (q < 4) = column q of rows a-d | column q + 4; u[4 + q]: rows e-h
+        T* o = dst + c * ldd + r;
+        #pragma GCC unroll 8
+        for (size_t q = 0; q < 4; ++q) {
+          hn::StoreU(hn::ConcatLowerLower(d8, u[4 + q], u[q]), d8, o + q * ldd);
+          hn::StoreU(hn::ConcatUpperUpper(d8, u[4 + q], u[q]), d8, o + (q + 4) * ldd);
+        }
+      }
+      for (; c < cols; ++c)
+        for (size_t i = 0; i < 8; ++i) dst[c * ldd + r + i] = s0[i * lds + c];
+    }
+  }
+#endif
 #if HWY_TARGET != HWY_SCALAR
   const hn::FixedTag<T, 16 / sizeof(T)> d4;
   constexpr size_t B = 16 / sizeof(T);
@@ -236,10 +278,13 @@ struct StoreArgs {
   bool trans;     // C is stored transposed: element (r, c) lives at C[c * ldc + r]
 };
 
-// C[mr, nr] (mr == MR, nr <= NR = NV * L) from Ap [kc, MR] and Bp [kc, NR].
+// C[mr, nr] (mr == MR, nr <= NR = NV * L) from Ap [kc, a_stride >= MR] and
+// Bp [kc, NR]. a_stride is MR for a packed panel, or lda when a narrow Aᵀ is
+// read in place.
 template <size_t MR, size_t NV, class T>
-HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, const T* HWY_RESTRICT Bp,
-                              T* HWY_RESTRICT C, size_t ldc, size_t nr, const StoreArgs<T>& s) {
+HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, size_t a_stride,
+                              const T* HWY_RESTRICT Bp, T* HWY_RESTRICT C, size_t ldc, size_t nr,
+                              const StoreArgs<T>& s) {
   using Bk = Blocking<T>;
   constexpr size_t L = Bk::kLanes;
   constexpr size_t NR = NV * L;
@@ -271,13 +316,35 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, const T* HWY_
 #pragma GCC unroll 4
       for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
     }
-    Ap += MR;
+    Ap += a_stride;
     Bp += NR;
   }
 
   const V valpha = hn::Set(d, s.alpha);
   const V vbeta = hn::Set(d, s.beta);
   const bool read_c = s.beta != T(0);
+#if HWY_TARGET <= HWY_AVX3
+  // Transposed C (narrow products): full tiles scatter each accumulator row
+  // into a column of C; no spill and reload through the stack.
+  if (nr == NR && s.trans && ldc * NR < (size_t{1} << 31)) {
+    using DI = hn::RebindToSigned<decltype(d)>;
+    const DI di;
+    const auto idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<hn::TFromD<DI>>(ldc)));
+#pragma GCC unroll 32
+    for (size_t r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+      for (size_t v = 0; v < NV; ++v) {
+        T* base = C + v * L * ldc + r;
+        V c = hn::Mul(acc[r][v], valpha);
+        if (read_c) c = hn::MulAdd(vbeta, hn::GatherIndex(d, base, idx), c);
+        if (s.bias) c = hn::Add(c, hn::Set(d, s.bias[r]));
+        if (s.relu) c = hn::Max(c, hn::Zero(d));
+        hn::ScatterIndex(c, d, base, idx);
+      }
+    }
+    return;
+  }
+#endif
   if (nr == NR && !s.trans) {
 #pragma GCC unroll 32
     for (size_t r = 0; r < MR; ++r) {
@@ -309,7 +376,7 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, const T* HWY_
     if (s.relu) x = hn::Max(x, hn::Zero(d1));
     *cp = hn::GetLane(x);
   };
-  if (s.trans) {  // column c of the tile is a contiguous row of C
+  if (s.trans) {  // column c of the tile is a row of C
     for (size_t c = 0; c < nr; ++c)
       for (size_t r = 0; r < MR; ++r) store(r, c, C + c * ldc + r, s.bias ? s.bias[r] : T(0));
   } else {
@@ -319,7 +386,7 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, const T* HWY_
 }
 
 template <class T>
-using MicroKernelFn = void (*)(size_t, const T*, const T*, T*, size_t, size_t,
+using MicroKernelFn = void (*)(size_t, const T*, size_t, const T*, T*, size_t, size_t,
                                const StoreArgs<T>&);
 
 // Kernels for every row count 1..MR (the last micro-panel in M is not padded).
@@ -360,11 +427,16 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
       PackB(g.trans_b, g.B, g.ldb, pc, kc, jc, nc, Bp);
       for (size_t ir = m0; ir < m1; ir += MR) {
         const size_t mr = std::min(MR, m1 - ir);
-        PackA(g.trans_a, g.A, g.lda, ir, mr, pc, kc, Ap);
+        // A narrow Aᵀ (rows of at most 2 * MR elements, e.g. the transposed
+        // 10-column operand of a classifier head) is read in place.
+        const bool direct_a = g.trans_a && g.lda <= 2 * MR;
+        const T* a_panel = direct_a ? g.A + pc * g.lda + ir : Ap;
+        const size_t a_stride = direct_a ? g.lda : mr;
+        if (!direct_a) PackA(g.trans_a, g.A, g.lda, ir, mr, pc, kc, Ap);
         const MicroKernelFn<T> kernel = narrow ? kNarrow.fn[mr - 1] : kWide.fn[mr - 1];
         const MicroKernelFn<T> last_kernel = kNarrow.fn[mr - 1];
         // While the kernels run, prefetch the rows the next PackA reads.
-        const size_t next_mr = ir + MR < m1 ? std::min(MR, m1 - ir - MR) : 0;
+        const size_t next_mr = ir + MR < m1 && !direct_a ? std::min(MR, m1 - ir - MR) : 0;
         const size_t pf_rows = g.trans_a ? kc : next_mr;
         const size_t pf_row_bytes = (g.trans_a ? next_mr : kc) * sizeof(T);
         const size_t pf_per_row = (pf_row_bytes + 63) / 64;
@@ -385,7 +457,7 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
           s.relu = last && g.relu;
           s.trans = g.trans_c;
           T* c = g.trans_c ? g.C + (jc + jr) * g.ldc + ir : g.C + ir * g.ldc + jc + jr;
-          (nr <= L ? last_kernel : kernel)(kc, Ap, Bp + jr * kc, c, g.ldc, nr, s);
+          (nr <= L ? last_kernel : kernel)(kc, a_panel, a_stride, Bp + jr * kc, c, g.ldc, nr, s);
         }
       }
     }
