@@ -32,7 +32,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-// A per-thread buffer that only grows (slot 0: columns, slot 1: column grads).
+// A per-thread buffer that only grows (slot 0: columns, 1: column grads,
+// 2: the dw/db partial sums of one backward call).
 template <class T, int Slot>
 T* scratch(size_t elems) {
   struct Buf {
@@ -214,9 +215,10 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
   // of images, summed image by image inside it, chunks combined in order.
   const int64_t chunk = reduction_chunk(g.N), nchunks = (g.N + chunk - 1) / chunk;
   const int64_t stride = wsize + g.OC;
-  std::vector<T> partial(nchunks * stride);
+  // (the caller's thread keeps the partials buffer: no allocation after warm-up)
+  T* partial = scratch<T, 2>(nchunks * stride);
   parallel_chunks(g.N, chunk, [&](int64_t ci, int64_t n0, int64_t n1) {
-    T* pw = partial.data() + ci * stride;
+    T* pw = partial + ci * stride;
     T* pb = pw + wsize;
     T* col = d.direct ? nullptr : scratch<T, 0>(d.CKK * d.P);
     for (int64_t n = n0; n < n1; ++n) {
@@ -245,16 +247,16 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
     }
   });
   if (dw) {
-    std::copy(partial.begin(), partial.begin() + wsize, dw);
+    std::copy(partial, partial + wsize, dw);
     for (int64_t c = 1; c < nchunks; ++c) {
-      const T* pw = partial.data() + c * stride;
+      const T* pw = partial + c * stride;
       for (int64_t i = 0; i < wsize; ++i) dw[i] += pw[i];
     }
   }
   if (db) {
-    std::copy(partial.begin() + wsize, partial.begin() + stride, db);
+    std::copy(partial + wsize, partial + stride, db);
     for (int64_t c = 1; c < nchunks; ++c) {
-      const T* pb = partial.data() + c * stride + wsize;
+      const T* pb = partial + c * stride + wsize;
       for (int64_t i = 0; i < g.OC; ++i) db[i] += pb[i];
     }
   }

@@ -123,15 +123,18 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
     return;
   }
   // Cut C into a x b rectangles (a * b == nt) of whole micro-tiles, choosing
-  // the cut whose largest rectangle (padded) is smallest; ties prefer more
-  // rows per rectangle (fewer repacks of B).
+  // the cut whose largest rectangle (padded, plus packing) is cheapest.
   const int64_t um = ceil_div(M, cfg.mr), un = ceil_div(N, cfg.nr);
   int64_t best_a = 1, best_cost = -1;
   for (int64_t a = 1; a <= nt; ++a) {
     if (nt % a) continue;
     const int64_t b = nt / a;
     if (a > um || b > un) continue;
-    const int64_t cost = ceil_div(um, a) * cfg.mr * ceil_div(un, b) * cfg.nr;
+    // multiply-adds of the largest rectangle plus its packing (every row of
+    // A and column of B it touches is packed once per KC block, ~8 FMA slots
+    // per element at 16 lanes)
+    const int64_t rows = ceil_div(um, a) * cfg.mr, cols = ceil_div(un, b) * cfg.nr;
+    const int64_t cost = rows * cols + 8 * (rows + cols);
     if (best_cost < 0 || cost < best_cost) best_a = a, best_cost = cost;
   }
   if (best_cost < 0) {  // fewer micro-tiles than threads: one rectangle
