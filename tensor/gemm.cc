@@ -105,13 +105,13 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
     return;
   }
   const GemmConfig cfg = config<T>();
-  // A product narrower than one vector (a 10-class head) is computed as
-  // Cᵀ[N, M] = op(B)ᵀ · op(A)ᵀ, stored transposed, so that M fills the
+  // A product narrower than one register tile (a 10-class head) is computed
+  // as Cᵀ[N, M] = op(B)ᵀ · op(A)ᵀ, stored transposed, so that M fills the
   // vectors. Every element still sees the same FMAs in the same order.
   GemmArgs<T> g{ta,    tb,        size_t(M),    size_t(N), size_t(K), alpha, A,
                 size_t(lda), B,   size_t(ldb), beta,      C,         size_t(ldc),
                 ep.bias, ep.relu, false};
-  if (N < int64_t(cfg.lanes) && M > N) {
+  if (N < int64_t(cfg.nr) && M > N) {
     g = GemmArgs<T>{!tb,   !ta,       size_t(N),    size_t(M), size_t(K), alpha, B,
                     size_t(ldb), A,   size_t(lda), beta,      C,         size_t(ldc),
                     ep.bias, ep.relu, true};

@@ -147,6 +147,27 @@ HWY_INLINE void TransposeCopy(const T* HWY_RESTRICT src, size_t lds, size_t rows
         for (size_t i = 0; i < 8; ++i) dst[c * ldd + r + i] = s0[i * lds + c];
     }
   }
+  if constexpr (sizeof(T) == 8) {  // 4x4 doubles through 256-bit registers
+    const hn::FixedTag<double, 4> d4x;
+    const size_t cols_4 = cols / 4 * 4;
+    for (; r + 4 <= rows; r += 4) {
+      const T* s0 = src + r * lds;
+      size_t c = 0;
+      for (; c < cols_4; c += 4) {
+        const auto r0 = hn::LoadU(d4x, s0 + c), r1 = hn::LoadU(d4x, s0 + lds + c);
+        const auto r2 = hn::LoadU(d4x, s0 + 2 * lds + c), r3 = hn::LoadU(d4x, s0 + 3 * lds + c);
+        const auto t0 = hn::InterleaveLower(d4x, r0, r1), t1 = hn::InterleaveUpper(d4x, r0, r1);
+        const auto t2 = hn::InterleaveLower(d4x, r2, r3), t3 = hn::InterleaveUpper(d4x, r2, r3);
+        T* o = dst + c * ldd + r;
+        hn::StoreU(hn::ConcatLowerLower(d4x, t2, t0), d4x, o);
+        hn::StoreU(hn::ConcatLowerLower(d4x, t3, t1), d4x, o + ldd);
+        hn::StoreU(hn::ConcatUpperUpper(d4x, t2, t0), d4x, o + 2 * ldd);
+        hn::StoreU(hn::ConcatUpperUpper(d4x, t3, t1), d4x, o + 3 * ldd);
+      }
+      for (; c < cols; ++c)
+        for (size_t i = 0; i < 4; ++i) dst[c * ldd + r + i] = s0[i * lds + c];
+    }
+  }
 #endif
 #if HWY_TARGET != HWY_SCALAR
   const hn::FixedTag<T, 16 / sizeof(T)> d4;
@@ -360,6 +381,27 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, size_t a_stri
     }
     return;
   }
+#if HWY_TARGET <= HWY_AVX3
+  // Partial tile in N: AVX-512 masked loads/stores touch only the nr columns
+  // (they neither fault nor write past them), same operations as above.
+  if (!s.trans) {
+#pragma GCC unroll 32
+    for (size_t r = 0; r < MR; ++r) {
+      T* crow = C + r * ldc;
+#pragma GCC unroll 4
+      for (size_t v = 0; v < NV; ++v) {
+        if (v * L >= nr) break;
+        const auto m = hn::FirstN(d, nr - v * L);
+        V c = hn::Mul(acc[r][v], valpha);
+        if (read_c) c = hn::MulAdd(vbeta, hn::MaskedLoad(m, d, crow + v * L), c);
+        if (s.bias) c = hn::Add(c, hn::MaskedLoad(m, d, s.bias + v * L));
+        if (s.relu) c = hn::Max(c, hn::Zero(d));
+        hn::BlendedStore(c, m, d, crow + v * L);
+      }
+    }
+    return;
+  }
+#endif
   // Partial tile in N or transposed C: spill the accumulators, then store
   // element by element with the same operations (one-lane vectors, so the
   // bits match the full-tile path on every target).
