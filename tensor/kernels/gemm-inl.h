@@ -7,21 +7,23 @@
 // Packed layouts (zero-padded so every micro-kernel call is full width in N):
 //   Ap: one micro-panel of mr rows, k-major:   Ap[k * mr + r]   = op(A)[i + r, p + k]
 //   Bp: NR-wide column panels, k-major:        Bp[k * NR + c]   = op(B)[p + k, j + c]  (0 past N)
+// M is not padded: every row count 1..MR has its own kernel instantiation.
 // The micro-kernel keeps an MR x NR tile of C in MR * NV vector registers
 // (NR = NV lanes-wide vectors): for each k it loads NV vectors of Bp and
 // broadcasts MR elements of Ap against them, FMAs only, no horizontal sums.
 //
 // Loop order inside GemmTile (BLIS with the roles of A and B swapped, since we
 // vectorize along N of a row-major C):
-//   jc (NC columns) -> pc (KC of K, ascending) -> pack B block [KC, NC] (L2)
+//   jc (NC columns) -> pc (K in equal blocks <= KC) -> pack B block [KC, NC] (L2)
 //     -> ir (MR rows): pack A micro-panel [KC, MR] (L1) -> jr (NR): micro-kernel
 // K is only ever walked in ascending KC blocks, and each element of C is
 // accumulated in the same order whatever rectangle it belongs to, so the
 // result does not depend on how the caller tiles C over threads.
 //
 // Kernels take pointers and counts; they never allocate, throw or spawn
-// threads. The caller provides the workspace (GemmWorkspaceElems elements,
-// 64-byte aligned). The scalar twin of all this is tg::sgemm_ref/dgemm_ref.
+// threads. The caller provides the workspace (Config<T>().workspace_elems
+// elements, 64-byte aligned). The scalar twin of all this is
+// tg::sgemm_ref/dgemm_ref, which the tests compare on every target.
 
 #if defined(TG_TENSOR_KERNELS_GEMM_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef TG_TENSOR_KERNELS_GEMM_INL_H_
@@ -47,12 +49,11 @@ namespace kernels {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Register blocking for this target. A C tile at most one vector wide (the
-// last columns, or all of a narrow product such as a 10-class head) uses a
+// Register blocking for this target. 32 vector registers on AVX-512: 14 rows
+// x 2 vectors = 28 accumulators + 2 B vectors + 1 broadcast. 16 registers
+// elsewhere: 6 x 2 = 12 accumulators. HWY_SCALAR has 1 lane: 4 x 4. A tile at
+// most one vector wide (the last columns, or all of a narrow product) uses a
 // one-vector kernel with kMR1 rows instead of padding to NV vectors.
-// 32 vector registers on AVX-512: 14 rows x
-// 2 vectors = 28 accumulators + 2 B vectors + 1 broadcast. 16 registers
-// elsewhere: 6 x 2 = 12 accumulators. HWY_SCALAR has 1 lane: 4 x 4.
 template <class T>
 struct Blocking {
   using D = hn::ScalableTag<T>;
@@ -71,7 +72,8 @@ struct Blocking {
   static constexpr size_t kMR1 = 12;
 #endif
   static constexpr size_t kNR = kNV * kLanes;
-  // KC x MR panel of A stays in L1; KC x NC block of B stays in L2.
+  // KC x MR panel of A stays in L1; KC x NC block of B stays in L2 (1 MB on
+  // Zen 4). The macros exist for tuning experiments only.
 #ifndef TG_GEMM_KC_BYTES
 #define TG_GEMM_KC_BYTES 1024
 #endif
