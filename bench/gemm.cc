@@ -1,13 +1,19 @@
 // GEMM throughput: tg::sgemm next to OpenBLAS cblas_sgemm (when linked), GFLOP/s
 // = 2*M*N*K / median seconds, for 1 and 2 threads, square shapes and the MLP
 // shapes of the MNIST examples. Plain timing loops: each measurement repeats
-// the call until it has run for >= 30 ms, and the median of 7 measurements is
-// printed. The machine may be shared: run it twice and look at both. Thread counts are pinned with tg::set_num_threads and
+// the call until it has run for >= 30 ms; ours and OpenBLAS are measured in
+// alternation and the median of 7 measurements each is printed. The machine
+// may be shared with other jobs: the cpu-* columns give 1-thread GFLOP per
+// CPU-second of the calling thread, which time-slicing does not distort (the
+// load average is printed at the start and end). Thread counts are pinned with tg::set_num_threads and
 // openblas_set_num_threads. Usage: bench_gemm [--quick] [--double]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <fstream>
+#include <utility>
 #include <random>
 #include <string>
 #include <thread>
@@ -28,33 +34,62 @@ struct Shape {
   const char* note;
 };
 
+// OpenBLAS worker threads busy-wait for a while after each call (and TBB's
+// briefly): let the other library's threads fall asleep before timing, so
+// neither measures the other's spinning.
+void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(150)); }
+
+struct Timing {
+  double wall;  // median seconds per call
+  double cpu;   // median CPU seconds of the calling thread per call
+};
+
+// Repeats for one measurement so it lasts >= 30 ms.
 template <class F>
-double median_seconds(F&& f, int runs = 7) {
+int calibrate(F& f) {
   using clk = std::chrono::steady_clock;
   f();  // warm-up (workspaces, caches, thread pool)
-  // calibrate repeats so one measurement lasts >= 30 ms
   int reps = 1;
   for (;;) {
     auto t0 = clk::now();
     for (int i = 0; i < reps; ++i) f();
     double s = std::chrono::duration<double>(clk::now() - t0).count();
-    if (s >= 0.03 || reps >= (1 << 20)) break;
+    if (s >= 0.03 || reps >= (1 << 20)) return reps;
     reps = s <= 0 ? reps * 16 : std::max(reps * 2, int(reps * 0.035 / s) + 1);
   }
-  std::vector<double> t;
-  for (int r = 0; r < runs; ++r) {
-    auto t0 = clk::now();
-    for (int i = 0; i < reps; ++i) f();
-    t.push_back(std::chrono::duration<double>(clk::now() - t0).count() / reps);
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
 }
 
-// OpenBLAS worker threads busy-wait for a while after each call (and TBB's
-// briefly): let the other library's threads fall asleep before timing, so
-// neither measures the other's spinning.
-void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }
+double thread_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+// Times f and g in alternation (f, g, f, g, ...), so that load from other
+// processes on a shared machine hits both alike; median of `runs` each.
+template <class F, class G>
+std::pair<Timing, Timing> median_pair(F&& f, G&& g, bool settle_between, int runs = 7) {
+  using clk = std::chrono::steady_clock;
+  const int rf = calibrate(f), rg = calibrate(g);
+  std::vector<double> w[2], c[2];
+  for (int r = 0; r < runs; ++r) {
+    for (int which = 0; which < 2; ++which) {
+      if (settle_between) settle();
+      const int reps = which == 0 ? rf : rg;
+      const double c0 = thread_cpu_seconds();
+      auto t0 = clk::now();
+      for (int i = 0; i < reps; ++i) which == 0 ? f() : g();
+      w[which].push_back(std::chrono::duration<double>(clk::now() - t0).count() / reps);
+      c[which].push_back((thread_cpu_seconds() - c0) / reps);
+    }
+  }
+  auto med = [](std::vector<double>& v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  return {Timing{med(w[0]), med(c[0])}, Timing{med(w[1]), med(c[1])}};
+}
+
 
 template <class T>
 void fill(std::vector<T>& v, unsigned seed) {
@@ -86,31 +121,36 @@ void gemm_blas(const Shape& s, const T* A, const T* B, T* C) {
 
 template <class T>
 void run(const std::vector<Shape>& shapes) {
-  std::printf("%-28s %-9s | %8s %8s %6s | %8s %8s %6s\n", "shape (M x K . K x N)", "op",
-              "ours 1t", "blas 1t", "ratio", "ours 2t", "blas 2t", "ratio");
+  std::printf("%-22s %-5s | %7s %7s %6s | %7s %7s %6s | %7s %7s\n", "M x K . K x N", "op",
+              "ours 1t", "blas 1t", "ratio", "ours 2t", "blas 2t", "ratio", "cpu-ours", "cpu-blas");
   for (const Shape& s : shapes) {
     std::vector<T> A(s.M * s.K), B(s.K * s.N), C(s.M * s.N);
     fill(A, 1);
     fill(B, 2);
-    const double flops = 2.0 * s.M * s.N * s.K;
-    double g[2][2] = {{0, 0}, {0, 0}};
+    const double gf = 2.0 * s.M * s.N * s.K * 1e-9;
+    double g[2][2] = {{0, 0}, {0, 0}}, cpu[2] = {0, 0};
     for (int t = 1; t <= 2; ++t) {
       tg::set_num_threads(t);
-      settle();
-      g[t - 1][0] = flops / median_seconds([&] { gemm_ours<T>(s, A.data(), B.data(), C.data()); }) * 1e-9;
+      auto ours = [&] { gemm_ours<T>(s, A.data(), B.data(), C.data()); };
 #ifdef TG_HAVE_BLAS
       openblas_set_num_threads(t);
-      settle();
-      g[t - 1][1] = flops / median_seconds([&] { gemm_blas<T>(s, A.data(), B.data(), C.data()); }) * 1e-9;
+      auto blas = [&] { gemm_blas<T>(s, A.data(), B.data(), C.data()); };
+#else
+      auto blas = ours;
 #endif
+      settle();
+      const auto [to, tb] = median_pair(ours, blas, /*settle_between=*/t > 1);
+      g[t - 1][0] = gf / to.wall;
+      g[t - 1][1] = gf / tb.wall;
+      if (t == 1) cpu[0] = gf / to.cpu, cpu[1] = gf / tb.cpu;
     }
     char name[64];
-    std::snprintf(name, sizeof name, "%lldx%lld . %lldx%lld", (long long)s.M, (long long)s.K,
+    std::snprintf(name, sizeof name, "%lldx%lld.%lldx%lld", (long long)s.M, (long long)s.K,
                   (long long)s.K, (long long)s.N);
     std::string op = std::string(s.ta ? "At" : "A") + "." + (s.tb ? "Bt" : "B");
-    std::printf("%-28s %-9s | %8.1f %8.1f %5.2fx | %8.1f %8.1f %5.2fx  %s\n", name, op.c_str(),
-                g[0][0], g[0][1], g[0][1] > 0 ? g[0][0] / g[0][1] : 0.0, g[1][0], g[1][1],
-                g[1][1] > 0 ? g[1][0] / g[1][1] : 0.0, s.note);
+    std::printf("%-22s %-5s | %7.1f %7.1f %5.2fx | %7.1f %7.1f %5.2fx | %7.1f %7.1f  %s\n", name,
+                op.c_str(), g[0][0], g[0][1], g[0][0] / g[0][1], g[1][0], g[1][1],
+                g[1][0] / g[1][1], cpu[0], cpu[1], s.note);
     std::fflush(stdout);
   }
 }
@@ -123,6 +163,13 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--double")) dbl = true;
   }
+  auto loadavg = [] {
+    std::ifstream f("/proc/loadavg");
+    std::string a;
+    std::getline(f, a);
+    return a;
+  };
+  std::printf("load average: %s\n", loadavg().c_str());
   std::printf("tapegrad GEMM target: %s\n", tg::gemm_target_name());
 #ifdef TG_HAVE_BLAS
   std::printf("OpenBLAS core: %s (OPENBLAS_CORETYPE=%s)\n", openblas_get_corename(),
@@ -145,11 +192,12 @@ int main(int argc, char** argv) {
       {1024, 1024, 1024, true, true, ""},
   };
   if (quick) shapes.resize(4);
-  std::printf("\nfloat32 GFLOP/s (median of 7)\n");
+  std::printf("\nfloat32 GFLOP/s (median of 7, wall clock; cpu-* = 1 thread, per CPU-second)\n");
   run<float>(shapes);
   if (dbl) {
-    std::printf("\nfloat64 GFLOP/s (median of 7)\n");
+    std::printf("\nfloat64 GFLOP/s (median of 7, wall clock; cpu-* = 1 thread, per CPU-second)\n");
     run<double>(shapes);
   }
+  std::printf("load average: %s\n", loadavg().c_str());
   return 0;
 }

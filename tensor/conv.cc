@@ -32,7 +32,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
     dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-// A per-thread buffer that only grows (slot 0: columns, slot 1: column grads).
+// A per-thread buffer that only grows (slot 0: columns, 1: column grads,
+// 2: the dw/db partial sums of one backward call).
 template <class T, int Slot>
 T* scratch(size_t elems) {
   struct Buf {
@@ -91,9 +92,13 @@ inline void valid_range(int64_t n, int64_t out, int64_t s, int64_t p, int64_t of
   *hi = std::max(*lo, std::min(b, out));
 }
 
+// Rows here are short (28 elements for LeNet): GCC would turn the copy and
+// fill loops into memcpy/memset calls that cost more than the copies.
+#define TG_NO_LIBC_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
 // x: [Cg, H, W] of one image and group -> col [CKK, P].
 template <class T>
-void im2col(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* col) {
+TG_NO_LIBC_LOOPS void im2col(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* col) {
   for (int64_t c = 0; c < d.Cg; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
@@ -104,24 +109,24 @@ void im2col(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* col) {
           T* out = row + oh * d.OW;
           const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dil_h;
           if (ih < 0 || ih >= g.H) {
-            std::fill(out, out + d.OW, T(0));
+            for (int64_t ow = 0; ow < d.OW; ++ow) out[ow] = T(0);
             continue;
           }
           const T* in = x + (c * g.H + ih) * g.W - g.pad_w + kw * g.dil_w;
-          std::fill(out, out + w0, T(0));
+          for (int64_t ow = 0; ow < w0; ++ow) out[ow] = T(0);
           if (g.stride_w == 1) {
-            std::memcpy(out + w0, in + w0, (w1 - w0) * sizeof(T));
+            for (int64_t ow = w0; ow < w1; ++ow) out[ow] = in[ow];
           } else {
             for (int64_t ow = w0; ow < w1; ++ow) out[ow] = in[ow * g.stride_w];
           }
-          std::fill(out + w1, out + d.OW, T(0));
+          for (int64_t ow = w1; ow < d.OW; ++ow) out[ow] = T(0);
         }
       }
 }
 
 // dx: [Cg, H, W] += col2im(dcol [CKK, P]).
 template <class T>
-void col2im_add(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* dx) {
+TG_NO_LIBC_LOOPS void col2im_add(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* dx) {
   for (int64_t c = 0; c < d.Cg; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
@@ -133,7 +138,11 @@ void col2im_add(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* dx
           if (ih < 0 || ih >= g.H) continue;
           const T* in = row + oh * d.OW;
           T* out = dx + (c * g.H + ih) * g.W - g.pad_w + kw * g.dil_w;
-          for (int64_t ow = w0; ow < w1; ++ow) out[ow * g.stride_w] += in[ow];
+          if (g.stride_w == 1) {
+            for (int64_t ow = w0; ow < w1; ++ow) out[ow] += in[ow];
+          } else {
+            for (int64_t ow = w0; ow < w1; ++ow) out[ow * g.stride_w] += in[ow];
+          }
         }
       }
 }
@@ -206,9 +215,10 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
   // of images, summed image by image inside it, chunks combined in order.
   const int64_t chunk = reduction_chunk(g.N), nchunks = (g.N + chunk - 1) / chunk;
   const int64_t stride = wsize + g.OC;
-  std::vector<T> partial(nchunks * stride);
+  // (the caller's thread keeps the partials buffer: no allocation after warm-up)
+  T* partial = scratch<T, 2>(nchunks * stride);
   parallel_chunks(g.N, chunk, [&](int64_t ci, int64_t n0, int64_t n1) {
-    T* pw = partial.data() + ci * stride;
+    T* pw = partial + ci * stride;
     T* pb = pw + wsize;
     T* col = d.direct ? nullptr : scratch<T, 0>(d.CKK * d.P);
     for (int64_t n = n0; n < n1; ++n) {
@@ -237,16 +247,16 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
     }
   });
   if (dw) {
-    std::copy(partial.begin(), partial.begin() + wsize, dw);
+    std::copy(partial, partial + wsize, dw);
     for (int64_t c = 1; c < nchunks; ++c) {
-      const T* pw = partial.data() + c * stride;
+      const T* pw = partial + c * stride;
       for (int64_t i = 0; i < wsize; ++i) dw[i] += pw[i];
     }
   }
   if (db) {
-    std::copy(partial.begin() + wsize, partial.begin() + stride, db);
+    std::copy(partial + wsize, partial + stride, db);
     for (int64_t c = 1; c < nchunks; ++c) {
-      const T* pb = partial.data() + c * stride + wsize;
+      const T* pb = partial + c * stride + wsize;
       for (int64_t i = 0; i < g.OC; ++i) db[i] += pb[i];
     }
   }

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <new>
+#include <utility>
 
 #include "tensor/error.h"
 #include "tensor/kernels/gemm.h"
@@ -103,25 +104,37 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
     scale_c(M, N, beta, C, ldc, ep);
     return;
   }
-  const GemmArgs<T> g{ta,    tb,        size_t(M),    size_t(N), size_t(K), alpha, A,
-                      size_t(lda), B,   size_t(ldb), beta,      C,         size_t(ldc),
-                      ep.bias, ep.relu};
   const GemmConfig cfg = config<T>();
+  // A product narrower than one register tile (a 10-class head) is computed
+  // as Cᵀ[N, M] = op(B)ᵀ · op(A)ᵀ, stored transposed, so that M fills the
+  // vectors. Every element still sees the same FMAs in the same order.
+  GemmArgs<T> g{ta,    tb,        size_t(M),    size_t(N), size_t(K), alpha, A,
+                size_t(lda), B,   size_t(ldb), beta,      C,         size_t(ldc),
+                ep.bias, ep.relu, false};
+  if (N < int64_t(cfg.nr) && M > N) {
+    g = GemmArgs<T>{!tb,   !ta,       size_t(N),    size_t(M), size_t(K), alpha, B,
+                    size_t(ldb), A,   size_t(lda), beta,      C,         size_t(ldc),
+                    ep.bias, ep.relu, true};
+    std::swap(M, N);
+  }
   const int64_t nt = get_num_threads();
   if (nt == 1 || M * N * K < kSerialFlops || detail::in_parallel_region()) {
     tile(g, 0, M, 0, N, thread_workspace<T>(cfg.workspace_elems));
     return;
   }
   // Cut C into a x b rectangles (a * b == nt) of whole micro-tiles, choosing
-  // the cut whose largest rectangle (padded) is smallest; ties prefer more
-  // rows per rectangle (fewer repacks of B).
+  // the cut whose largest rectangle (padded, plus packing) is cheapest.
   const int64_t um = ceil_div(M, cfg.mr), un = ceil_div(N, cfg.nr);
   int64_t best_a = 1, best_cost = -1;
   for (int64_t a = 1; a <= nt; ++a) {
     if (nt % a) continue;
     const int64_t b = nt / a;
     if (a > um || b > un) continue;
-    const int64_t cost = ceil_div(um, a) * cfg.mr * ceil_div(un, b) * cfg.nr;
+    // multiply-adds of the largest rectangle plus its packing (every row of
+    // A and column of B it touches is packed once per KC block, ~8 FMA slots
+    // per element at 16 lanes)
+    const int64_t rows = ceil_div(um, a) * cfg.mr, cols = ceil_div(un, b) * cfg.nr;
+    const int64_t cost = rows * cols + 8 * (rows + cols);
     if (best_cost < 0 || cost < best_cost) best_a = a, best_cost = cost;
   }
   if (best_cost < 0) {  // fewer micro-tiles than threads: one rectangle

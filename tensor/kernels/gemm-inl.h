@@ -7,21 +7,23 @@
 // Packed layouts (zero-padded so every micro-kernel call is full width in N):
 //   Ap: one micro-panel of mr rows, k-major:   Ap[k * mr + r]   = op(A)[i + r, p + k]
 //   Bp: NR-wide column panels, k-major:        Bp[k * NR + c]   = op(B)[p + k, j + c]  (0 past N)
+// M is not padded: every row count 1..MR has its own kernel instantiation.
 // The micro-kernel keeps an MR x NR tile of C in MR * NV vector registers
 // (NR = NV lanes-wide vectors): for each k it loads NV vectors of Bp and
 // broadcasts MR elements of Ap against them, FMAs only, no horizontal sums.
 //
 // Loop order inside GemmTile (BLIS with the roles of A and B swapped, since we
 // vectorize along N of a row-major C):
-//   jc (NC columns) -> pc (KC of K, ascending) -> pack B block [KC, NC] (L2)
+//   jc (NC columns) -> pc (K in equal blocks <= KC) -> pack B block [KC, NC] (L2)
 //     -> ir (MR rows): pack A micro-panel [KC, MR] (L1) -> jr (NR): micro-kernel
 // K is only ever walked in ascending KC blocks, and each element of C is
 // accumulated in the same order whatever rectangle it belongs to, so the
 // result does not depend on how the caller tiles C over threads.
 //
 // Kernels take pointers and counts; they never allocate, throw or spawn
-// threads. The caller provides the workspace (GemmWorkspaceElems elements,
-// 64-byte aligned). The scalar twin of all this is tg::sgemm_ref/dgemm_ref.
+// threads. The caller provides the workspace (Config<T>().workspace_elems
+// elements, 64-byte aligned). The scalar twin of all this is
+// tg::sgemm_ref/dgemm_ref, which the tests compare on every target.
 
 #if defined(TG_TENSOR_KERNELS_GEMM_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef TG_TENSOR_KERNELS_GEMM_INL_H_
@@ -47,9 +49,11 @@ namespace kernels {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Register blocking for this target. 32 vector registers on AVX-512: 14 rows x
-// 2 vectors = 28 accumulators + 2 B vectors + 1 broadcast. 16 registers
-// elsewhere: 6 x 2 = 12 accumulators. HWY_SCALAR has 1 lane: 4 x 4.
+// Register blocking for this target. 32 vector registers on AVX-512: 14 rows
+// x 2 vectors = 28 accumulators + 2 B vectors + 1 broadcast. 16 registers
+// elsewhere: 6 x 2 = 12 accumulators. HWY_SCALAR has 1 lane: 4 x 4. A tile at
+// most one vector wide (the last columns, or all of a narrow product) uses a
+// one-vector kernel with kMR1 rows instead of padding to NV vectors.
 template <class T>
 struct Blocking {
   using D = hn::ScalableTag<T>;
@@ -57,15 +61,19 @@ struct Blocking {
 #if HWY_TARGET <= HWY_AVX3
   static constexpr size_t kMR = 14;
   static constexpr size_t kNV = 2;
+  static constexpr size_t kMR1 = 24;
 #elif HWY_TARGET == HWY_SCALAR
   static constexpr size_t kMR = 4;
   static constexpr size_t kNV = 4;
+  static constexpr size_t kMR1 = 12;
 #else
   static constexpr size_t kMR = 6;
   static constexpr size_t kNV = 2;
+  static constexpr size_t kMR1 = 12;
 #endif
   static constexpr size_t kNR = kNV * kLanes;
-  // KC x MR panel of A stays in L1; KC x NC block of B stays in L2.
+  // KC x MR panel of A stays in L1; KC x NC block of B stays in L2 (1 MB on
+  // Zen 4). The macros exist for tuning experiments only.
 #ifndef TG_GEMM_KC_BYTES
 #define TG_GEMM_KC_BYTES 1024
 #endif
@@ -84,7 +92,8 @@ GemmConfig Config() {
   c.nr = Bk::kNR;
   c.kc = Bk::kKC;
   c.nc = Bk::kNC;
-  c.workspace_elems = Bk::kKC * Bk::kNC + Bk::kKC * Bk::kMR + 64 / sizeof(T);
+  c.lanes = Bk::kLanes;
+  c.workspace_elems = Bk::kKC * Bk::kNC + Bk::kKC * Bk::kMR1 + 64 / sizeof(T);
   return c;
 }
 
@@ -99,6 +108,69 @@ template <class T>
 HWY_INLINE void TransposeCopy(const T* HWY_RESTRICT src, size_t lds, size_t rows, size_t cols,
                               T* HWY_RESTRICT dst, size_t ldd) {
   size_t r = 0;
+#if HWY_TARGET <= HWY_AVX2
+  if constexpr (sizeof(T) == 4) {  // 8x8 blocks through 256-bit registers
+    const hn::FixedTag<float, 8> d8;
+    const hn::Repartition<uint64_t, decltype(d8)> d64;
+    const size_t cols_8 = cols / 8 * 8;
+    for (; r + 8 <= rows; r += 8) {
+      const T* s0 = src + r * lds;
+      size_t c = 0;
+      for (; c < cols_8; c += 8) {
+        using V8 = hn::Vec<decltype(d8)>;
+        V8 v[8];
+        #pragma GCC unroll 8
+        for (size_t i = 0; i < 8; ++i) v[i] = hn::LoadU(d8, s0 + i * lds + c);
+        V8 t[8];
+        #pragma GCC unroll 8
+        for (size_t i = 0; i < 4; ++i) {
+          t[2 * i] = hn::InterleaveLower(d8, v[2 * i], v[2 * i + 1]);
+          t[2 * i + 1] = hn::InterleaveUpper(d8, v[2 * i], v[2 * i + 1]);
+        }
+        // t[0] = a0 b0 a1 b1 | a4 b4 a5 b5   t[1] = a2 b2 a3 b3 | a6 b6 a7 b7 ...
+        V8 u[8];
+        #pragma GCC unroll 8
+        for (size_t h = 0; h < 2; ++h)      // rows a-d, e-h
+#pragma GCC unroll 8
+          for (size_t j = 0; j < 2; ++j) {  // t[0]/t[2] pair or t[1]/t[3]
+            const auto x = hn::BitCast(d64, t[4 * h + j]), y = hn::BitCast(d64, t[4 * h + 2 + j]);
+            u[4 * h + 2 * j] = hn::BitCast(d8, hn::InterleaveLower(d64, x, y));
+            u[4 * h + 2 * j + 1] = hn::BitCast(d8, hn::InterleaveUpper(d64, x, y));
+          }
+        // u[q] (q < 4) = column q of rows a-d | column q + 4; u[4 + q]: rows e-h
+        T* o = dst + c * ldd + r;
+        #pragma GCC unroll 8
+        for (size_t q = 0; q < 4; ++q) {
+          hn::StoreU(hn::ConcatLowerLower(d8, u[4 + q], u[q]), d8, o + q * ldd);
+          hn::StoreU(hn::ConcatUpperUpper(d8, u[4 + q], u[q]), d8, o + (q + 4) * ldd);
+        }
+      }
+      for (; c < cols; ++c)
+        for (size_t i = 0; i < 8; ++i) dst[c * ldd + r + i] = s0[i * lds + c];
+    }
+  }
+  if constexpr (sizeof(T) == 8) {  // 4x4 doubles through 256-bit registers
+    const hn::FixedTag<double, 4> d4x;
+    const size_t cols_4 = cols / 4 * 4;
+    for (; r + 4 <= rows; r += 4) {
+      const T* s0 = src + r * lds;
+      size_t c = 0;
+      for (; c < cols_4; c += 4) {
+        const auto r0 = hn::LoadU(d4x, s0 + c), r1 = hn::LoadU(d4x, s0 + lds + c);
+        const auto r2 = hn::LoadU(d4x, s0 + 2 * lds + c), r3 = hn::LoadU(d4x, s0 + 3 * lds + c);
+        const auto t0 = hn::InterleaveLower(d4x, r0, r1), t1 = hn::InterleaveUpper(d4x, r0, r1);
+        const auto t2 = hn::InterleaveLower(d4x, r2, r3), t3 = hn::InterleaveUpper(d4x, r2, r3);
+        T* o = dst + c * ldd + r;
+        hn::StoreU(hn::ConcatLowerLower(d4x, t2, t0), d4x, o);
+        hn::StoreU(hn::ConcatLowerLower(d4x, t3, t1), d4x, o + ldd);
+        hn::StoreU(hn::ConcatUpperUpper(d4x, t2, t0), d4x, o + 2 * ldd);
+        hn::StoreU(hn::ConcatUpperUpper(d4x, t3, t1), d4x, o + 3 * ldd);
+      }
+      for (; c < cols; ++c)
+        for (size_t i = 0; i < 4; ++i) dst[c * ldd + r + i] = s0[i * lds + c];
+    }
+  }
+#endif
 #if HWY_TARGET != HWY_SCALAR
   const hn::FixedTag<T, 16 / sizeof(T)> d4;
   constexpr size_t B = 16 / sizeof(T);
@@ -127,6 +199,27 @@ HWY_INLINE void TransposeCopy(const T* HWY_RESTRICT src, size_t lds, size_t rows
     for (; c < cols; ++c)
       for (size_t i = 0; i < B; ++i) dst[c * ldd + r + i] = s0[i * lds + c];
   }
+  if constexpr (B == 4) {  // two leftover rows (14 = 3 * 4 + 2): 2x4 blocks
+    if (r + 2 <= rows) {
+      const hn::FixedTag<T, 2> d2;
+      const T* s0 = src + r * lds;
+      size_t c = 0;
+      for (; c < cols_b; c += B) {
+        const auto r0 = hn::LoadU(d4, s0 + c), r1 = hn::LoadU(d4, s0 + lds + c);
+        const auto lo = hn::InterleaveLower(d4, r0, r1), hi = hn::InterleaveUpper(d4, r0, r1);
+        T* o = dst + c * ldd + r;
+        hn::StoreU(hn::LowerHalf(d2, lo), d2, o);
+        hn::StoreU(hn::UpperHalf(d2, lo), d2, o + ldd);
+        hn::StoreU(hn::LowerHalf(d2, hi), d2, o + 2 * ldd);
+        hn::StoreU(hn::UpperHalf(d2, hi), d2, o + 3 * ldd);
+      }
+      for (; c < cols; ++c) {
+        dst[c * ldd + r] = s0[c];
+        dst[c * ldd + r + 1] = s0[lds + c];
+      }
+      r += 2;
+    }
+  }
 #endif
   if (r == rows) return;
   for (size_t c = 0; c < cols; ++c)
@@ -139,10 +232,22 @@ template <class T>
 HWY_INLINE void PackA(bool trans, const T* HWY_RESTRICT A, size_t lda, size_t i, size_t mr,
                       size_t p, size_t kc, T* HWY_RESTRICT Ap) {
   if (trans) {
+    // Rows of mr contiguous elements (a plain loop here becomes a memmove call
+    // per k, which costs more than the copy).
+    const hn::ScalableTag<T> d;
+    constexpr size_t L = Blocking<T>::kLanes;
+    const hn::CappedTag<T, 1> d1;
     for (size_t k = 0; k < kc; ++k) {
       const T* src = A + (p + k) * lda + i;
       T* dst = Ap + k * mr;
-      for (size_t r = 0; r < mr; ++r) dst[r] = src[r];
+      size_t r = 0;
+      for (; r + L <= mr; r += L) hn::StoreU(hn::LoadU(d, src + r), d, dst + r);
+#if HWY_TARGET != HWY_SCALAR
+      const hn::FixedTag<T, 16 / sizeof(T)> d4;
+      for (; r + 16 / sizeof(T) <= mr; r += 16 / sizeof(T))
+        hn::StoreU(hn::LoadU(d4, src + r), d4, dst + r);
+#endif
+      for (; r < mr; ++r) hn::StoreU(hn::LoadU(d1, src + r), d1, dst + r);
     }
   } else {
     TransposeCopy(A + i * lda + p, lda, mr, kc, Ap, mr);
@@ -150,21 +255,24 @@ HWY_INLINE void PackA(bool trans, const T* HWY_RESTRICT A, size_t lda, size_t i,
 }
 
 // Bp[jp * kc * NR + k * NR + c] = op(B)[p + k, j + jp * NR + c] for the nc
-// columns starting at j, zero-padded up to a multiple of NR.
+// columns starting at j, zero-padded up to a multiple of NR; a last panel of
+// at most one vector (L lanes) is only L wide.
 template <class T>
 HWY_INLINE void PackB(bool trans, const T* HWY_RESTRICT B, size_t ldb, size_t p, size_t kc,
                       size_t j, size_t nc, T* HWY_RESTRICT Bp) {
-  constexpr size_t NR = Blocking<T>::kNR;
-  for (size_t jp = 0; jp * NR < nc; ++jp) {
-    const size_t nr = std::min(NR, nc - jp * NR);
-    T* panel = Bp + jp * kc * NR;
-    const size_t j0 = j + jp * NR;
+  constexpr size_t NR0 = Blocking<T>::kNR, L = Blocking<T>::kLanes;
+  for (size_t jp = 0; jp * NR0 < nc; ++jp) {
+    const size_t nr = std::min(NR0, nc - jp * NR0);
+    const size_t NR = nr <= L ? L : NR0;  // panel width
+    T* panel = Bp + jp * kc * NR0;
+    const size_t j0 = j + jp * NR0;
     if (!trans) {
       for (size_t k = 0; k < kc; ++k) {
         const T* src = B + (p + k) * ldb + j0;
         T* dst = panel + k * NR;
-        if (nr == NR) {
-          memcpy(dst, src, NR * sizeof(T));
+        if (nr == NR) {  // whole vectors (memcpy became a slow `rep movsq` here)
+          const hn::ScalableTag<T> d;
+          for (size_t c = 0; c < NR; c += L) hn::Store(hn::LoadU(d, src + c), d, dst + c);
         } else {
           for (size_t c = 0; c < nr; ++c) dst[c] = src[c];
           for (size_t c = nr; c < NR; ++c) dst[c] = T(0);
@@ -188,26 +296,32 @@ template <class T>
 struct StoreArgs {
   T alpha;
   T beta;
-  const T* bias;  // nullptr or already offset to the tile's first column
+  const T* bias;  // nullptr or already offset to the tile's first column (row if trans)
   bool relu;
+  bool trans;     // C is stored transposed: element (r, c) lives at C[c * ldc + r]
 };
 
-// C[mr, nr] (mr == MR, nr <= NR) from Ap [kc, MR] and Bp [kc, NR].
-template <size_t MR, class T>
-HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, const T* HWY_RESTRICT Bp,
-                              T* HWY_RESTRICT C, size_t ldc, size_t nr, const StoreArgs<T>& s) {
+// C[mr, nr] (mr == MR, nr <= NR = NV * L) from Ap [kc, a_stride >= MR] and
+// Bp [kc, NR]. a_stride is MR for a packed panel, or lda when a narrow Aᵀ is
+// read in place.
+template <size_t MR, size_t NV, class T>
+HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, size_t a_stride,
+                              const T* HWY_RESTRICT Bp, T* HWY_RESTRICT C, size_t ldc, size_t nr,
+                              const StoreArgs<T>& s) {
   using Bk = Blocking<T>;
-  constexpr size_t NV = Bk::kNV;
   constexpr size_t L = Bk::kLanes;
-  constexpr size_t NR = Bk::kNR;
+  constexpr size_t NR = NV * L;
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
 
   // The tile of C is read or written at the end: start fetching it now.
+  if (!s.trans) {
 #pragma GCC unroll 32
-  for (size_t r = 0; r < MR; ++r)
+    for (size_t r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (size_t v = 0; v < NV * L * sizeof(T); v += 64) hwy::Prefetch(C + r * ldc + v / sizeof(T));
+      for (size_t v = 0; v < NV * L * sizeof(T); v += 64)
+        hwy::Prefetch(C + r * ldc + v / sizeof(T));
+  }
 
   V acc[MR][NV];
 #pragma GCC unroll 32
@@ -225,14 +339,36 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, const T* HWY_
 #pragma GCC unroll 4
       for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
     }
-    Ap += MR;
+    Ap += a_stride;
     Bp += NR;
   }
 
   const V valpha = hn::Set(d, s.alpha);
   const V vbeta = hn::Set(d, s.beta);
   const bool read_c = s.beta != T(0);
-  if (nr == NR) {
+#if HWY_TARGET <= HWY_AVX3
+  // Transposed C (narrow products): full tiles scatter each accumulator row
+  // into a column of C; no spill and reload through the stack.
+  if (nr == NR && s.trans && ldc * NR < (size_t{1} << 31)) {
+    using DI = hn::RebindToSigned<decltype(d)>;
+    const DI di;
+    const auto idx = hn::Mul(hn::Iota(di, 0), hn::Set(di, static_cast<hn::TFromD<DI>>(ldc)));
+#pragma GCC unroll 32
+    for (size_t r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+      for (size_t v = 0; v < NV; ++v) {
+        T* base = C + v * L * ldc + r;
+        V c = hn::Mul(acc[r][v], valpha);
+        if (read_c) c = hn::MulAdd(vbeta, hn::GatherIndex(d, base, idx), c);
+        if (s.bias) c = hn::Add(c, hn::Set(d, s.bias[r]));
+        if (s.relu) c = hn::Max(c, hn::Zero(d));
+        hn::ScatterIndex(c, d, base, idx);
+      }
+    }
+    return;
+  }
+#endif
+  if (nr == NR && !s.trans) {
 #pragma GCC unroll 32
     for (size_t r = 0; r < MR; ++r) {
       T* crow = C + r * ldc;
@@ -247,35 +383,63 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, const T* HWY_
     }
     return;
   }
-  // Partial tile in N: spill the accumulators, then store nr columns.
+#if HWY_TARGET <= HWY_AVX3
+  // Partial tile in N: AVX-512 masked loads/stores touch only the nr columns
+  // (they neither fault nor write past them), same operations as above.
+  if (!s.trans) {
+#pragma GCC unroll 32
+    for (size_t r = 0; r < MR; ++r) {
+      T* crow = C + r * ldc;
+#pragma GCC unroll 4
+      for (size_t v = 0; v < NV; ++v) {
+        if (v * L >= nr) break;
+        const auto m = hn::FirstN(d, nr - v * L);
+        V c = hn::Mul(acc[r][v], valpha);
+        if (read_c) c = hn::MulAdd(vbeta, hn::MaskedLoad(m, d, crow + v * L), c);
+        if (s.bias) c = hn::Add(c, hn::MaskedLoad(m, d, s.bias + v * L));
+        if (s.relu) c = hn::Max(c, hn::Zero(d));
+        hn::BlendedStore(c, m, d, crow + v * L);
+      }
+    }
+    return;
+  }
+#endif
+  // Partial tile in N or transposed C: spill the accumulators, then store
+  // element by element with the same operations (one-lane vectors, so the
+  // bits match the full-tile path on every target).
   HWY_ALIGN T tile[MR * NR];
 #pragma GCC unroll 32
   for (size_t r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (size_t v = 0; v < NV; ++v) hn::Store(acc[r][v], d, tile + r * NR + v * L);
-  for (size_t r = 0; r < MR; ++r) {
-    T* crow = C + r * ldc;
-    for (size_t c = 0; c < nr; ++c) {
-      T x = s.alpha * tile[r * NR + c];
-      if (read_c) x += s.beta * crow[c];
-      if (s.bias) x += s.bias[c];
-      if (s.relu && x < T(0)) x = T(0);
-      crow[c] = x;
-    }
+  const hn::CappedTag<T, 1> d1;
+  const auto store = [&](size_t r, size_t c, T* cp, T bias) HWY_ATTR {
+    auto x = hn::Mul(hn::Set(d1, tile[r * NR + c]), hn::Set(d1, s.alpha));
+    if (read_c) x = hn::MulAdd(hn::Set(d1, s.beta), hn::Set(d1, *cp), x);
+    if (s.bias) x = hn::Add(x, hn::Set(d1, bias));
+    if (s.relu) x = hn::Max(x, hn::Zero(d1));
+    *cp = hn::GetLane(x);
+  };
+  if (s.trans) {  // column c of the tile is a row of C
+    for (size_t c = 0; c < nr; ++c)
+      for (size_t r = 0; r < MR; ++r) store(r, c, C + c * ldc + r, s.bias ? s.bias[r] : T(0));
+  } else {
+    for (size_t r = 0; r < MR; ++r)
+      for (size_t c = 0; c < nr; ++c) store(r, c, C + r * ldc + c, s.bias ? s.bias[c] : T(0));
   }
 }
 
 template <class T>
-using MicroKernelFn = void (*)(size_t, const T*, const T*, T*, size_t, size_t,
+using MicroKernelFn = void (*)(size_t, const T*, size_t, const T*, T*, size_t, size_t,
                                const StoreArgs<T>&);
 
 // Kernels for every row count 1..MR (the last micro-panel in M is not padded).
-template <class T, size_t... I>
+template <class T, size_t NV, size_t... I>
 constexpr auto MakeKernelTable(std::index_sequence<I...>) {
   struct Table {
     MicroKernelFn<T> fn[sizeof...(I)];
   };
-  return Table{{&MicroKernel<I + 1, T>...}};
+  return Table{{&MicroKernel<I + 1, NV, T>...}};
 }
 
 // ---------------------------------------------------------------------------
@@ -285,25 +449,38 @@ template <class T>
 void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
               T* HWY_RESTRICT ws) {
   using Bk = Blocking<T>;
-  constexpr size_t MR = Bk::kMR, NR = Bk::kNR, KC = Bk::kKC, NC = Bk::kNC;
-  static constexpr auto kTable = MakeKernelTable<T>(std::make_index_sequence<MR>());
+  constexpr size_t NR = Bk::kNR, KC = Bk::kKC, NC = Bk::kNC, L = Bk::kLanes;
+  static constexpr auto kWide = MakeKernelTable<T, Bk::kNV>(std::make_index_sequence<Bk::kMR>());
+  static constexpr auto kNarrow = MakeKernelTable<T, 1>(std::make_index_sequence<Bk::kMR1>());
+  // A tile at most one vector wide takes taller, one-vector micro-panels.
+  const bool narrow = n1 - n0 <= L;
+  const size_t MR = narrow ? Bk::kMR1 : Bk::kMR;
   T* HWY_RESTRICT Bp = ws;
   T* HWY_RESTRICT Ap = ws + KC * NC;
   const size_t K = g.K;
   const T* bias = static_cast<const T*>(g.bias);
+  // K in equal blocks of at most KC (784 = 4 x 196, not 3 x 256 + 16): the
+  // split depends on K only, so every tiling sums in the same order.
+  const size_t kc_even = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);
 
   for (size_t jc = n0; jc < n1; jc += NC) {
     const size_t nc = std::min(NC, n1 - jc);
-    for (size_t pc = 0; pc < K; pc += KC) {
-      const size_t kc = std::min(KC, K - pc);
+    for (size_t pc = 0; pc < K; pc += kc_even) {
+      const size_t kc = std::min(kc_even, K - pc);
       const bool first = pc == 0, last = pc + kc == K;
       PackB(g.trans_b, g.B, g.ldb, pc, kc, jc, nc, Bp);
       for (size_t ir = m0; ir < m1; ir += MR) {
         const size_t mr = std::min(MR, m1 - ir);
-        PackA(g.trans_a, g.A, g.lda, ir, mr, pc, kc, Ap);
-        const MicroKernelFn<T> kernel = kTable.fn[mr - 1];
+        // A narrow Aᵀ (rows of at most 2 * MR elements, e.g. the transposed
+        // 10-column operand of a classifier head) is read in place.
+        const bool direct_a = g.trans_a && g.lda <= 2 * MR;
+        const T* a_panel = direct_a ? g.A + pc * g.lda + ir : Ap;
+        const size_t a_stride = direct_a ? g.lda : mr;
+        if (!direct_a) PackA(g.trans_a, g.A, g.lda, ir, mr, pc, kc, Ap);
+        const MicroKernelFn<T> kernel = narrow ? kNarrow.fn[mr - 1] : kWide.fn[mr - 1];
+        const MicroKernelFn<T> last_kernel = kNarrow.fn[mr - 1];
         // While the kernels run, prefetch the rows the next PackA reads.
-        const size_t next_mr = ir + MR < m1 ? std::min(MR, m1 - ir - MR) : 0;
+        const size_t next_mr = ir + MR < m1 && !direct_a ? std::min(MR, m1 - ir - MR) : 0;
         const size_t pf_rows = g.trans_a ? kc : next_mr;
         const size_t pf_row_bytes = (g.trans_a ? next_mr : kc) * sizeof(T);
         const size_t pf_per_row = (pf_row_bytes + 63) / 64;
@@ -320,9 +497,11 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
           StoreArgs<T> s;
           s.alpha = g.alpha;
           s.beta = first ? g.beta : T(1);
-          s.bias = (last && bias) ? bias + jc + jr : nullptr;
+          s.bias = (last && bias) ? bias + (g.trans_c ? ir : jc + jr) : nullptr;
           s.relu = last && g.relu;
-          kernel(kc, Ap, Bp + jr * kc, g.C + ir * g.ldc + jc + jr, g.ldc, nr, s);
+          s.trans = g.trans_c;
+          T* c = g.trans_c ? g.C + (jc + jr) * g.ldc + ir : g.C + ir * g.ldc + jc + jr;
+          (nr <= L ? last_kernel : kernel)(kc, a_panel, a_stride, Bp + jr * kc, c, g.ldc, nr, s);
         }
       }
     }

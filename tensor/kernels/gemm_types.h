@@ -19,14 +19,16 @@ struct GemmArgs {
   T beta;
   T* C;
   size_t ldc;
-  const void* bias;  // const T*, length N, or nullptr
+  const void* bias;  // const T*, one per column of C (per row when trans_c), or nullptr
   bool relu;
+  bool trans_c;      // compute Cᵀ: element (m, n) is stored at C[n * ldc + m]
 };
 
 // The blocking the dispatched target uses; the op layer sizes its tiles and
 // workspaces from it.
 struct GemmConfig {
   size_t mr, nr, kc, nc;
+  size_t lanes;  // of one vector of T
   size_t workspace_elems;  // elements of T GemmTile needs, 64-byte aligned
 };
 
