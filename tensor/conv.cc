@@ -292,6 +292,40 @@ template <class T>
 void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* argmax) {
   check_pool(g, "max_pool2d_forward");
   const int64_t OH = g.OH(), OW = g.OW();
+  // The common case (LeNet's pools): 2x2 windows, stride 2, no padding, every
+  // window inside the image. Branch-free selects, same result and tie/NaN rule
+  // as the general loop below (first maximum wins; a NaN wins over numbers).
+  const bool k2 = g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
+                  2 * OH <= g.H && 2 * OW <= g.W;
+  if (k2) {
+    for_planes(g, [&](int64_t p) {
+      const T* xp = x + p * g.H * g.W;
+      T* yp = y + p * OH * OW;
+      int64_t* ap = argmax + p * OH * OW;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const T* r0 = xp + 2 * oh * g.W;
+        const T* r1 = r0 + g.W;
+        const int64_t base = 2 * oh * g.W;
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const T v0 = r0[2 * ow], v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
+          T best = v0;
+          int64_t arg = base + 2 * ow;
+          const bool t1 = v1 > best || (v1 != v1);
+          best = t1 ? v1 : best;
+          arg = t1 ? base + 2 * ow + 1 : arg;
+          const bool t2 = v2 > best || (v2 != v2);
+          best = t2 ? v2 : best;
+          arg = t2 ? base + g.W + 2 * ow : arg;
+          const bool t3 = v3 > best || (v3 != v3);
+          best = t3 ? v3 : best;
+          arg = t3 ? base + g.W + 2 * ow + 1 : arg;
+          yp[oh * OW + ow] = best;
+          ap[oh * OW + ow] = arg;
+        }
+      }
+    });
+    return;
+  }
   for_planes(g, [&](int64_t p) {
     const T* xp = x + p * g.H * g.W;
     T* yp = y + p * OH * OW;

@@ -429,3 +429,26 @@ TEST_CASE("max_pool2d: NaN propagates, bad geometry throws") {
   bad.pad_h = 2;
   CHECK_THROWS(tg::max_pool2d_forward<float>(bad, x.data(), y.data(), arg.data()));
 }
+
+TEST_CASE("max_pool2d: the 2x2 stride-2 fast path equals the general loop, ties and NaN included") {
+  // H and W odd and even, values with many ties (first maximum wins), one NaN.
+  for (int64_t W : {8, 9}) {
+    Pool2dGeometry g{2, 3, 6, W, 2, 2, 2, 2};
+    std::vector<double> x(size_t(g.N * g.C * g.H * g.W));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = double((i * 7) % 5);
+    x[13] = std::numeric_limits<double>::quiet_NaN();
+    std::vector<double> y(size_t(g.N * g.C * g.OH() * g.OW())), yr;
+    std::vector<int64_t> arg(y.size()), argr;
+    tg::max_pool2d_forward<double>(g, x.data(), y.data(), arg.data());
+    max_pool_naive<double>(g, x, yr, argr);
+    for (size_t k = 0; k < y.size(); ++k) {
+      CAPTURE(k);
+      if (std::isnan(y[k])) {
+        CHECK(arg[k] == 13 - 0);  // the NaN's own position within plane 0
+        continue;
+      }
+      CHECK(y[k] == yr[k]);
+      CHECK(arg[k] == argr[k]);
+    }
+  }
+}
