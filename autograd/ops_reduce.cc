@@ -18,7 +18,6 @@ using autograd::record;
 namespace {
 // Shape of a reduction's result with keepdim = true (for broadcasting dy back).
 Shape keep_shape(const Shape& s, const std::vector<int>& dims) { return raw::reduced_shape(s, dims, true); }
-std::vector<int64_t> to64(const std::vector<int>& d) { return std::vector<int64_t>(d.begin(), d.end()); }
 }  // namespace
 
 // y = Σ_dims x      dx = expand(dy, x.shape)
