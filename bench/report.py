@@ -2,6 +2,7 @@
 """Turns the JSON lines written by bench/run into a Markdown table and a JSON file.
 
   bench/report.py RAW.jsonl OUT.json [--command "..."]
+  bench/report.py bench/results.json OUT.json      (re-renders an earlier run)
 
 Each input line is one process's result ({"impl", "workload", "threads", "config",
 ...}) or a load-average note ({"loadavg": ..., "workload": ...}). Times are
@@ -21,7 +22,12 @@ CONFIGS = [("tg1", "tapegrad T=1"), ("tg2", "tapegrad T=2"), ("pt_best", "PyTorc
 def main():
     raw, out = sys.argv[1], sys.argv[2]
     command = sys.argv[sys.argv.index("--command") + 1] if "--command" in sys.argv else ""
-    rows = [json.loads(l) for l in open(raw) if l.strip().startswith("{")]
+    if raw.endswith(".json"):  # re-render an earlier results.json
+        old = json.load(open(raw))
+        rows = old["loadavg"] + old["runs"]
+        command = command or old.get("command", "")
+    else:
+        rows = [json.loads(l) for l in open(raw) if l.strip().startswith("{")]
     loads = [r for r in rows if "loadavg" in r]
     res = [r for r in rows if "impl" in r]
 
@@ -35,7 +41,9 @@ def main():
     def epochs(rs):
         return med([t for r in rs for t in r["epoch_s"]])
 
-    def acc(rs):
+    def acc(rs):  # only runs trained for the full number of epochs of that workload
+        full = max((r["epochs"] for r in res if r["workload"] == rs[0]["workload"]), default=0) if rs else 0
+        rs = [r for r in rs if r["epochs"] == full]
         return statistics.mean(r["test_acc"] for r in rs) if rs else None
 
     def peak(rs):
@@ -72,10 +80,14 @@ def main():
             r = theirs / best_ours[0] if lower else best_ours[0] / theirs
             ratio = f"{r:.2f}x (ours T={best_ours[1][-1]})"
         elif lower is None and ours and theirs is not None:
-            bo = max(ours)  # accuracy: report the difference, ours minus PyTorch best
             ratio = f"{vals['tg1'] - theirs:+.2f} pts (T=1)" if vals["tg1"] is not None else ""
-        cells = ["" if vals[c] is None else (f"{vals[c]:.3f}" if vals[c] < 100 else f"{vals[c]:.0f}")
-                 for c, _ in CONFIGS]
+        def fmt(v):
+            if v is None:
+                return "-"
+            if "MiB" in name or v >= 1000:
+                return f"{v:.0f}"
+            return f"{v:.2f}" if "acc" in name else f"{v:.3g}"
+        cells = [fmt(vals[c]) for c, _ in CONFIGS]
         table.append(f"| {name} | " + " | ".join(cells) + f" | {ratio} | {target} |")
         summary.append({"metric": name, "workload": wl, **{c: vals[c] for c, _ in CONFIGS},
                         "ratio_pytorch_best_over_ours_best": (theirs / best_ours[0] if lower else
@@ -84,7 +96,7 @@ def main():
     head = ("| metric | " + " | ".join(n for _, n in CONFIGS) + " | ratio PyTorch best / ours best | target |\n"
             "|---|" + "---|" * (len(CONFIGS) + 2))
     md = head + "\n" + "\n".join(table)
-    load_lines = "\n".join(f"- load average before {l['workload']}: {l['loadavg']}" for l in loads)
+    load_lines = "\n".join(f"- load average (1/5/15 min) before {l['workload']}: {l['loadavg']}" for l in loads)
     print(md)
     print()
     print(load_lines)
