@@ -147,6 +147,7 @@ def main():
         losses.append(loss_sum / steps)
         print(f"pytorch {a.workload} T={a.threads} seed={a.seed} epoch {e + 1}: loss {losses[-1]:.4f}, "
               f"{epoch_s[-1]:.3f} s", file=sys.stderr)
+    peak_train = vm_hwm_mib()  # before the test pass
     model.eval()
     with torch.no_grad():
         # In chunks of 1000 (as the tapegrad side), so peak memory reflects training.
@@ -155,7 +156,7 @@ def main():
         acc = correct / xte.shape[0]
     print(json.dumps({"impl": "pytorch", "workload": a.workload, "threads": torch.get_num_threads(), "seed": a.seed,
                       "epochs": epochs, "epoch_s": epoch_s, "epoch_cpu_s": epoch_cpu_s, "train_loss": losses, "test_acc": 100 * acc,
-                      "peak_mib": vm_hwm_mib()}))
+                      "peak_mib": vm_hwm_mib(), "peak_train_mib": peak_train}))
 
 
 if __name__ == "__main__":
