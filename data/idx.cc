@@ -63,7 +63,7 @@ std::vector<uint8_t> slurp(const std::string& path) {
 }
 
 // Inflates every gzip member of `in`; throws on any corruption or truncation.
-std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& path) {
+std::vector<uint8_t> gunzip(std::span<const uint8_t> in, const std::string& path) {
   std::vector<uint8_t> out;
   // The last four bytes of a gzip member hold its size mod 2^32: a good first guess.
   if (in.size() >= 18) {
@@ -171,6 +171,11 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   std::vector<uint8_t> raw = slurp(path);
   if (raw.size() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b) return gunzip(raw, path);
   return raw;
+}
+
+std::vector<uint8_t> inflate_if_gzip(std::span<const uint8_t> bytes, const std::string& name) {
+  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) return gunzip(bytes, name);
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
 }
 
 IdxArray parse_idx(std::span<const uint8_t> s, const std::string& name) {
