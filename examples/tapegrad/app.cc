@@ -174,6 +174,23 @@ std::string kept_checkpoint(const std::string& out, int epochs_done) {
   return "The last good checkpoint (after epoch " + std::to_string(epochs_done) + ") in " + out + " is kept";
 }
 
+// Cross-entropy over 10 classes is log(10) = 2.3 at chance; a loss above this
+// means logits a million apart: the run has diverged even before overflowing.
+constexpr double kDivergedLoss = 1e6;
+
+std::string largest_parameter(nn::Sequential& model) {
+  std::string name;
+  double big = -1;
+  for (const auto& [k, p] : model.named_parameters()) {
+    const double m = tg::max(tg::abs(p.detach())).item<double>();
+    if (m > big) big = m, name = k;
+  }
+  std::ostringstream os;
+  os << "the loss exceeds " << kDivergedLoss << " (no NaN yet); the largest weight is |" << big << "| in parameter '"
+     << name << "'";
+  return os.str();
+}
+
 // Names what went non-finite first: a parameter, else the first layer whose
 // output is non-finite on this batch, else the loss itself, else (re-running
 // the step's backward in anomaly mode) the op whose backward made NaN/Inf.
@@ -365,8 +382,8 @@ RunResult run_train(const RunConfig& cfg) {
       tg::Tensor logits = model->forward(model_input(arch, batch.data));
       tg::Tensor loss = tg::F::cross_entropy(logits, batch.target);
       const double loss_value = loss.item<double>();
-      if (!std::isfinite(loss_value)) {
-        const std::string why = non_finite_culprit(*model, arch, batch);
+      if (!std::isfinite(loss_value) || loss_value > kDivergedLoss) {
+        const std::string why = std::isfinite(loss_value) ? largest_parameter(*model) : non_finite_culprit(*model, arch, batch);
         tg::detail::throw_error("training diverged: the loss is ", loss_value, " at step ",
                                 int64_t(epoch) * loader.batches_per_epoch() + b + 1, " (epoch ",
                                 epoch + 1, ", batch ", b + 1, "): ", why, ". ", kept_checkpoint(cfg.out, epoch), "; try a smaller --lr");

@@ -195,4 +195,13 @@ TEST_CASE("cli: a diverging run (--lr 1e6) stops with the step and the culprit a
   CHECK(slurp(out + "/train_state.safetensors") == good);
   CHECK(slurp(out + "/model.safetensors") == good_model);
   CHECK(count_temp_files(out) == 0);
+  // Adam at --lr 1e6 blows the loss up to ~1e23 without overflowing: stopped too.
+  const int rc2 = run(d.train_args(out, {"--lr", "1e6"}), d.dir.file("adam.log"));
+  const std::string log2 = slurp(d.dir.file("adam.log"));
+  CAPTURE(log2);
+  CHECK(rc2 == 1);
+  CHECK(log2.find("training diverged") != std::string::npos);
+  CHECK(log2.find("at step ") != std::string::npos);
+  CHECK(log2.find("parameter '") != std::string::npos);
+  CHECK(slurp(out + "/train_state.safetensors") == good);
 }
