@@ -197,12 +197,17 @@ IdxArray parse_idx(std::span<const uint8_t> s, const std::string& name) {
   const size_t esize = idx_type_size(a.type);
   // prod(dims) * esize must fit; compare with the file size before multiplying further.
   unsigned __int128 need = esize;
+  unsigned __int128 nonzero = 1;  // product of the non-zero dims: a 0 dim must not hide an overflow
+  const auto kMax = (unsigned __int128)(std::numeric_limits<int64_t>::max());
   for (int i = 0; i < rank; ++i) {
     const uint32_t d = load_be32(s.data() + 4 + 4 * i);
     a.dims.push_back(int64_t(d));
     need *= d;
-    if (need > (unsigned __int128)(std::numeric_limits<int64_t>::max())) need = std::numeric_limits<int64_t>::max();
+    if (need > kMax) need = kMax;
+    if (d) nonzero = std::min(nonzero * d, kMax + 1);
   }
+  TG_CHECK(nonzero <= kMax, name, ": dims ", dims_str(a.dims), " (offset 4) are too large: their product ",
+           "overflows int64");
   const size_t have = n - header;
   TG_CHECK(need <= have, name, ": truncated: expected ", uint64_t(need), " bytes of data at offset ",
            header, " (", uint64_t(need) + header, " bytes in all), file has ", have, " (", n,

@@ -172,6 +172,8 @@ SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, const std::str
   } catch (const json::parse_error& e) {
     detail::throw_error(op, ": '", path, "': header is not valid JSON (error at byte ", 8 + e.byte - 1,
                         "): ", e.what());
+  } catch (const json::exception& e) {  // e.g. out_of_range 406: a number too large for a double
+    detail::throw_error(op, ": '", path, "': header is not valid JSON: ", e.what());
   }
   TG_CHECK(header.is_object(), op, ": '", path, "': header (byte 8) is not a JSON object");
   const uint64_t data_start = 8 + hlen, data_size = file_size - data_start;

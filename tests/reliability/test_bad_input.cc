@@ -168,6 +168,25 @@ std::vector<BadInput> table(const tg_test::TempDir& dir) {
                  tg::data::read_idx(dir.file("t.idx"));
                },
                {"t.idx", "truncated", "9"}});
+  // Found by tests/fuzz (regressions): a JSON number too large for a double
+  // escaped as nlohmann::out_of_range; IDX dims [0, 2^31-ish, ...] overflowed
+  // int64 in IdxArray::numel() (a zero dim hid the overflow from the size check).
+  t.push_back({"load_safetensors: number overflow in the header",
+               [&dir] {
+                 const std::string h = "{\"a\":3333e333333333333333}";
+                 std::vector<uint8_t> b(8, 0);
+                 b[0] = uint8_t(h.size());
+                 b.insert(b.end(), h.begin(), h.end());
+                 tg_test::write_bytes(dir.file("big.safetensors"), b);
+                 tg::load_safetensors(dir.file("big.safetensors"));
+               },
+               {"big.safetensors", "not valid JSON", "overflow"}});
+  t.push_back({"parse_idx: zero dim next to dims whose product overflows",
+               [] {
+                 const std::vector<uint8_t> b = {0, 0, 0x0d, 3, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+                 tg::data::parse_idx(b, "zero-dim.idx");
+               },
+               {"zero-dim.idx", "too large", "[0,4294967295,4294967295]"}});
   t.push_back({"MNIST: folder without the files",
                [&dir] { tg::data::MNIST m(dir.file("empty-folder"), tg::data::Split::Train); }, {"empty-folder"}});
   t.push_back({"Adam::load_state_dict: state of another model",
