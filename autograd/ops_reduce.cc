@@ -84,11 +84,16 @@ static ValuesIndices extreme_dim(const Tensor& x, int64_t dim_in, bool keepdim, 
 }
 ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) { return extreme_dim(x, dim, keepdim, true); }
 ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) { return extreme_dim(x, dim, keepdim, false); }
+// (The empty-dim check names argmax/argmin; raw::max_dim would report "max".)
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
-  return raw::max_dim(x, wrap_dim(dim, x.dim(), "argmax"), keepdim, true).second;
+  const int64_t d = wrap_dim(dim, x.dim(), "argmax");
+  TG_CHECK(x.dim() == 0 || x.size(d) > 0, "argmax: dim ", d, " has size 0 (shape ", x.shape(), "); no maximum to pick");
+  return raw::max_dim(x, d, keepdim, true).second;
 }
 Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
-  return raw::max_dim(x, wrap_dim(dim, x.dim(), "argmin"), keepdim, false).second;
+  const int64_t d = wrap_dim(dim, x.dim(), "argmin");
+  TG_CHECK(x.dim() == 0 || x.size(d) > 0, "argmin: dim ", d, " has size 0 (shape ", x.shape(), "); no minimum to pick");
+  return raw::max_dim(x, d, keepdim, false).second;
 }
 
 // y = m + log Σ exp(x - m), m = max (a constant: it cancels in the gradient)

@@ -63,7 +63,7 @@ std::vector<uint8_t> slurp(const std::string& path) {
 }
 
 // Inflates every gzip member of `in`; throws on any corruption or truncation.
-std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& path) {
+std::vector<uint8_t> gunzip(std::span<const uint8_t> in, const std::string& path) {
   std::vector<uint8_t> out;
   // The last four bytes of a gzip member hold its size mod 2^32: a good first guess.
   if (in.size() >= 18) {
@@ -173,6 +173,11 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   return raw;
 }
 
+std::vector<uint8_t> inflate_if_gzip(std::span<const uint8_t> bytes, const std::string& name) {
+  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) return gunzip(bytes, name);
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+}
+
 IdxArray parse_idx(std::span<const uint8_t> s, const std::string& name) {
   const size_t n = s.size();
   TG_CHECK(n >= 4, name, ": truncated header: expected 4 bytes of magic/type/rank at offset 0, file has ",
@@ -192,12 +197,17 @@ IdxArray parse_idx(std::span<const uint8_t> s, const std::string& name) {
   const size_t esize = idx_type_size(a.type);
   // prod(dims) * esize must fit; compare with the file size before multiplying further.
   unsigned __int128 need = esize;
+  unsigned __int128 nonzero = 1;  // product of the non-zero dims: a 0 dim must not hide an overflow
+  const auto kMax = (unsigned __int128)(std::numeric_limits<int64_t>::max());
   for (int i = 0; i < rank; ++i) {
     const uint32_t d = load_be32(s.data() + 4 + 4 * i);
     a.dims.push_back(int64_t(d));
     need *= d;
-    if (need > (unsigned __int128)(std::numeric_limits<int64_t>::max())) need = std::numeric_limits<int64_t>::max();
+    if (need > kMax) need = kMax;
+    if (d) nonzero = std::min(nonzero * d, kMax + 1);
   }
+  TG_CHECK(nonzero <= kMax, name, ": dims ", dims_str(a.dims), " (offset 4) are too large: their product ",
+           "overflows int64");
   const size_t have = n - header;
   TG_CHECK(need <= have, name, ": truncated: expected ", uint64_t(need), " bytes of data at offset ",
            header, " (", uint64_t(need) + header, " bytes in all), file has ", have, " (", n,

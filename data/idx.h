@@ -65,6 +65,11 @@ struct IdxArray {
 // corrupt or truncated.
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 
+// Inflates `bytes` when they start with the gzip magic (0x1f 0x8b), else
+// returns them unchanged; `name` is used in messages. read_file_bytes = read +
+// inflate_if_gzip.
+std::vector<uint8_t> inflate_if_gzip(std::span<const uint8_t> bytes, const std::string& name);
+
 // Parses an in-memory IDX stream; `name` is used in messages.
 IdxArray parse_idx(std::span<const uint8_t> stream, const std::string& name);
 

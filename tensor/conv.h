@@ -22,8 +22,13 @@ namespace tg {
 struct Conv2dGeometry {
   int64_t N, C, H, W, OC, KH, KW;
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
-  int64_t OH() const { return (H + 2 * pad_h - dil_h * (KH - 1) - 1) / stride_h + 1; }
-  int64_t OW() const { return (W + 2 * pad_w - dil_w * (KW - 1) - 1) / stride_w + 1; }
+  int64_t OH() const { return out_size(H + 2 * pad_h - dil_h * (KH - 1) - 1, stride_h); }
+  int64_t OW() const { return out_size(W + 2 * pad_w - dil_w * (KW - 1) - 1, stride_w); }
+
+ private:
+  // A kernel larger than the padded input has no output (C++ division truncates
+  // toward zero, so -3 / 4 + 1 would claim one output position).
+  static int64_t out_size(int64_t span, int64_t s) { return span < 0 ? 0 : span / s + 1; }
 };
 
 // x: [N, C, H, W]  w: [OC, C/groups, KH, KW]  bias: [OC] or nullptr  ->  y: [N, OC, OH, OW]
@@ -47,6 +52,7 @@ struct Pool2dGeometry {
   // inside the input or the left padding.
   int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p) const {
     const int64_t span = in + 2 * p - k;
+    if (span < 0) return 0;  // kernel larger than the padded input (truncating division would say 1)
     int64_t o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
     if (ceil_mode && (o - 1) * s >= in + p) --o;
     return o;

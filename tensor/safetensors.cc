@@ -150,13 +150,18 @@ SafetensorsFile load_safetensors(const std::string& path) {
   const std::streamoff end = f.tellg();
   TG_CHECK(end >= 0, op, ": cannot determine the size of '", path, "'");
   const uint64_t file_size = uint64_t(end);
+  std::vector<uint8_t> bytes(file_size);
+  f.seekg(0);
+  f.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(file_size));
+  TG_CHECK(f.good(), op, ": reading '", path, "' failed");
+  return parse_safetensors(bytes, path);
+}
+
+SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, const std::string& path) {
+  const char* op = "load_safetensors";
+  const uint64_t file_size = bytes.size();
   TG_CHECK(file_size >= 8, op, ": '", path, "' is ", file_size,
            " bytes, too short for the 8-byte header length");
-  std::vector<char> bytes(file_size);
-  f.seekg(0);
-  f.read(bytes.data(), std::streamsize(file_size));
-  TG_CHECK(f.good(), op, ": reading '", path, "' failed");
-
   uint64_t hlen = 0;
   std::memcpy(&hlen, bytes.data(), 8);
   TG_CHECK(hlen <= file_size - 8, op, ": '", path, "': header length ", hlen, " (byte 0) exceeds the ",
@@ -167,6 +172,8 @@ SafetensorsFile load_safetensors(const std::string& path) {
   } catch (const json::parse_error& e) {
     detail::throw_error(op, ": '", path, "': header is not valid JSON (error at byte ", 8 + e.byte - 1,
                         "): ", e.what());
+  } catch (const json::exception& e) {  // e.g. out_of_range 406: a number too large for a double
+    detail::throw_error(op, ": '", path, "': header is not valid JSON: ", e.what());
   }
   TG_CHECK(header.is_object(), op, ": '", path, "': header (byte 8) is not a JSON object");
   const uint64_t data_start = 8 + hlen, data_size = file_size - data_start;

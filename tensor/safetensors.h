@@ -24,6 +24,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 
 #include "tensor/tensor.h"
@@ -42,6 +43,10 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 
 // Reads and validates a whole file. The returned tensors own fresh storage.
 SafetensorsFile load_safetensors(const std::string& path);
+
+// Validates and parses the bytes of a safetensors file held in memory (what
+// load_safetensors does after reading the file); `name` is used in messages.
+SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, const std::string& name);
 
 namespace testing {
 // Failure injection for tests: when set to n >= 0, the next writes by

@@ -152,6 +152,75 @@ std::vector<tg::Tensor> trainable(const std::vector<tg::Tensor>& ps) {
   return out;
 }
 
+// ---- numerical safety: a NaN/Inf loss stops the run with the step and the culprit.
+bool all_finite(const tg::Tensor& t) {
+  if (!t.defined()) return true;
+  const tg::Tensor c = t.detach().contiguous();
+  const int64_t n = c.numel();
+  if (c.dtype() == tg::kFloat32) {
+    const float* p = c.data_ptr<float>();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(p[i])) return false;
+  } else if (c.dtype() == tg::kFloat64) {
+    const double* p = c.data_ptr<double>();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(p[i])) return false;
+  }
+  return true;
+}
+
+std::string kept_checkpoint(const std::string& out, int epochs_done) {
+  if (epochs_done == 0) return "No checkpoint was written";
+  return "The last good checkpoint (after epoch " + std::to_string(epochs_done) + ") in " + out + " is kept";
+}
+
+// Cross-entropy over 10 classes is log(10) = 2.3 at chance; a loss above this
+// means logits a million apart: the run has diverged even before overflowing.
+constexpr double kDivergedLoss = 1e6;
+
+std::string largest_parameter(nn::Sequential& model) {
+  std::string name;
+  double big = -1;
+  for (const auto& [k, p] : model.named_parameters()) {
+    const double m = tg::max(tg::abs(p.detach())).item<double>();
+    if (m > big) big = m, name = k;
+  }
+  std::ostringstream os;
+  os << "the loss exceeds " << kDivergedLoss << " (no NaN yet); the largest weight is |" << big << "| in parameter '"
+     << name << "'";
+  return os.str();
+}
+
+// Names what went non-finite first: a parameter, else the first layer whose
+// output is non-finite on this batch, else the loss itself, else (re-running
+// the step's backward in anomaly mode) the op whose backward made NaN/Inf.
+std::string non_finite_culprit(nn::Sequential& model, const std::string& arch, const tg::data::Example& batch) {
+  for (const auto& [name, p] : model.named_parameters())
+    if (!all_finite(p)) return "parameter '" + name + "' holds NaN or Inf (it was updated to a non-finite value)";
+  {
+    tg::NoGradGuard no_grad;
+    tg::Tensor x = model_input(arch, batch.data);
+    if (!all_finite(x)) return "the input batch holds NaN or Inf";
+    for (size_t i = 0; i < model.size(); ++i) {
+      x = model[int64_t(i)]->forward(x);
+      if (!all_finite(x))
+        return "the output of layer " + std::to_string(i) + " (" + model[int64_t(i)]->type_name() + ") is NaN or Inf";
+    }
+    if (!all_finite(tg::F::cross_entropy(x, batch.target))) return "op 'cross_entropy' returned NaN or Inf";
+  }
+  try {
+    tg::autograd::DetectAnomalyGuard anomaly;
+    tg::Tensor loss = tg::F::cross_entropy(model.forward(model_input(arch, batch.data)), batch.target);
+    loss.backward();
+  } catch (const tg::Error& e) {
+    model.zero_grad();
+    return std::string("re-run in anomaly mode: ") + e.what();
+  }
+  for (const auto& [name, p] : model.named_parameters())
+    if (!all_finite(p.grad())) return "the gradient of parameter '" + name + "' is NaN or Inf";
+  return "no single culprit found (the loss was non-finite only in the training step)";
+}
+
 // The settings that must match between a run and its resume.
 std::map<std::string, std::string> run_metadata(const RunConfig& c) {
   std::ostringstream lr, hl, bl;
@@ -206,6 +275,7 @@ RunResult run_train(const RunConfig& cfg) {
   if (cfg.threads > 0) tg::set_num_threads(cfg.threads);
   const bool finetune = !cfg.from.empty() || cfg.mode == "scratch";
   check_writable_folder(cfg.out);
+  fs::remove(cfg.out + "/.paused");
 
   // Data first: a missing data set should fail before anything is written.
   auto train_full = open_dataset(cfg.data, cfg.data_root, tg::data::Split::Train);
@@ -304,15 +374,26 @@ RunResult run_train(const RunConfig& cfg) {
         res.epochs_done = epoch;
         return res;
       }
+      if (cfg.pause_after_batches >= 0 && batches_run == cfg.pause_after_batches) {
+        std::ofstream(cfg.out + "/.paused") << batches_run << "\n";
+        for (;;) ::pause();  // until a signal ends the process
+      }
       tg::data::Example batch = loader.next();
       tg::Tensor logits = model->forward(model_input(arch, batch.data));
       tg::Tensor loss = tg::F::cross_entropy(logits, batch.target);
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value) || loss_value > kDivergedLoss) {
+        const std::string why = std::isfinite(loss_value) ? largest_parameter(*model) : non_finite_culprit(*model, arch, batch);
+        tg::detail::throw_error("training diverged: the loss is ", loss_value, " at step ",
+                                int64_t(epoch) * loader.batches_per_epoch() + b + 1, " (epoch ",
+                                epoch + 1, ", batch ", b + 1, "): ", why, ". ", kept_checkpoint(cfg.out, epoch), "; try a smaller --lr");
+      }
       opt->zero_grad();
       loss.backward();
       opt->step();
       ++batches_run;
       const int64_t n = batch.target.size(0);
-      loss_sum += loss.item<double>() * double(n);
+      loss_sum += loss_value * double(n);
       {
         const auto pred = tg::argmax(logits.detach(), 1).to_vector<int64_t>();
         const auto truth = batch.target.to_vector<int64_t>();
@@ -330,6 +411,11 @@ RunResult run_train(const RunConfig& cfg) {
     if (!cfg.quiet)
       std::printf("epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.2f s (%.0f samples/s)\n", epoch + 1,
                   cfg.epochs, m.train_loss, 100 * m.train_acc, m.test_loss, 100 * m.test_acc, secs, double(seen) / secs);
+    // Never checkpoint non-finite weights (the epoch's last update may have made them).
+    for (const auto& [name, p] : model->named_parameters())
+      TG_CHECK(all_finite(p), "training diverged: parameter '", name, "' holds NaN or Inf after step ",
+               int64_t(epoch + 1) * loader.batches_per_epoch(),
+               " (end of epoch ", epoch + 1, "). ", kept_checkpoint(cfg.out, epoch), "; try a smaller --lr");
     // Checkpoint: the resumable state in one atomic file, then the model for users.
     auto mm = meta;
     mm["epoch"] = std::to_string(epoch + 1);

@@ -38,6 +38,9 @@ struct RunConfig {
   double backbone_lr = 1e-3;
   // testing hook: stop (as if killed) after this many training batches in total
   int64_t stop_after_batches = -1;
+  // testing hook: after this many training batches, create <out>/.paused and
+  // sleep until killed (lets a test SIGKILL the process mid-epoch, deterministically)
+  int64_t pause_after_batches = -1;
 };
 
 std::shared_ptr<tg::nn::Sequential> make_model(const std::string& arch, tg::Generator& gen);

@@ -235,7 +235,9 @@ TEST_CASE("conv2d: backward matches finite differences in double") {
     // The check must catch a broken backward: zero dw, or dx off by 1%.
     std::vector<double> zeros(dw.size(), 0.0), dx_bad(dx);
     for (auto& v : dx_bad) v *= 1.01;
-    CHECK(finite_difference_error(g, x, w, b, r, dx, zeros, db) > 1e-3);
+    // (Only where dw is not zero anyway: all taps may fall in the padding.)
+    if (std::any_of(dw.begin(), dw.end(), [](double v) { return std::abs(v) > 0.1; }))
+      CHECK(finite_difference_error(g, x, w, b, r, dx, zeros, db) > 1e-3);
     if (std::any_of(dx.begin(), dx.end(), [](double v) { return std::abs(v) > 0.1; }))
       CHECK(finite_difference_error(g, x, w, b, r, dx_bad, dw, db) > 1e-4);
   }

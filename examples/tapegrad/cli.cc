@@ -1,0 +1,62 @@
+// CLI11 setup of the tapegrad command (see cli.h).
+#include "cli.h"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <vector>
+
+namespace tgapp {
+
+int parse_cli(int argc, const char* const* argv, CliArgs& args, std::ostream& out, std::ostream& err) {
+  CLI::App app{"tapegrad: train, fine-tune, evaluate and inspect small networks"};
+  app.require_subcommand(1);
+  RunConfig& cfg = args.cfg;
+
+  auto add_common = [&](CLI::App* c, bool finetune) {
+    c->add_option("--model", cfg.model, "mlp or lenet")->check(CLI::IsMember({"mlp", "lenet"}));
+    c->add_option("--data", cfg.data, "fashion-mnist or mnist-digits")->check(CLI::IsMember({"fashion-mnist", "mnist-digits"}));
+    c->add_option("--data-root", cfg.data_root, "folder with the IDX files (default: the data set's standard folder)");
+    c->add_option("--epochs", cfg.epochs, "passes over the training data")->check(CLI::PositiveNumber);
+    c->add_option("--batch-size", cfg.batch_size, "samples per step")->check(CLI::PositiveNumber);
+    c->add_option("--optimizer", cfg.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+    c->add_option("--lr", cfg.lr, "learning rate")->check(CLI::PositiveNumber);
+    c->add_option("--seed", cfg.seed, "seed for initialization and shuffling");
+    c->add_option("--threads", cfg.threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+    c->add_option("--limit", cfg.limit, "train on the first N training examples only")->check(CLI::NonNegativeNumber);
+    c->add_option("--out", cfg.out, "run folder")->required();
+    c->add_flag("--resume", cfg.resume, "continue the run in --out from its last checkpoint");
+    c->add_flag("--quiet", cfg.quiet, "no per-epoch lines");
+    c->add_option("--stop-after-batches", cfg.stop_after_batches, "testing: stop after N batches as if killed")->group("");
+    c->add_option("--pause-after-batches", cfg.pause_after_batches, "testing: after N batches touch <out>/.paused and sleep")
+        ->group("");
+    if (finetune) {
+      c->add_option("--from", cfg.from, "pretrained model.safetensors (not needed with --mode scratch)");
+      c->add_option("--mode", cfg.mode, "full, frozen or scratch")->check(CLI::IsMember({"full", "frozen", "scratch"}));
+      c->add_option("--head-lr", cfg.head_lr, "learning rate of the new head")->check(CLI::PositiveNumber);
+      c->add_option("--backbone-lr", cfg.backbone_lr, "learning rate of the pretrained layers (full mode)")
+          ->check(CLI::PositiveNumber);
+    }
+  };
+  CLI::App* train = app.add_subcommand("train", "train a model from scratch");
+  add_common(train, false);
+  CLI::App* finetune = app.add_subcommand("finetune", "put a fresh head on a pretrained model and train it on new data");
+  add_common(finetune, true);
+  CLI::App* eval = app.add_subcommand("eval", "accuracy, per-class accuracy and confusion matrix");
+  eval->add_option("--model", args.model_path, "model.safetensors")->required();
+  eval->add_option("--data", cfg.data, "fashion-mnist or mnist-digits")->check(CLI::IsMember({"fashion-mnist", "mnist-digits"}));
+  eval->add_option("--data-root", cfg.data_root, "folder with the IDX files");
+  CLI::App* inspect = app.add_subcommand("inspect", "names, shapes, dtypes and parameter count of a safetensors file");
+  inspect->add_option("file", args.inspect_path, "a .safetensors file")->required();
+
+  try {
+    // CLI11 takes argv as char**; it does not modify the strings.
+    app.parse(argc, const_cast<char**>(argv));
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e, out, err);
+  }
+  args.command = *train ? "train" : *finetune ? "finetune" : *eval ? "eval" : *inspect ? "inspect" : "";
+  return -1;
+}
+
+}  // namespace tgapp
