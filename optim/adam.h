@@ -60,42 +60,37 @@ template <class Options>
 void adam_check_loaded(const Options& o, const AdamState& s, const std::string& prefix, const char* name);
 }  // namespace detail
 
-class Adam : public OptimizerBase<AdamOptions, AdamState> {
+namespace detail {
+// Adam and AdamW share state, kernel and checks; they differ only in whether
+// weight decay is L2 (added to the gradient) or decoupled (applied to the weights).
+template <class Options, bool kDecoupled>
+class AdamFamily : public OptimizerBase<Options, AdamState> {
  public:
-  Adam(std::vector<Tensor> params, AdamOptions o = {}) : OptimizerBase("Adam", std::move(params), o) {}
-  Adam(std::vector<ParamGroup<AdamOptions>> groups, AdamOptions defaults = {})
-      : OptimizerBase("Adam", std::move(groups), defaults) {}
+  using OptimizerBase<Options, AdamState>::OptimizerBase;
 
  protected:
-  void begin_param(const AdamOptions& o, AdamState& s, const Tensor& p) override {
-    detail::adam_begin_param(o, s, p);
+  void begin_param(const Options& o, AdamState& s, const Tensor& p) override { adam_begin_param(o, s, p); }
+  void update(const Options& o, AdamState& s, const Tensor& p, const Tensor& g, int64_t lo, int64_t hi) override {
+    adam_update(o, kDecoupled, s, p, g, lo, hi);
   }
-  void update(const AdamOptions& o, AdamState& s, const Tensor& p, const Tensor& g, int64_t lo,
-              int64_t hi) override {
-    detail::adam_update(o, false, s, p, g, lo, hi);
-  }
-  void check_loaded_state(const AdamOptions& o, const AdamState& s, const std::string& prefix) const override {
-    detail::adam_check_loaded(o, s, prefix, name());
+  void check_loaded_state(const Options& o, const AdamState& s, const std::string& prefix) const override {
+    adam_check_loaded(o, s, prefix, this->name());
   }
 };
+}  // namespace detail
 
-class AdamW : public OptimizerBase<AdamWOptions, AdamState> {
+class Adam : public detail::AdamFamily<AdamOptions, false> {
  public:
-  AdamW(std::vector<Tensor> params, AdamWOptions o = {}) : OptimizerBase("AdamW", std::move(params), o) {}
-  AdamW(std::vector<ParamGroup<AdamWOptions>> groups, AdamWOptions defaults = {})
-      : OptimizerBase("AdamW", std::move(groups), defaults) {}
+  Adam(std::vector<Tensor> params, AdamOptions o = {}) : AdamFamily("Adam", std::move(params), o) {}
+  Adam(std::vector<ParamGroup<AdamOptions>> groups, AdamOptions defaults = {})
+      : AdamFamily("Adam", std::move(groups), defaults) {}
+};
 
- protected:
-  void begin_param(const AdamWOptions& o, AdamState& s, const Tensor& p) override {
-    detail::adam_begin_param(o, s, p);
-  }
-  void update(const AdamWOptions& o, AdamState& s, const Tensor& p, const Tensor& g, int64_t lo,
-              int64_t hi) override {
-    detail::adam_update(o, true, s, p, g, lo, hi);
-  }
-  void check_loaded_state(const AdamWOptions& o, const AdamState& s, const std::string& prefix) const override {
-    detail::adam_check_loaded(o, s, prefix, name());
-  }
+class AdamW : public detail::AdamFamily<AdamWOptions, true> {
+ public:
+  AdamW(std::vector<Tensor> params, AdamWOptions o = {}) : AdamFamily("AdamW", std::move(params), o) {}
+  AdamW(std::vector<ParamGroup<AdamWOptions>> groups, AdamWOptions defaults = {})
+      : AdamFamily("AdamW", std::move(groups), defaults) {}
 };
 
 }  // namespace tg::optim
