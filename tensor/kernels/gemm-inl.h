@@ -257,11 +257,12 @@ HWY_INLINE void PackA(bool trans, const T* HWY_RESTRICT A, size_t lda, size_t i,
 // Bp[jp * kc * NR + k * NR + c] = op(B)[p + k, j + jp * NR + c] for the nc
 // columns starting at j, zero-padded up to a multiple of NR; a last panel of
 // at most one vector (L lanes) is only L wide.
+// Panels before first_panel are skipped (B read in place there).
 template <class T>
 HWY_INLINE void PackB(bool trans, const T* HWY_RESTRICT B, size_t ldb, size_t p, size_t kc,
-                      size_t j, size_t nc, T* HWY_RESTRICT Bp) {
+                      size_t j, size_t nc, T* HWY_RESTRICT Bp, size_t first_panel = 0) {
   constexpr size_t NR0 = Blocking<T>::kNR, L = Blocking<T>::kLanes;
-  for (size_t jp = 0; jp * NR0 < nc; ++jp) {
+  for (size_t jp = first_panel; jp * NR0 < nc; ++jp) {
     const size_t nr = std::min(NR0, nc - jp * NR0);
     const size_t NR = nr <= L ? L : NR0;  // panel width
     T* panel = Bp + jp * kc * NR0;
@@ -301,13 +302,18 @@ struct StoreArgs {
   bool trans;     // C is stored transposed: element (r, c) lives at C[c * ldc + r]
 };
 
-// C[mr, nr] (mr == MR, nr <= NR = NV * L) from Ap [kc, a_stride >= MR] and
-// Bp [kc, NR]. a_stride is MR for a packed panel, or lda when a narrow Aᵀ is
-// read in place.
-template <size_t MR, size_t NV, class T>
+// C[mr, nr] (mr == MR, nr <= NR = NV * L) from a [MR, kc] block of op(A) and
+// a [kc, NR] block of op(B) whose rows are b_stride apart (NR when packed, ldb
+// when B is read in place). Element (r, k) of the A block is
+//   kRowA == false: Ap[k * a_stride + r]  (a packed panel, a_stride = MR, or Aᵀ
+//                   read in place, a_stride = lda)
+//   kRowA == true:  Ap[r * a_stride + k]  (row-major A read in place, a_stride = lda)
+// Reading in place skips a packing pass that costs as much as the product
+// when M or N is small; the arithmetic is the same either way.
+template <size_t MR, size_t NV, bool kRowA, class T>
 HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, size_t a_stride,
-                              const T* HWY_RESTRICT Bp, T* HWY_RESTRICT C, size_t ldc, size_t nr,
-                              const StoreArgs<T>& s) {
+                              const T* HWY_RESTRICT Bp, size_t b_stride, T* HWY_RESTRICT C,
+                              size_t ldc, size_t nr, const StoreArgs<T>& s) {
   using Bk = Blocking<T>;
   constexpr size_t L = Bk::kLanes;
   constexpr size_t NR = NV * L;
@@ -332,15 +338,15 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, size_t a_stri
   for (size_t k = 0; k < kc; ++k) {
     V b[NV];
 #pragma GCC unroll 4
-    for (size_t v = 0; v < NV; ++v) b[v] = hn::Load(d, Bp + v * L);
+    for (size_t v = 0; v < NV; ++v) b[v] = hn::LoadU(d, Bp + v * L);
 #pragma GCC unroll 32
     for (size_t r = 0; r < MR; ++r) {
-      const V a = hn::Set(d, Ap[r]);
+      const V a = hn::Set(d, kRowA ? Ap[r * a_stride] : Ap[r]);
 #pragma GCC unroll 4
       for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
     }
-    Ap += a_stride;
-    Bp += NR;
+    Ap += kRowA ? 1 : a_stride;
+    Bp += b_stride;
   }
 
   const V valpha = hn::Set(d, s.alpha);
@@ -430,16 +436,16 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, size_t a_stri
 }
 
 template <class T>
-using MicroKernelFn = void (*)(size_t, const T*, size_t, const T*, T*, size_t, size_t,
+using MicroKernelFn = void (*)(size_t, const T*, size_t, const T*, size_t, T*, size_t, size_t,
                                const StoreArgs<T>&);
 
 // Kernels for every row count 1..MR (the last micro-panel in M is not padded).
-template <class T, size_t NV, size_t... I>
+template <class T, size_t NV, bool kRowA, size_t... I>
 constexpr auto MakeKernelTable(std::index_sequence<I...>) {
   struct Table {
     MicroKernelFn<T> fn[sizeof...(I)];
   };
-  return Table{{&MicroKernel<I + 1, NV, T>...}};
+  return Table{{&MicroKernel<I + 1, NV, kRowA, T>...}};
 }
 
 // ---------------------------------------------------------------------------
@@ -450,8 +456,12 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
               T* HWY_RESTRICT ws) {
   using Bk = Blocking<T>;
   constexpr size_t NR = Bk::kNR, KC = Bk::kKC, NC = Bk::kNC, L = Bk::kLanes;
-  static constexpr auto kWide = MakeKernelTable<T, Bk::kNV>(std::make_index_sequence<Bk::kMR>());
-  static constexpr auto kNarrow = MakeKernelTable<T, 1>(std::make_index_sequence<Bk::kMR1>());
+  using Seq = std::make_index_sequence<Bk::kMR>;
+  using Seq1 = std::make_index_sequence<Bk::kMR1>;
+  static constexpr auto kWide = MakeKernelTable<T, Bk::kNV, false>(Seq());
+  static constexpr auto kWideRow = MakeKernelTable<T, Bk::kNV, true>(Seq());
+  static constexpr auto kNarrow = MakeKernelTable<T, 1, false>(Seq1());
+  static constexpr auto kNarrowRow = MakeKernelTable<T, 1, true>(Seq1());
   // A tile at most one vector wide takes taller, one-vector micro-panels.
   const bool narrow = n1 - n0 <= L;
   const size_t MR = narrow ? Bk::kMR1 : Bk::kMR;
@@ -463,24 +473,42 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
   // split depends on K only, so every tiling sums in the same order.
   const size_t kc_even = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);
 
+  // Which operands the micro-kernels read in place instead of packing:
+  //  - A (row-major): unless its rows are a multiple of 4 KiB apart, where MR
+  //    rows would fight over the same L1 sets.
+  //  - Aᵀ: always; each k reads MR contiguous elements.
+  //  - B (row-major, full NR panels): when few row panels of C reuse each
+  //    packed panel, so packing would cost more than it saves.
+  const size_t a_row_bytes = g.lda * sizeof(T);
+#ifndef TG_GEMM_A_CONFLICT
+#define TG_GEMM_A_CONFLICT 256
+#endif
+  const bool direct_a = g.trans_a || (a_row_bytes % 4096 >= TG_GEMM_A_CONFLICT && a_row_bytes % 4096 <= 4096 - TG_GEMM_A_CONFLICT);
+  const bool row_a = direct_a && !g.trans_a;
+#ifndef TG_GEMM_DIRECT_B_ROWS
+#define TG_GEMM_DIRECT_B_ROWS 256
+#endif
+  const bool direct_b = !g.trans_b && m1 - m0 <= TG_GEMM_DIRECT_B_ROWS;
+  const size_t n_full_panels = direct_b ? (narrow ? 0 : (n1 - n0) / NR) : 0;
+
   for (size_t jc = n0; jc < n1; jc += NC) {
     const size_t nc = std::min(NC, n1 - jc);
+    const size_t direct_panels = direct_b ? std::min(nc / NR, n_full_panels) : 0;
     for (size_t pc = 0; pc < K; pc += kc_even) {
       const size_t kc = std::min(kc_even, K - pc);
       const bool first = pc == 0, last = pc + kc == K;
-      PackB(g.trans_b, g.B, g.ldb, pc, kc, jc, nc, Bp);
+      PackB(g.trans_b, g.B, g.ldb, pc, kc, jc, nc, Bp, direct_panels);
       for (size_t ir = m0; ir < m1; ir += MR) {
         const size_t mr = std::min(MR, m1 - ir);
-        // A narrow Aᵀ (rows of at most 2 * MR elements, e.g. the transposed
-        // 10-column operand of a classifier head) is read in place.
-        const bool direct_a = g.trans_a && g.lda <= 2 * MR;
-        const T* a_panel = direct_a ? g.A + pc * g.lda + ir : Ap;
+        const T* a_panel = !direct_a ? Ap : g.trans_a ? g.A + pc * g.lda + ir : g.A + ir * g.lda + pc;
         const size_t a_stride = direct_a ? g.lda : mr;
         if (!direct_a) PackA(g.trans_a, g.A, g.lda, ir, mr, pc, kc, Ap);
-        const MicroKernelFn<T> kernel = narrow ? kNarrow.fn[mr - 1] : kWide.fn[mr - 1];
-        const MicroKernelFn<T> last_kernel = kNarrow.fn[mr - 1];
-        // While the kernels run, prefetch the rows the next PackA reads.
-        const size_t next_mr = ir + MR < m1 && !direct_a ? std::min(MR, m1 - ir - MR) : 0;
+        const MicroKernelFn<T> last_kernel = row_a ? kNarrowRow.fn[mr - 1] : kNarrow.fn[mr - 1];
+        const MicroKernelFn<T> kernel =
+            narrow ? last_kernel : row_a ? kWideRow.fn[mr - 1] : kWide.fn[mr - 1];
+        // While the kernels run, prefetch the rows the next micro-panel of A
+        // reads (to pack them, or to read them in place).
+        const size_t next_mr = ir + MR < m1 ? std::min(MR, m1 - ir - MR) : 0;
         const size_t pf_rows = g.trans_a ? kc : next_mr;
         const size_t pf_row_bytes = (g.trans_a ? next_mr : kc) * sizeof(T);
         const size_t pf_per_row = (pf_row_bytes + 63) / 64;
@@ -488,12 +516,17 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
             g.trans_a ? g.A + pc * g.lda + ir + MR : g.A + (ir + MR) * g.lda + pc);
         const size_t pf_total = pf_rows * pf_per_row;
         const size_t pf_step = (pf_total * NR + nc - 1) / nc;
-        size_t pf = 0;
+        size_t pf = 0, pf_col = 0;  // pf_col = pf % pf_per_row, without a division
+        const char* pf_row = pf_base;
         for (size_t jr = 0; jr < nc; jr += NR) {
           const size_t nr = std::min(NR, nc - jr);
-          for (size_t e = std::min(pf_total, pf + pf_step); pf < e; ++pf)
-            hwy::Prefetch(pf_base + (pf / pf_per_row) * g.lda * sizeof(T) +
-                          (pf % pf_per_row) * 64);
+          for (size_t e = std::min(pf_total, pf + pf_step); pf < e; ++pf) {
+            hwy::Prefetch(pf_row + pf_col * 64);
+            if (++pf_col == pf_per_row) {
+              pf_col = 0;
+              pf_row += g.lda * sizeof(T);
+            }
+          }
           StoreArgs<T> s;
           s.alpha = g.alpha;
           s.beta = first ? g.beta : T(1);
@@ -501,7 +534,10 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
           s.relu = last && g.relu;
           s.trans = g.trans_c;
           T* c = g.trans_c ? g.C + (jc + jr) * g.ldc + ir : g.C + ir * g.ldc + jc + jr;
-          (nr <= L ? last_kernel : kernel)(kc, a_panel, a_stride, Bp + jr * kc, c, g.ldc, nr, s);
+          const bool in_place = jr / NR < direct_panels;
+          const T* b_panel = in_place ? g.B + pc * g.ldb + jc + jr : Bp + jr * kc;
+          const size_t b_stride = in_place ? g.ldb : nr <= L ? L : NR;
+          (nr <= L ? last_kernel : kernel)(kc, a_panel, a_stride, b_panel, b_stride, c, g.ldc, nr, s);
         }
       }
     }
