@@ -14,10 +14,12 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "tensor/error.h"
 #include "tensor/gemm.h"
+#include "tensor/kernels/pool.h"
 #include "tensor/parallel.h"
 
 namespace tg {
@@ -33,7 +35,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
 }
 
 // A per-thread buffer that only grows (slot 0: columns, 1: column grads,
-// 2: the dw/db partial sums of one backward call).
+// 2: the dw/db partial sums of one backward call, 3: max-pool window codes).
 template <class T, int Slot>
 T* scratch(size_t elems) {
   struct Buf {
@@ -298,30 +300,19 @@ void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* argm
   const bool k2 = g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
                   2 * OH <= g.H && 2 * OW <= g.W;
   if (k2) {
+    using Code = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
     for_planes(g, [&](int64_t p) {
       const T* xp = x + p * g.H * g.W;
       T* yp = y + p * OH * OW;
       int64_t* ap = argmax + p * OH * OW;
+      Code* code = scratch<Code, 3>(OW);
       for (int64_t oh = 0; oh < OH; ++oh) {
         const T* r0 = xp + 2 * oh * g.W;
-        const T* r1 = r0 + g.W;
+        kernels::max_pool2x2_row(r0, r0 + g.W, OW, yp + oh * OW, code);
+        // window position 0..3 -> flat index of the input element in the plane
         const int64_t base = 2 * oh * g.W;
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          const T v0 = r0[2 * ow], v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
-          T best = v0;
-          int64_t arg = base + 2 * ow;
-          const bool t1 = v1 > best || (v1 != v1);
-          best = t1 ? v1 : best;
-          arg = t1 ? base + 2 * ow + 1 : arg;
-          const bool t2 = v2 > best || (v2 != v2);
-          best = t2 ? v2 : best;
-          arg = t2 ? base + g.W + 2 * ow : arg;
-          const bool t3 = v3 > best || (v3 != v3);
-          best = t3 ? v3 : best;
-          arg = t3 ? base + g.W + 2 * ow + 1 : arg;
-          yp[oh * OW + ow] = best;
-          ap[oh * OW + ow] = arg;
-        }
+        for (int64_t ow = 0; ow < OW; ++ow)
+          ap[oh * OW + ow] = base + 2 * ow + (code[ow] & 1) + (code[ow] >> 1) * g.W;
       }
     });
     return;
