@@ -289,6 +289,11 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
   if (!dw && !db) return;
   // dw = sum_n dy_n · col_nᵀ and db = sum_n,p dy: one partial per fixed chunk
   // of images, summed image by image inside it, chunks combined in order.
+  // With fewer output channels than columns of col (LeNet: 6 < 25, 16 < 150)
+  // the partials hold dw_gᵀ = col · dy_gᵀ instead: the GEMM then packs the
+  // small dy_g rather than transposing all of col, and every product and sum
+  // is the same (a·b = b·a), so the bits are too.
+  const bool dw_t = d.OCg < d.CKK;
   const int64_t chunk = reduction_chunk(g.N), nchunks = (g.N + chunk - 1) / chunk;
   const int64_t stride = wsize + g.OC;
   // (the caller's thread keeps the partials buffer: no allocation after warm-up)
@@ -311,9 +316,12 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
               im2col(g, d, xg, col);
             cols = col;
           }
-          // dw_g[OCg, CKK] (+)= dy_g[OCg, P] · colᵀ
-          gemm<T>(false, true, d.OCg, d.CKK, d.P, T(1), dyg, d.P, cols, d.P, beta,
-                  pw + gr * d.OCg * d.CKK, d.CKK);
+          if (dw_t)  // dw_gᵀ[CKK, OCg] (+)= col[CKK, P] · dy_gᵀ
+            gemm<T>(false, true, d.CKK, d.OCg, d.P, T(1), cols, d.P, dyg, d.P, beta,
+                    pw + gr * d.OCg * d.CKK, d.OCg);
+          else  // dw_g[OCg, CKK] (+)= dy_g[OCg, P] · colᵀ
+            gemm<T>(false, true, d.OCg, d.CKK, d.P, T(1), dyg, d.P, cols, d.P, beta,
+                    pw + gr * d.OCg * d.CKK, d.CKK);
         }
         if (db)
           for (int64_t o = 0; o < d.OCg; ++o) {
@@ -325,12 +333,22 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
       }
     }
   });
-  if (dw) {
+  if (dw && !dw_t) {
     std::copy(partial, partial + wsize, dw);
     for (int64_t c = 1; c < nchunks; ++c) {
       const T* pw = partial + c * stride;
       for (int64_t i = 0; i < wsize; ++i) dw[i] += pw[i];
     }
+  }
+  if (dw && dw_t) {  // partials are [groups][CKK, OCg]: transpose while summing
+    for (int64_t gr = 0; gr < g.groups; ++gr)
+      for (int64_t o = 0; o < d.OCg; ++o)
+        for (int64_t q = 0; q < d.CKK; ++q) {
+          const int64_t src = gr * d.OCg * d.CKK + q * d.OCg + o;
+          T v = partial[src];
+          for (int64_t c = 1; c < nchunks; ++c) v += partial[c * stride + src];
+          dw[(gr * d.OCg + o) * d.CKK + q] = v;
+        }
   }
   if (db) {
     std::copy(partial + wsize, partial + stride, db);

@@ -267,23 +267,29 @@ HWY_INLINE void PackB(bool trans, const T* HWY_RESTRICT B, size_t ldb, size_t p,
     const size_t NR = nr <= L ? L : NR0;  // panel width
     T* panel = Bp + jp * kc * NR0;
     const size_t j0 = j + jp * NR0;
+    const hn::ScalableTag<T> d;
+    // A partial panel: zero the vectors holding columns nr..NR of every row
+    // first (whole-vector stores; a scalar loop here became a memset call
+    // per row), then write the nr real columns over them.
+    // (a fixed trip count with a condition, or GCC turns it into rep stos)
+    if (nr < NR)
+      for (size_t k = 0; k < kc; ++k)
+#pragma GCC unroll 4
+        for (size_t v = 0; v < NR0 / L; ++v)
+          if (v * L < NR && v >= nr / L) hn::Store(hn::Zero(d), d, panel + k * NR + v * L);
     if (!trans) {
       for (size_t k = 0; k < kc; ++k) {
         const T* src = B + (p + k) * ldb + j0;
         T* dst = panel + k * NR;
         if (nr == NR) {  // whole vectors (memcpy became a slow `rep movsq` here)
-          const hn::ScalableTag<T> d;
           for (size_t c = 0; c < NR; c += L) hn::Store(hn::LoadU(d, src + c), d, dst + c);
         } else {
           for (size_t c = 0; c < nr; ++c) dst[c] = src[c];
-          for (size_t c = nr; c < NR; ++c) dst[c] = T(0);
         }
       }
     } else {
       // B stored [N, ldb]: column c of op(B) is row j0 + c of B.
       TransposeCopy(B + j0 * ldb + p, ldb, nr, kc, panel, NR);
-      for (size_t k = 0; k < kc && nr < NR; ++k)
-        for (size_t c = nr; c < NR; ++c) panel[k * NR + c] = T(0);
     }
   }
 }
@@ -463,8 +469,12 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
   static constexpr auto kNarrow = MakeKernelTable<T, 1, false>(Seq1());
   static constexpr auto kNarrowRow = MakeKernelTable<T, 1, true>(Seq1());
   // A tile at most one vector wide takes taller, one-vector micro-panels.
+  // Rows are spread evenly over the micro-panels (16 rows: 8 + 8, not
+  // 14 + 2, whose 4 accumulators would leave the FMA units waiting).
   const bool narrow = n1 - n0 <= L;
-  const size_t MR = narrow ? Bk::kMR1 : Bk::kMR;
+  const size_t MR_max = narrow ? Bk::kMR1 : Bk::kMR;
+  const size_t panels = (m1 - m0 + MR_max - 1) / MR_max;
+  const size_t MR = panels ? (m1 - m0 + panels - 1) / panels : MR_max;
   T* HWY_RESTRICT Bp = ws;
   T* HWY_RESTRICT Ap = ws + KC * NC;
   const size_t K = g.K;
@@ -474,8 +484,8 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
   const size_t kc_even = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);
 
   // Which operands the micro-kernels read in place instead of packing:
-  //  - A (row-major): unless its rows are a multiple of 4 KiB apart, where MR
-  //    rows would fight over the same L1 sets.
+  //  - A (row-major): unless its rows are (nearly) a multiple of 4 KiB apart,
+  //    where MR rows would fight over the same L1 sets.
   //  - Aᵀ: always; each k reads MR contiguous elements.
   //  - B (row-major, full NR panels): when few row panels of C reuse each
   //    packed panel, so packing would cost more than it saves.
@@ -483,7 +493,9 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
 #ifndef TG_GEMM_A_CONFLICT
 #define TG_GEMM_A_CONFLICT 256
 #endif
-  const bool direct_a = g.trans_a || (a_row_bytes % 4096 >= TG_GEMM_A_CONFLICT && a_row_bytes % 4096 <= 4096 - TG_GEMM_A_CONFLICT);
+  const size_t a_mod = a_row_bytes % 4096;
+  const bool direct_a = g.trans_a || a_row_bytes < 4096 ||
+                        (a_mod >= TG_GEMM_A_CONFLICT && a_mod <= 4096 - TG_GEMM_A_CONFLICT);
   const bool row_a = direct_a && !g.trans_a;
 #ifndef TG_GEMM_DIRECT_B_ROWS
 #define TG_GEMM_DIRECT_B_ROWS 256
