@@ -4,7 +4,7 @@
 // loss is a cross-entropy from logits (not a softmax fed to a loss that
 // expects logits, the article's bug).
 //   finetune [pretrained.safetensors] [digits folder]
-// Without a pretrained file (default runs/demo/pretrain/model.safetensors) it
+// Without a pretrained file (default runs/demo/pretrain-seed0/model.safetensors) it
 // pretrains LeNet-5 on Fashion-MNIST for one epoch first.
 #include <cstdio>
 #include <iostream>
@@ -44,7 +44,7 @@ static double accuracy(nn::Module& model, const tg::data::MNIST& test) {
 }
 
 int main(int argc, char** argv) {
-  const std::string pretrained = argc > 1 ? argv[1] : "runs/demo/pretrain/model.safetensors";
+  const std::string pretrained = argc > 1 ? argv[1] : "runs/demo/pretrain-seed0/model.safetensors";
   const std::string digits = argc > 2 ? argv[2] : "data/mnist-digits";
   tg::manual_seed(0);
   auto model = lenet();
