@@ -1,11 +1,31 @@
-// parallel_for on a oneTBB task_arena whose size is tg::get_num_threads().
+// parallel_for on a small pool of oneTBB worker threads that stay awake
+// between parallel regions.
+//
+// Why not tbb::parallel_for: a training step of the MNIST models is a chain
+// of parallel regions of 20-200 µs with serial work between them, and
+// oneTBB's worker, asleep between regions, did not join them in time
+// (bench/parallel prints both side by side). Here each of the n - 1 workers
+// is one long-running task enqueued into a oneTBB task_arena (so the threads
+// are still oneTBB's); between jobs it spins for a short while, then sleeps
+// on an atomic (futex) until the next job.
+//
+// A job splits [begin, end) into k = min(n, ceil(range / grain)) equal
+// contiguous chunks. Chunks are claimed with one atomic word holding (job
+// number, next chunk), so a worker that wakes late cannot take a chunk of a
+// later job; the caller claims chunks too and then waits for the ones others
+// are running. When the machine is busy and a worker is not scheduled, the
+// caller simply runs every chunk itself: never slower than serial by more
+// than the bookkeeping. One job at a time: a parallel_for issued from another
+// thread while a job runs (the data loader's prefetch thread) runs serially.
+// An exception thrown by a chunk is rethrown on the calling thread.
 #include "tensor/parallel.h"
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -14,16 +34,150 @@
 
 namespace tg {
 namespace {
-std::mutex g_mu;
-int g_threads = std::max(1u, std::thread::hardware_concurrency());
-std::shared_ptr<tbb::task_arena> g_arena;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// How long an idle worker spins before it sleeps, and how long the caller
+// spins on chunks others are running before it yields the core.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
 thread_local int t_depth = 0;
 
-std::shared_ptr<tbb::task_arena> arena() {
+// Everything the workers touch. Shared with each worker task, so a task that
+// oneTBB starts late (or never) cannot outlive it.
+struct State {
+  explicit State(int workers) : workers(workers) {}
+
+  // Claims and runs chunks of job `job` until none is left.
+  void work(uint64_t job) {
+    uint64_t w = word.load(std::memory_order_acquire);
+    for (;;) {
+      if ((w >> 32) != job) return;  // a later job (or shutdown): not ours
+      const int64_t c = int64_t(w & 0xffffffffu);
+      if (c >= chunks) return;
+      if (!word.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+        continue;
+      // Chunk c of the current job is ours: the job cannot finish (and its
+      // fields cannot change) before we count it done.
+      const int64_t lo = begin + range * c / chunks, hi = begin + range * (c + 1) / chunks;
+      ++t_depth;
+      try {
+        (*fn)(lo, hi);
+      } catch (...) {
+        std::lock_guard<std::mutex> g(error_mu);
+        if (!error) error = std::current_exception();
+      }
+      --t_depth;
+      done.fetch_add(1, std::memory_order_acq_rel);
+      w = word.load(std::memory_order_acquire);
+    }
+  }
+
+  void worker_loop() {
+    running.fetch_add(1, std::memory_order_acq_rel);
+    uint64_t seen = word.load(std::memory_order_acquire) >> 32;
+    while (!stop.load(std::memory_order_acquire)) {
+      uint64_t w = word.load(std::memory_order_acquire);
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; (w >> 32) == seen; ++i) {
+        if (i < 64 || std::chrono::steady_clock::now() - t0 < kSpin) {
+          cpu_relax();
+        } else {
+          sleeping.fetch_add(1, std::memory_order_acq_rel);
+          word.wait(w, std::memory_order_acquire);
+          sleeping.fetch_sub(1, std::memory_order_acq_rel);
+        }
+        w = word.load(std::memory_order_acquire);
+      }
+      if (stop.load(std::memory_order_acquire)) break;
+      seen = w >> 32;
+      work(seen);
+    }
+    running.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+  const int workers;
+  std::atomic<uint64_t> word{0};  // (job number << 32) | next unclaimed chunk
+  std::atomic<int64_t> done{0};   // chunks of the current job finished
+  std::atomic<int> sleeping{0};
+  std::atomic<int> running{0};
+  std::atomic<bool> stop{false};
+  detail::RangeFn* fn = nullptr;
+  int64_t begin = 0, range = 0, chunks = 0;
+  std::mutex error_mu;
+  std::exception_ptr error;
+};
+
+class Pool {
+ public:
+  explicit Pool(int threads)
+      : s_(std::make_shared<State>(threads - 1)), arena_(threads, 1) {
+    for (int i = 0; i < s_->workers; ++i) {
+      std::shared_ptr<State> s = s_;
+      arena_.enqueue([s] { s->worker_loop(); });
+    }
+  }
+
+  ~Pool() {
+    s_->stop.store(true, std::memory_order_release);
+    s_->word.fetch_add(uint64_t(1) << 32, std::memory_order_acq_rel);  // wake sleepers
+    s_->word.notify_all();
+    // Workers that started leave their loop; one oneTBB starts later sees
+    // `stop` and returns at once.
+    while (s_->running.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+  }
+
+  // Runs the job and returns true, or returns false at once when another
+  // thread's job is running (the caller then runs serially).
+  bool try_run(int64_t begin, int64_t end, int64_t grain, detail::RangeFn fn) {
+    std::unique_lock<std::mutex> lock(submit_, std::try_to_lock);
+    if (!lock.owns_lock()) return false;
+    State& s = *s_;
+    const int64_t range = end - begin;
+    const int64_t k = std::min<int64_t>(s.workers + 1, (range + grain - 1) / grain);
+    s.fn = &fn;
+    s.begin = begin;
+    s.range = range;
+    s.chunks = k;
+    s.error = nullptr;
+    s.done.store(0, std::memory_order_relaxed);
+    const uint64_t job = (s.word.load(std::memory_order_relaxed) >> 32) + 1;
+    s.word.store(job << 32, std::memory_order_release);  // publish: chunk 0 is next
+    if (s.sleeping.load(std::memory_order_acquire) > 0) s.word.notify_all();
+    s.work(job);
+    // Wait for chunks other threads claimed: spin briefly, then yield.
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; s.done.load(std::memory_order_acquire) < k; ++i) {
+      if (i < 64 || std::chrono::steady_clock::now() - t0 < kSpin)
+        cpu_relax();
+      else
+        std::this_thread::yield();
+    }
+    if (s.error) std::rethrow_exception(s.error);
+    return true;
+  }
+
+ private:
+  std::shared_ptr<State> s_;
+  tbb::task_arena arena_;
+  std::mutex submit_;
+};
+
+std::mutex g_mu;
+int g_threads = std::max(1u, std::thread::hardware_concurrency());
+std::shared_ptr<Pool> g_pool;
+
+std::shared_ptr<Pool> pool() {
   std::lock_guard<std::mutex> lock(g_mu);
-  if (!g_arena) g_arena = std::make_shared<tbb::task_arena>(g_threads);
-  return g_arena;
+  if (!g_pool) g_pool = std::make_shared<Pool>(g_threads);
+  return g_pool;
 }
+
 }  // namespace
 
 void set_num_threads(int n) {
@@ -31,25 +185,28 @@ void set_num_threads(int n) {
   std::lock_guard<std::mutex> lock(g_mu);
   if (n != g_threads) {
     g_threads = n;
-    g_arena.reset();
+    g_pool.reset();
   }
 }
 
 int get_num_threads() { return g_threads; }
 
 namespace detail {
+
 bool in_parallel_region() { return t_depth > 0; }
 
 void parallel_for_impl(int64_t begin, int64_t end, int64_t grain, RangeFn fn) {
-  auto a = arena();
-  a->execute([&] {
-    tbb::parallel_for(tbb::blocked_range<int64_t>(begin, end, std::max<int64_t>(1, grain)),
-                      [&](const tbb::blocked_range<int64_t>& r) {
-                        ++t_depth;
-                        fn(r.begin(), r.end());
-                        --t_depth;
-                      });
-  });
+  const std::shared_ptr<Pool> p = pool();
+  if (p->try_run(begin, end, std::max<int64_t>(1, grain), fn)) return;
+  ++t_depth;
+  try {
+    fn(begin, end);
+  } catch (...) {
+    --t_depth;
+    throw;
+  }
+  --t_depth;
 }
+
 }  // namespace detail
 }  // namespace tg

@@ -3,9 +3,10 @@
 // parallel_for(begin, end, grain, fn) calls fn(lo, hi) on disjoint sub-ranges
 // that cover [begin, end). It runs serially (one call fn(begin, end) on the
 // calling thread) when the range is not larger than `grain` or when the thread
-// count is 1; otherwise it splits the range over a oneTBB arena bounded by
-// tg::get_num_threads(). Callers choose `grain` so that one chunk is worth a
-// thread (tiny-dnn got slower with threads on tiny ops).
+// count is 1; otherwise it splits the range into at most tg::get_num_threads()
+// equal chunks of at least `grain`, run by the caller and a pool of oneTBB
+// worker threads (tensor/parallel.cc). Callers choose `grain` so that one
+// chunk is worth a thread (tiny-dnn got slower with threads on tiny ops).
 //
 // Determinism: parallel_for does not promise how the range is split. Code that
 // combines partial results (reductions) uses parallel_chunks, whose chunk

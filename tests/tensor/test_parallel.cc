@@ -1,0 +1,100 @@
+// tg::parallel_for / parallel_chunks (tensor/parallel.h): every index covered
+// exactly once for ranges, grains and thread counts from 1 to 4; nothing runs
+// when the range is empty; a chunk's exception reaches the caller and the pool
+// keeps working; two threads issuing parallel regions at once (the data
+// loader's prefetch thread next to training) both get complete, correct
+// results; nested regions run serially inside the outer one.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "tensor/parallel.h"
+
+namespace {
+struct ThreadsGuard {
+  int saved = tg::get_num_threads();
+  ~ThreadsGuard() { tg::set_num_threads(saved); }
+};
+}  // namespace
+
+TEST_CASE("parallel_for covers every index exactly once") {
+  ThreadsGuard guard;
+  for (int T = 1; T <= 4; ++T) {
+    tg::set_num_threads(T);
+    for (int64_t n : {0, 1, 2, 3, 7, 64, 1000})
+      for (int64_t grain : {1, 2, 5, 100}) {
+        std::vector<std::atomic<int>> hits(size_t(n) + 2);
+        std::atomic<int> calls{0};
+        tg::parallel_for(1, n + 1, grain, [&](int64_t lo, int64_t hi) {
+          CHECK(lo < hi);
+          ++calls;
+          for (int64_t i = lo; i < hi; ++i) hits[size_t(i)]++;
+        });
+        INFO("T=", T, " n=", n, " grain=", grain);
+        CHECK(hits[0] == 0);
+        CHECK(hits[size_t(n) + 1] == 0);
+        for (int64_t i = 1; i <= n; ++i) REQUIRE(hits[size_t(i)] == 1);
+        if (n == 0) CHECK(calls == 0);
+        if (n > 0) CHECK(calls <= std::max<int64_t>(1, std::min<int64_t>(T, (n + grain - 1) / grain)));
+      }
+  }
+}
+
+TEST_CASE("parallel_chunks: fixed chunk boundaries whatever the thread count") {
+  ThreadsGuard guard;
+  for (int T = 1; T <= 3; ++T) {
+    tg::set_num_threads(T);
+    std::vector<int64_t> lo(5, -1), hi(5, -1);
+    tg::parallel_chunks(13, 3, [&](int64_t c, int64_t a, int64_t b) {
+      lo[size_t(c)] = a;
+      hi[size_t(c)] = b;
+    });
+    CHECK(lo == std::vector<int64_t>{0, 3, 6, 9, 12});
+    CHECK(hi == std::vector<int64_t>{3, 6, 9, 12, 13});
+  }
+}
+
+TEST_CASE("parallel_for: an exception in a chunk reaches the caller; the pool keeps working") {
+  ThreadsGuard guard;
+  tg::set_num_threads(2);
+  for (int rep = 0; rep < 50; ++rep) {
+    CHECK_THROWS_AS(tg::parallel_for(0, 2, 1,
+                                     [&](int64_t lo, int64_t) {
+                                       if (lo == rep % 2) throw std::runtime_error("chunk failed");
+                                     }),
+                    std::runtime_error);
+    std::atomic<int64_t> sum{0};
+    tg::parallel_for(0, 100, 10, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) sum += i;
+    });
+    REQUIRE(sum == 4950);
+  }
+}
+
+TEST_CASE("parallel_for: two threads issuing regions at once, and nested regions") {
+  ThreadsGuard guard;
+  tg::set_num_threads(2);
+  auto run = [](int64_t salt, std::atomic<int>& bad) {
+    for (int rep = 0; rep < 2000; ++rep) {
+      std::atomic<int64_t> sum{0};
+      tg::parallel_for(0, 64, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) {
+          // a nested region runs serially inside this chunk
+          int64_t inner = 0;
+          tg::parallel_for(0, 4, 1, [&](int64_t a, int64_t b) { inner += b - a; });
+          sum += (i + salt) * inner;
+        }
+      });
+      if (sum != 4 * (64 * 63 / 2 + 64 * salt)) ++bad;
+    }
+  };
+  std::atomic<int> bad{0};
+  std::thread other([&] { run(1000, bad); });
+  run(1, bad);
+  other.join();
+  CHECK(bad == 0);
+}
