@@ -142,7 +142,8 @@ void DataLoader::load_state(const LoaderState& s) {
   options_.seed = s.seed;
   epoch_ = s.epoch;
   batch_ = s.batch;
-  has_job_ = false;  // a queued prefetch for the old cursor is dropped
+  jobs_.clear();  // queued prefetches for the old cursor are dropped
+  done_.clear();
 }
 
 Example DataLoader::next() {
@@ -156,21 +157,23 @@ Example DataLoader::next() {
   if (options_.prefetch) {
     std::unique_lock<std::mutex> lk(mu_);
     auto mine = [&](const Job& j) { return j.epoch == epoch_ && j.batch == batch_ && j.seed == options_.seed; };
+    auto finished = [&] {
+      for (auto it = done_.begin(); it != done_.end(); ++it)
+        if (mine(it->job)) return it;
+      return done_.end();
+    };
     cv_.wait(lk, [&] {
-      if (has_result_ && mine(done_)) return true;
-      if (has_job_ && mine(job_)) return false;  // queued for us
-      if (busy_ && mine(running_)) return false;  // being made for us
-      return true;
+      if (finished() != done_.end()) return true;
+      for (const Job& j : jobs_)
+        if (mine(j)) return false;                // queued for us
+      return !(busy_ && mine(running_));          // being made for us
     });
-    if (has_result_ && mine(done_)) {
-      has_result_ = false;
-      if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
-      out = std::move(result_);
+    if (auto it = finished(); it != done_.end()) {
+      Done d = std::move(*it);
+      done_.erase(it);
+      if (d.error) std::rethrow_exception(d.error);
+      out = std::move(d.ex);
     }
-    has_result_ = false;  // a stale result is dropped
-    has_job_ = false;
-    result_ = Example{};
-    error_ = nullptr;
   }
   if (!out) out = compute(epoch_, options_.seed, slice(order(epoch_), batch_, options_.batch_size), true);
   if (++batch_ == batches_) {
@@ -182,39 +185,51 @@ Example DataLoader::next() {
   return std::move(*out);
 }
 
+// Keeps the work for the cursor and the batch after it (same epoch) queued,
+// running or done, drops anything else, and queues what is missing.
 void DataLoader::request_prefetch() {
-  std::vector<int64_t> idx = slice(order(epoch_), batch_, options_.batch_size);
+  const int64_t ahead = batch_ + 1 < batches_ ? 2 : 1;
+  auto wanted = [&](const Job& j) {
+    return j.seed == options_.seed && j.epoch == epoch_ && j.batch >= batch_ && j.batch < batch_ + ahead;
+  };
+  bool queued = false;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    job_ = Job{epoch_, batch_, options_.seed, std::move(idx)};
-    has_job_ = true;
+    std::erase_if(jobs_, [&](const Job& j) { return !wanted(j); });
+    std::erase_if(done_, [&](const Done& d) { return !wanted(d.job); });
+    for (int64_t b = batch_; b < batch_ + ahead; ++b) {
+      auto is_b = [&](const Job& j) { return j.epoch == epoch_ && j.batch == b && j.seed == options_.seed; };
+      bool have = busy_ && is_b(running_);
+      for (const Job& j : jobs_) have = have || is_b(j);
+      for (const Done& d : done_) have = have || is_b(d.job);
+      if (have) continue;
+      jobs_.push_back(Job{epoch_, b, options_.seed, slice(order(epoch_), b, options_.batch_size)});
+      queued = true;
+    }
   }
-  cv_.notify_all();
+  if (queued) cv_.notify_all();
 }
 
 void DataLoader::worker_loop() {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    cv_.wait(lk, [&] { return stop_ || has_job_; });
+    cv_.wait(lk, [&] { return stop_ || !jobs_.empty(); });
     if (stop_) return;
-    running_ = std::move(job_);
-    has_job_ = false;
+    running_ = std::move(jobs_.front());
+    jobs_.pop_front();
     busy_ = true;
     lk.unlock();
-    Example ex;
-    std::exception_ptr err;
+    Done d;
     try {
-      ex = compute(running_.epoch, running_.seed, running_.idx, true);
+      d.ex = compute(running_.epoch, running_.seed, running_.idx, true);
     } catch (...) {
-      err = std::current_exception();
+      d.error = std::current_exception();
     }
     lk.lock();
     busy_ = false;
-    done_ = std::move(running_);
+    d.job = std::move(running_);
     running_ = Job{};
-    result_ = std::move(ex);
-    error_ = err;
-    has_result_ = true;
+    done_.push_back(std::move(d));
     cv_.notify_all();
   }
 }
