@@ -2,6 +2,7 @@
 // streams, collation through Dataset::get_batch, and a one-thread prefetcher.
 #include "data/dataloader.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -106,14 +107,17 @@ Example DataLoader::collate_batch(const std::vector<int64_t>& idx, bool pooled) 
 void DataLoader::recycle(const Example& batch) {
   if (!batch.data.defined() || !batch.target.defined()) return;
   std::lock_guard<std::mutex> lk(pool_mu_);
-  constexpr size_t kPool = 4;  // batches a caller may keep alive at once without allocation
+  // batches handed out that are kept for reuse: enough for a caller holding
+  // one or two while up to three more are in the works (prefetch)
+  constexpr size_t kPool = 6;
   if (pool_.size() >= kPool) pool_.erase(pool_.begin());
   pool_.push_back(batch);
 }
 
 // get_batch collates; the transform then runs per example on the fresh batch,
 // example k with the stream of its dataset index idx[k].
-Example DataLoader::compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled) {
+Example DataLoader::compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled,
+                            bool serial) {
   Example ex = collate_batch(idx, pooled);
   if (!transform_) return ex;
   TG_CHECK(ex.data.dtype() == kFloat32 && ex.data.is_contiguous() && ex.data.dim() >= 2,
@@ -124,12 +128,16 @@ Example DataLoader::compute(int64_t epoch, uint64_t seed, const std::vector<int6
   const int64_t per = sample.numel();
   float* x = ex.data.data_ptr<float>();
   const TransformPtr& t = transform_;
-  parallel_for(0, int64_t(idx.size()), /*grain=*/8, [&](int64_t k0, int64_t k1) {
+  auto run = [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
       Generator g = sample_generator(seed, epoch, idx[size_t(k)]);
       t->apply(x + k * per, sample, g);
     }
-  });
+  };
+  if (serial)
+    run(0, int64_t(idx.size()));
+  else
+    parallel_for(0, int64_t(idx.size()), /*grain=*/8, run);
   return ex;
 }
 
@@ -162,13 +170,38 @@ Example DataLoader::next() {
         if (mine(it->job)) return it;
       return done_.end();
     };
-    cv_.wait(lk, [&] {
-      if (finished() != done_.end()) return true;
-      for (const Job& j : jobs_)
-        if (mine(j)) return false;                // queued for us
-      return !(busy_ && mine(running_));          // being made for us
-    });
-    if (auto it = finished(); it != done_.end()) {
+    const bool help = get_num_threads() >= 2;
+    for (;;) {
+      if (finished() != done_.end()) break;
+      // queued for us: make it here rather than wait for the worker
+      if (auto it = std::find_if(jobs_.begin(), jobs_.end(), mine); it != jobs_.end()) {
+        Job j = std::move(*it);
+        jobs_.erase(it);
+        lk.unlock();
+        out = compute(j.epoch, j.seed, j.idx, true, /*serial=*/true);  // an error propagates from here
+        lk.lock();
+        break;
+      }
+      if (!(busy_ && mine(running_))) break;  // nobody makes it: below
+      // being made by the worker: make the next queued batch meanwhile
+      if (help && !jobs_.empty()) {
+        Job j = std::move(jobs_.front());
+        jobs_.pop_front();
+        lk.unlock();
+        Done d;
+        try {
+          d.ex = compute(j.epoch, j.seed, j.idx, true, /*serial=*/true);
+        } catch (...) {
+          d.error = std::current_exception();
+        }
+        d.job = std::move(j);
+        lk.lock();
+        done_.push_back(std::move(d));
+        continue;
+      }
+      cv_.wait(lk);
+    }
+    if (auto it = finished(); !out && it != done_.end()) {
       Done d = std::move(*it);
       done_.erase(it);
       if (d.error) std::rethrow_exception(d.error);
@@ -188,7 +221,9 @@ Example DataLoader::next() {
 // Keeps the work for the cursor and the batch after it (same epoch) queued,
 // running or done, drops anything else, and queues what is missing.
 void DataLoader::request_prefetch() {
-  const int64_t ahead = batch_ + 1 < batches_ ? 2 : 1;
+  // helping (see next()) needs one more queued for the worker to stay busy
+  const int64_t want = get_num_threads() >= 2 ? 3 : 2;
+  const int64_t ahead = std::min(want, batches_ - batch_);
   auto wanted = [&](const Job& j) {
     return j.seed == options_.seed && j.epoch == epoch_ && j.batch >= batch_ && j.batch < batch_ + ahead;
   };
@@ -221,7 +256,7 @@ void DataLoader::worker_loop() {
     lk.unlock();
     Done d;
     try {
-      d.ex = compute(running_.epoch, running_.seed, running_.idx, true);
+      d.ex = compute(running_.epoch, running_.seed, running_.idx, true, /*serial=*/true);
     } catch (...) {
       d.error = std::current_exception();
     }

