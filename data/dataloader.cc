@@ -2,6 +2,7 @@
 // streams, collation through Dataset::get_batch, and a one-thread prefetcher.
 #include "data/dataloader.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -106,14 +107,17 @@ Example DataLoader::collate_batch(const std::vector<int64_t>& idx, bool pooled) 
 void DataLoader::recycle(const Example& batch) {
   if (!batch.data.defined() || !batch.target.defined()) return;
   std::lock_guard<std::mutex> lk(pool_mu_);
-  constexpr size_t kPool = 4;  // batches a caller may keep alive at once without allocation
+  // batches handed out that are kept for reuse: enough for a caller holding
+  // one or two while up to three more are in the works (prefetch)
+  constexpr size_t kPool = 6;
   if (pool_.size() >= kPool) pool_.erase(pool_.begin());
   pool_.push_back(batch);
 }
 
 // get_batch collates; the transform then runs per example on the fresh batch,
 // example k with the stream of its dataset index idx[k].
-Example DataLoader::compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled) {
+Example DataLoader::compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled,
+                            bool serial) {
   Example ex = collate_batch(idx, pooled);
   if (!transform_) return ex;
   TG_CHECK(ex.data.dtype() == kFloat32 && ex.data.is_contiguous() && ex.data.dim() >= 2,
@@ -124,12 +128,16 @@ Example DataLoader::compute(int64_t epoch, uint64_t seed, const std::vector<int6
   const int64_t per = sample.numel();
   float* x = ex.data.data_ptr<float>();
   const TransformPtr& t = transform_;
-  parallel_for(0, int64_t(idx.size()), /*grain=*/8, [&](int64_t k0, int64_t k1) {
+  auto run = [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
       Generator g = sample_generator(seed, epoch, idx[size_t(k)]);
       t->apply(x + k * per, sample, g);
     }
-  });
+  };
+  if (serial)
+    run(0, int64_t(idx.size()));
+  else
+    parallel_for(0, int64_t(idx.size()), /*grain=*/8, run);
   return ex;
 }
 
@@ -142,7 +150,8 @@ void DataLoader::load_state(const LoaderState& s) {
   options_.seed = s.seed;
   epoch_ = s.epoch;
   batch_ = s.batch;
-  has_job_ = false;  // a queued prefetch for the old cursor is dropped
+  jobs_.clear();  // queued prefetches for the old cursor are dropped
+  done_.clear();
 }
 
 Example DataLoader::next() {
@@ -156,21 +165,48 @@ Example DataLoader::next() {
   if (options_.prefetch) {
     std::unique_lock<std::mutex> lk(mu_);
     auto mine = [&](const Job& j) { return j.epoch == epoch_ && j.batch == batch_ && j.seed == options_.seed; };
-    cv_.wait(lk, [&] {
-      if (has_result_ && mine(done_)) return true;
-      if (has_job_ && mine(job_)) return false;  // queued for us
-      if (busy_ && mine(running_)) return false;  // being made for us
-      return true;
-    });
-    if (has_result_ && mine(done_)) {
-      has_result_ = false;
-      if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
-      out = std::move(result_);
+    auto finished = [&] {
+      for (auto it = done_.begin(); it != done_.end(); ++it)
+        if (mine(it->job)) return it;
+      return done_.end();
+    };
+    const bool help = get_num_threads() >= 2;
+    for (;;) {
+      if (finished() != done_.end()) break;
+      // queued for us: make it here rather than wait for the worker
+      if (auto it = std::find_if(jobs_.begin(), jobs_.end(), mine); it != jobs_.end()) {
+        Job j = std::move(*it);
+        jobs_.erase(it);
+        lk.unlock();
+        out = compute(j.epoch, j.seed, j.idx, true, /*serial=*/true);  // an error propagates from here
+        lk.lock();
+        break;
+      }
+      if (!(busy_ && mine(running_))) break;  // nobody makes it: below
+      // being made by the worker: make the next queued batch meanwhile
+      if (help && !jobs_.empty()) {
+        Job j = std::move(jobs_.front());
+        jobs_.pop_front();
+        lk.unlock();
+        Done d;
+        try {
+          d.ex = compute(j.epoch, j.seed, j.idx, true, /*serial=*/true);
+        } catch (...) {
+          d.error = std::current_exception();
+        }
+        d.job = std::move(j);
+        lk.lock();
+        done_.push_back(std::move(d));
+        continue;
+      }
+      cv_.wait(lk);
     }
-    has_result_ = false;  // a stale result is dropped
-    has_job_ = false;
-    result_ = Example{};
-    error_ = nullptr;
+    if (auto it = finished(); !out && it != done_.end()) {
+      Done d = std::move(*it);
+      done_.erase(it);
+      if (d.error) std::rethrow_exception(d.error);
+      out = std::move(d.ex);
+    }
   }
   if (!out) out = compute(epoch_, options_.seed, slice(order(epoch_), batch_, options_.batch_size), true);
   if (++batch_ == batches_) {
@@ -182,39 +218,53 @@ Example DataLoader::next() {
   return std::move(*out);
 }
 
+// Keeps the work for the cursor and the batch after it (same epoch) queued,
+// running or done, drops anything else, and queues what is missing.
 void DataLoader::request_prefetch() {
-  std::vector<int64_t> idx = slice(order(epoch_), batch_, options_.batch_size);
+  // helping (see next()) needs one more queued for the worker to stay busy
+  const int64_t want = get_num_threads() >= 2 ? 3 : 2;
+  const int64_t ahead = std::min(want, batches_ - batch_);
+  auto wanted = [&](const Job& j) {
+    return j.seed == options_.seed && j.epoch == epoch_ && j.batch >= batch_ && j.batch < batch_ + ahead;
+  };
+  bool queued = false;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    job_ = Job{epoch_, batch_, options_.seed, std::move(idx)};
-    has_job_ = true;
+    std::erase_if(jobs_, [&](const Job& j) { return !wanted(j); });
+    std::erase_if(done_, [&](const Done& d) { return !wanted(d.job); });
+    for (int64_t b = batch_; b < batch_ + ahead; ++b) {
+      auto is_b = [&](const Job& j) { return j.epoch == epoch_ && j.batch == b && j.seed == options_.seed; };
+      bool have = busy_ && is_b(running_);
+      for (const Job& j : jobs_) have = have || is_b(j);
+      for (const Done& d : done_) have = have || is_b(d.job);
+      if (have) continue;
+      jobs_.push_back(Job{epoch_, b, options_.seed, slice(order(epoch_), b, options_.batch_size)});
+      queued = true;
+    }
   }
-  cv_.notify_all();
+  if (queued) cv_.notify_all();
 }
 
 void DataLoader::worker_loop() {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    cv_.wait(lk, [&] { return stop_ || has_job_; });
+    cv_.wait(lk, [&] { return stop_ || !jobs_.empty(); });
     if (stop_) return;
-    running_ = std::move(job_);
-    has_job_ = false;
+    running_ = std::move(jobs_.front());
+    jobs_.pop_front();
     busy_ = true;
     lk.unlock();
-    Example ex;
-    std::exception_ptr err;
+    Done d;
     try {
-      ex = compute(running_.epoch, running_.seed, running_.idx, true);
+      d.ex = compute(running_.epoch, running_.seed, running_.idx, true, /*serial=*/true);
     } catch (...) {
-      err = std::current_exception();
+      d.error = std::current_exception();
     }
     lk.lock();
     busy_ = false;
-    done_ = std::move(running_);
+    d.job = std::move(running_);
     running_ = Job{};
-    result_ = std::move(ex);
-    error_ = err;
-    has_result_ = true;
+    done_.push_back(std::move(d));
     cv_.notify_all();
   }
 }

@@ -21,12 +21,18 @@
 // end of the cursor's epoch, leaving the cursor at {e+1, 0}; breaking out early
 // leaves it after the last batch taken.
 //
-// Prefetch: one background thread computes the batch at the cursor while the
-// caller works on the previous one. Destroying the loader (even mid-epoch)
+// Prefetch: one background thread computes the batch at the cursor and the
+// one after it (within the epoch) while the caller works on the previous one,
+// so it goes from batch to batch without waiting for the caller. With
+// prefetch each batch is made by one thread; when the thread count is 2 or
+// more, a caller whose batch is still being made makes the next one itself
+// instead of sleeping, so two threads work on batches, each on its own
+// (no fork-join per batch, no spinning). Destroying the loader (even mid-epoch)
 // stops and joins it. A DataLoader is used from one thread at a time.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -111,7 +117,8 @@ class DataLoader {
 
  private:
   const std::vector<int64_t>& order(int64_t epoch);  // cached for the cursor's epoch
-  Example compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled);
+  // serial: transform the examples on the calling thread only (prefetch mode)
+  Example compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled, bool serial = false);
   Example collate_batch(const std::vector<int64_t>& idx, bool pooled);
   void recycle(const Example& batch);
   void request_prefetch();
@@ -126,22 +133,26 @@ class DataLoader {
   int64_t order_epoch_ = -1;
   std::vector<int64_t> order_;
 
-  // prefetch: one job in flight at most
+  // prefetch: jobs for the cursor and the batch after it, queued, running or
+  // done (at most two of them not yet taken)
   struct Job {
     int64_t epoch = -1, batch = -1;
     uint64_t seed = 0;
     std::vector<int64_t> idx;
   };
+  struct Done {
+    Job job;
+    Example ex;
+    std::exception_ptr error;
+  };
   std::thread worker_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  bool has_job_ = false;      // a job waits for the worker
-  bool busy_ = false;         // the worker runs a job
-  bool has_result_ = false;   // result_ holds the finished job
-  Job job_, running_, done_;
-  Example result_;
-  std::exception_ptr error_;
+  std::deque<Job> jobs_;    // waiting for the worker, in order
+  bool busy_ = false;       // the worker runs running_
+  Job running_;
+  std::deque<Done> done_;   // finished, not taken yet
 
   // Batch buffers handed out recently; one whose tensors nobody else holds any
   // more is refilled instead of allocating (get_batch_into), so after warm-up

@@ -40,7 +40,7 @@ class MNIST : public Dataset {
   bool get_batch_into(std::span<const int64_t> indices, Example& out) const override;
 
   // Raw data: images [size(), 28, 28] uint8 row-major, labels [size()] uint8.
-  const uint8_t* images() const { return images_->bytes.data(); }
+  const uint8_t* images() const { return pixels_.get(); }
   const uint8_t* labels() const { return labels_->bytes.data(); }
   uint8_t label(int64_t i) const;
   // Number of examples of each class 0..9.
@@ -57,7 +57,8 @@ class MNIST : public Dataset {
   MNIST(const std::string& root, Split split, const char* dataset_name);
 
  private:
-  std::shared_ptr<const IdxArray> images_, labels_;
+  std::shared_ptr<const IdxArray> images_, labels_;  // images_->bytes: copied to pixels_, released
+  std::shared_ptr<const uint8_t> pixels_;             // [size(), 28, 28], on huge pages where possible
   int64_t n_ = 0;
   Split split_ = Split::Train;
 };

@@ -41,6 +41,92 @@ Tensor float_copy(const Tensor& x, const char* op) {
   return y;
 }
 
+// ---- the random draws, shared by the transforms and the fused Compose run ----
+
+struct Shift {
+  int64_t dx, dy;
+};
+Shift draw_shift(int64_t max_shift, Generator& gen) {
+  const int64_t dx = gen.randint(-max_shift, max_shift + 1);
+  const int64_t dy = gen.randint(-max_shift, max_shift + 1);
+  return {dx, dy};
+}
+
+double draw_angle(double degrees, Generator& gen) { return (2.0 * gen.next_double() - 1.0) * degrees; }
+
+struct Rect {
+  int64_t top = 0, left = 0, h = 0, w = 0;  // h == 0: nothing to erase
+};
+// As torchvision.transforms.RandomErasing: up to 10 tries for a rectangle that fits.
+Rect draw_erase(const RandomErasingOptions& o, int64_t h, int64_t w, Generator& gen) {
+  if (gen.next_double() >= o.p) return {};
+  const double area = double(h * w);
+  const double lr0 = std::log(o.ratio[0]), lr1 = std::log(o.ratio[1]);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * (o.scale[0] + (o.scale[1] - o.scale[0]) * gen.next_double());
+    const double aspect = std::exp(lr0 + (lr1 - lr0) * gen.next_double());
+    const int64_t eh = int64_t(std::lround(std::sqrt(target * aspect)));
+    const int64_t ew = int64_t(std::lround(std::sqrt(target / aspect)));
+    if (!(eh < h && ew < w)) continue;
+    const int64_t top = gen.randint(0, h - eh + 1);
+    const int64_t left = gen.randint(0, w - ew + 1);
+    return {top, left, eh, ew};
+  }
+  return {};
+}
+
+// Normalize's check that its means/stds fit a c-channel sample, and the value of channel ch.
+void check_norm_channels(const std::vector<float>& mean, int64_t c, const Shape& shape) {
+  TG_CHECK(mean.size() == 1 || int64_t(mean.size()) == c, "Normalize: ", mean.size(),
+           " means/stds for a sample with ", c, " channels (shape ", shape, ")");
+}
+float channel_value(const std::vector<float>& v, int64_t ch) { return v[v.size() == 1 ? 0 : size_t(ch)]; }
+
+// The sampling rows of a rotation by `degrees` about the centre (see rotate_inplace).
+struct RotationRows {
+  float cs, sn;
+};
+RotationRows rotation_rows(double degrees, int64_t h, int64_t w, float* row_x, float* row_y) {
+  const double rad = degrees * std::numbers::pi / 180.0;
+  const float cs = float(std::cos(rad)), sn = float(std::sin(rad));
+  const float cx = float(w - 1) * 0.5f, cy = float(h - 1) * 0.5f;
+  for (int64_t r = 0; r < h; ++r) {
+    const float v = float(r) - cy;
+    row_x[r] = cx - cs * cx - sn * v;  // sx at column 0
+    row_y[r] = cy - sn * cx + cs * v;
+  }
+  return {cs, sn};
+}
+
+// `pad` (h + 2P rows of w + 2P floats) = image `img` shifted by (dx, dy) as
+// translate_inplace does (`tfill` where that leaves the image), inside a
+// border of kWarpPad pixels of `rfill`: translation and the copy the bilinear
+// warp reads, in one pass.
+void build_shifted_pad(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
+                       float* pad) {
+  constexpr int64_t P = kernels::kWarpPad;
+  const int64_t pw = w + 2 * P, ph = h + 2 * P;
+  const int64_t q0 = std::clamp<int64_t>(dx, 0, w), q1 = std::clamp<int64_t>(w + dx, 0, w);
+  for (int64_t pr = 0; pr < ph; ++pr) {
+    float* row = pad + pr * pw;
+    const int64_t r = pr - P, sr = r - dy;
+    if (r < 0 || r >= h) {
+      std::fill(row, row + pw, rfill);
+      continue;
+    }
+    std::fill(row, row + P, rfill);
+    std::fill(row + P + w, row + pw, rfill);
+    float* out = row + P;
+    if (sr < 0 || sr >= h || q0 >= q1) {
+      std::fill(out, out + w, tfill);
+      continue;
+    }
+    std::memcpy(out + q0, img + sr * w + (q0 - dx), size_t(q1 - q0) * sizeof(float));
+    std::fill(out, out + q0, tfill);
+    std::fill(out + q1, out + w, tfill);
+  }
+}
+
 }  // namespace
 
 Generator sample_generator(uint64_t seed, int64_t epoch, int64_t index) {
@@ -87,9 +173,6 @@ void translate_inplace(float* x, int64_t c, int64_t h, int64_t w, int64_t dx, in
 // near the edge blend into the fill instead of being cut off.
 void rotate_inplace(float* x, int64_t c, int64_t h, int64_t w, double degrees, Interpolation interp, float fill) {
   if (degrees == 0.0) return;
-  const double rad = degrees * std::numbers::pi / 180.0;
-  const float cs = float(std::cos(rad)), sn = float(std::sin(rad));
-  const float cx = float(w - 1) * 0.5f, cy = float(h - 1) * 0.5f;
   constexpr int64_t P = kernels::kWarpPad;
   const int64_t pw = w + 2 * P, ph = h + 2 * P;
   // scratch: padded source | output | row_x | row_y
@@ -98,11 +181,7 @@ void rotate_inplace(float* x, int64_t c, int64_t h, int64_t w, double degrees, I
   float* out = pad + ph * pw;
   float* row_x = out + h * w;
   float* row_y = row_x + h;
-  for (int64_t r = 0; r < h; ++r) {
-    const float v = float(r) - cy;
-    row_x[r] = cx - cs * cx - sn * v;  // sx at column 0
-    row_y[r] = cy - sn * cx + cs * v;
-  }
+  const auto [cs, sn] = rotation_rows(degrees, h, w, row_x, row_y);
   for (int64_t ch = 0; ch < c; ++ch) {
     float* img = x + ch * h * w;
     if (interp == Interpolation::Bilinear) {
@@ -167,10 +246,9 @@ void Normalize::apply(float* x, const Shape& shape, Generator&) const {
   TG_CHECK(shape.size() >= 1, "Normalize: expected a sample with a channel dim, got shape ", shape);
   const int64_t c = shape.size() == 3 ? shape[0] : 1;
   const int64_t per = shape.numel() / std::max<int64_t>(c, 1);
-  TG_CHECK(mean_.size() == 1 || int64_t(mean_.size()) == c, "Normalize: ", mean_.size(),
-           " means/stds for a sample with ", c, " channels (shape ", shape, ")");
+  check_norm_channels(mean_, c, shape);
   for (int64_t ch = 0; ch < c; ++ch) {
-    const float m = mean_[mean_.size() == 1 ? 0 : size_t(ch)], s = std_[std_.size() == 1 ? 0 : size_t(ch)];
+    const float m = channel_value(mean_, ch), s = channel_value(std_, ch);
     float* p = x + ch * per;
     for (int64_t k = 0; k < per; ++k) p[k] = (p[k] - m) / s;
   }
@@ -184,9 +262,8 @@ RandomTranslation::RandomTranslation(int64_t max_shift, float fill) : max_shift_
 
 void RandomTranslation::apply(float* x, const Shape& shape, Generator& gen) const {
   const Chw s = chw_of(shape, "RandomTranslation");
-  const int64_t dx = gen.randint(-max_shift_, max_shift_ + 1);
-  const int64_t dy = gen.randint(-max_shift_, max_shift_ + 1);
-  translate_inplace(x, s.c, s.h, s.w, dx, dy, fill_);
+  const Shift d = draw_shift(max_shift_, gen);
+  translate_inplace(x, s.c, s.h, s.w, d.dx, d.dy, fill_);
 }
 
 // ---- RandomRotation ----
@@ -198,8 +275,7 @@ RandomRotation::RandomRotation(double degrees, Interpolation interp, float fill)
 
 void RandomRotation::apply(float* x, const Shape& shape, Generator& gen) const {
   const Chw s = chw_of(shape, "RandomRotation");
-  const double angle = (2.0 * gen.next_double() - 1.0) * degrees_;
-  rotate_inplace(x, s.c, s.h, s.w, angle, interp_, fill_);
+  rotate_inplace(x, s.c, s.h, s.w, draw_angle(degrees_, gen), interp_, fill_);
 }
 
 // ---- RandomErasing ----
@@ -212,33 +288,96 @@ RandomErasing::RandomErasing(RandomErasingOptions o) : o_(o) {
            o.ratio[0], ", ", o.ratio[1], "}");
 }
 
-// As torchvision.transforms.RandomErasing: up to 10 tries for a rectangle that fits.
 void RandomErasing::apply(float* x, const Shape& shape, Generator& gen) const {
   const Chw s = chw_of(shape, "RandomErasing");
-  if (gen.next_double() >= o_.p) return;
-  const double area = double(s.h * s.w);
-  const double lr0 = std::log(o_.ratio[0]), lr1 = std::log(o_.ratio[1]);
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    const double target = area * (o_.scale[0] + (o_.scale[1] - o_.scale[0]) * gen.next_double());
-    const double aspect = std::exp(lr0 + (lr1 - lr0) * gen.next_double());
-    const int64_t eh = int64_t(std::lround(std::sqrt(target * aspect)));
-    const int64_t ew = int64_t(std::lround(std::sqrt(target / aspect)));
-    if (!(eh < s.h && ew < s.w)) continue;
-    const int64_t top = gen.randint(0, s.h - eh + 1);
-    const int64_t left = gen.randint(0, s.w - ew + 1);
-    erase_inplace(x, s.c, s.h, s.w, top, left, eh, ew, o_.value);
-    return;
-  }
+  const Rect e = draw_erase(o_, s.h, s.w, gen);
+  if (e.h > 0) erase_inplace(x, s.c, s.h, s.w, e.top, e.left, e.h, e.w, o_.value);
 }
 
 // ---- Compose, Lambda ----
 
+// The plan: runs of [RandomTranslation] RandomRotation(bilinear)
+// [RandomErasing] [Normalize] become one fused step, anything else a step of
+// its own.
 Compose::Compose(std::vector<TransformPtr> transforms) : ts_(std::move(transforms)) {
   for (size_t k = 0; k < ts_.size(); ++k) TG_CHECK(ts_[k] != nullptr, "Compose: transform ", k, " is null");
+  auto bilinear = [&](size_t k) -> const RandomRotation* {
+    if (k >= ts_.size()) return nullptr;
+    const auto* r = dynamic_cast<const RandomRotation*>(ts_[k].get());
+    return r && r->interpolation() == Interpolation::Bilinear ? r : nullptr;
+  };
+  for (size_t k = 0; k < ts_.size();) {
+    Step st;
+    st.first = k;
+    size_t j = k;
+    if (const auto* t = dynamic_cast<const RandomTranslation*>(ts_[j].get()); t && bilinear(j + 1)) {
+      st.translation = t;
+      ++j;
+    }
+    if ((st.rotation = bilinear(j)) != nullptr) {
+      ++j;
+      if (j < ts_.size() && (st.erasing = dynamic_cast<const RandomErasing*>(ts_[j].get())) != nullptr) ++j;
+      if (j < ts_.size() && (st.normalize = dynamic_cast<const Normalize*>(ts_[j].get())) != nullptr) ++j;
+      st.count = j - k;
+    }
+    plan_.push_back(st);
+    k += st.count;
+  }
 }
 
+// A fused step: the draws of translation, rotation and erasing in their
+// order, then per channel one pass that builds the shifted, padded source and
+// one warp that writes the rotated (and normalized) channel; erasing comes
+// last with its value normalized. Normalize is elementwise and erasing writes
+// a constant, so normalize(erase(v)) = erase(normalize(v)) bit for bit, and
+// the whole step gives the bits of the transforms one by one.
 void Compose::apply(float* x, const Shape& shape, Generator& gen) const {
-  for (const TransformPtr& t : ts_) t->apply(x, shape, gen);
+  for (const Step& st : plan_) {
+    if (!st.rotation) {
+      ts_[st.first]->apply(x, shape, gen);
+      continue;
+    }
+    const Chw s = chw_of(shape, st.translation ? "RandomTranslation" : "RandomRotation");
+    const Shift shift = st.translation ? draw_shift(st.translation->max_shift(), gen) : Shift{0, 0};
+    const double angle = draw_angle(st.rotation->degrees(), gen);
+    const Rect e = st.erasing ? draw_erase(st.erasing->options(), s.h, s.w, gen) : Rect{};
+    if (st.normalize) check_norm_channels(st.normalize->mean(), s.c, shape);
+    const float tfill = st.translation ? st.translation->fill() : 0.0f;
+    const float rfill = st.rotation->fill();
+    const int64_t h = s.h, w = s.w;
+    constexpr int64_t P = kernels::kWarpPad;
+    const int64_t pw = w + 2 * P, ph = h + 2 * P;
+    float* pad = nullptr;
+    float *row_x = nullptr, *row_y = nullptr;
+    RotationRows rot{1.0f, 0.0f};
+    if (angle != 0.0) {
+      std::vector<float>& buf = scratch(size_t(ph * pw + 2 * h));
+      pad = buf.data();
+      row_x = pad + ph * pw;
+      row_y = row_x + h;
+      rot = rotation_rows(angle, h, w, row_x, row_y);
+    }
+    for (int64_t ch = 0; ch < s.c; ++ch) {
+      float* img = x + ch * h * w;
+      float m = 0.0f, sd = 1.0f;
+      if (st.normalize) m = channel_value(st.normalize->mean(), ch), sd = channel_value(st.normalize->std(), ch);
+      if (angle == 0.0) {  // rotate_inplace's identity
+        translate_inplace(img, 1, h, w, shift.dx, shift.dy, tfill);
+        if (st.normalize)
+          for (int64_t k = 0; k < h * w; ++k) img[k] = (img[k] - m) / sd;
+      } else {
+        build_shifted_pad(img, h, w, shift.dx, shift.dy, tfill, rfill, pad);
+        if (st.normalize)
+          kernels::warp_bilinear_normalize(pad, pw, row_x, row_y, rot.cs, rot.sn, img, h, w, m, sd);
+        else
+          kernels::warp_bilinear(pad, pw, row_x, row_y, rot.cs, rot.sn, img, h, w);
+      }
+      if (e.h > 0) {
+        const float v = st.erasing->options().value;
+        erase_inplace(img, 1, h, w, e.top, e.left, e.h, e.w, st.normalize ? (v - m) / sd : v);
+      }
+    }
+  }
 }
 
 Lambda::Lambda(Fn fn) : fn_(std::move(fn)) { TG_CHECK(fn_ != nullptr, "Lambda: the function is empty"); }

@@ -20,7 +20,11 @@
 //                                 a rectangle of area in scale*H*W and aspect
 //                                 ratio in `ratio` (log-uniform), up to 10 tries,
 //                                 set to `value` in every channel
-//   Compose({...})                in order, sharing one generator
+//   Compose({...})                in order, sharing one generator. A run of
+//                                 [RandomTranslation] RandomRotation(bilinear)
+//                                 [RandomErasing] [Normalize] is done in one warp
+//                                 pass per channel (the same draws in the same
+//                                 order and the same bits as one by one)
 //   Lambda(fn)                    fn(const Tensor&, Generator&) -> Tensor of the same shape
 #pragma once
 #include <array>
@@ -52,6 +56,8 @@ class Normalize : public Transform {
   // One value each (applied to every channel) or one per channel.
   Normalize(std::vector<float> mean, std::vector<float> std);
   void apply(float* x, const Shape& shape, Generator& gen) const override;
+  const std::vector<float>& mean() const { return mean_; }
+  const std::vector<float>& std() const { return std_; }
 
  private:
   std::vector<float> mean_, std_;
@@ -61,6 +67,8 @@ class RandomTranslation : public Transform {
  public:
   explicit RandomTranslation(int64_t max_shift, float fill = 0.0f);
   void apply(float* x, const Shape& shape, Generator& gen) const override;
+  int64_t max_shift() const { return max_shift_; }
+  float fill() const { return fill_; }
 
  private:
   int64_t max_shift_;
@@ -73,6 +81,9 @@ class RandomRotation : public Transform {
  public:
   explicit RandomRotation(double degrees, Interpolation interp = Interpolation::Bilinear, float fill = 0.0f);
   void apply(float* x, const Shape& shape, Generator& gen) const override;
+  double degrees() const { return degrees_; }
+  Interpolation interpolation() const { return interp_; }
+  float fill() const { return fill_; }
 
  private:
   double degrees_;
@@ -91,6 +102,7 @@ class RandomErasing : public Transform {
  public:
   explicit RandomErasing(RandomErasingOptions options = {});
   void apply(float* x, const Shape& shape, Generator& gen) const override;
+  const RandomErasingOptions& options() const { return o_; }
 
  private:
   RandomErasingOptions o_;
@@ -103,7 +115,17 @@ class Compose : public Transform {
   const std::vector<TransformPtr>& transforms() const { return ts_; }
 
  private:
+  // ts_[first, first + count) done as one step: a single transform, or a
+  // fused warp run (the members it uses are set, the others null).
+  struct Step {
+    size_t first = 0, count = 1;
+    const RandomTranslation* translation = nullptr;
+    const RandomRotation* rotation = nullptr;
+    const RandomErasing* erasing = nullptr;
+    const Normalize* normalize = nullptr;
+  };
   std::vector<TransformPtr> ts_;
+  std::vector<Step> plan_;
 };
 
 class Lambda : public Transform {

@@ -1,8 +1,22 @@
-// Highway body of warp_bilinear (see warp.h). Included once per target by
-// warp.cc through HWY_TARGET_INCLUDE. One output row at a time, a vector of
-// columns per step: coordinates from Iota, clamp, truncate to int32, four
-// gathers, three lerps. The last partial vector goes through a stack buffer;
-// its clamped coordinates keep every gather inside the padded source.
+// Highway body of warp_bilinear and warp_bilinear_normalize (see warp.h).
+// Included once per target by warp.cc through HWY_TARGET_INCLUDE. One output
+// row at a time, a vector of columns per step: coordinates from Iota, clamp,
+// truncate to int32, fetch the four neighbours, three lerps (then, for the
+// normalizing form, (v - mean) / std).
+//
+// Fetching the neighbours:
+// - AVX-512 with padded rows of at most 32 floats (28x28 images and smaller):
+//   no gathers. The rows one output row reads lie in a band
+//   [min iy, max iy + 1] (5 or 6 rows for the small angles of augmentation);
+//   each band row is two registers, and permutex2var picks every lane's
+//   columns ix and ix + 1 from them, kept where the lane's iy (top) or iy + 1
+//   (bottom) is that row. Any angle works; large ones just have wider bands.
+// - other targets and wider rows: gathers (pairs of horizontal neighbours as
+//   one 64-bit lane where the target has 64-bit lanes).
+// The last partial vector of a row is stored whole when the spill stays inside
+// `out` (the following rows, written later, overwrite it), else through a
+// stack buffer; clamped coordinates keep every fetch inside the padded source.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -14,40 +28,194 @@ namespace tg::data::kernels {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-void WarpBilinear(const float* HWY_RESTRICT pad, int64_t pw, const float* HWY_RESTRICT row_x,
-                  const float* HWY_RESTRICT row_y, float dxq, float dyq, float* HWY_RESTRICT out, int64_t h,
-                  int64_t w) {
-  const hn::ScalableTag<float> d;
-  const hn::RebindToSigned<decltype(d)> di;
-  const size_t N = hn::Lanes(d);
+#if HWY_ARCH_X86 && (HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL)
+#define TG_WARP_PERMUTE 1
+#else
+#define TG_WARP_PERMUTE 0
+#endif
+
+// Stores v to out[k, k + n) (n <= N): whole when the spill stays inside out's
+// `total` floats (what follows is written later), else through a stack buffer.
+template <class D>
+HWY_INLINE void StoreRun(D d, hn::Vec<D> v, float* HWY_RESTRICT out, int64_t k, int64_t n, int64_t total) {
+  const int64_t N = int64_t(hn::Lanes(d));
+  if (k + N <= total) {
+    hn::StoreU(v, d, out + k);
+  } else {
+    HWY_ALIGN float tail[hn::MaxLanes(d)];
+    hn::Store(v, d, tail);
+    std::memcpy(out + k, tail, size_t(n) * sizeof(float));
+  }
+}
+
+// Truncation of coordinates known to lie in [0, 2^31): on AVX-512 the bare
+// instruction (ConvertTo also fixes up overflowing lanes, which cannot occur).
+template <class DI, class V>
+HWY_INLINE hn::Vec<DI> TruncInRange(DI di, V v) {
+#if TG_WARP_PERMUTE
+  (void)di;
+  return hn::Vec<DI>{_mm512_cvttps_epi32(v.raw)};
+#else
+  return hn::ConvertTo(di, v);
+#endif
+}
+
+// Source coordinates of the pixels fq of a row: clamped, split into the
+// integer part (truncation = floor, as they are >= 0) and the fraction.
+template <class D>
+struct Coords {
+  hn::Vec<hn::RebindToSigned<D>> ix, iy;
+  hn::Vec<D> fx, fy;
+};
+template <class D>
+HWY_INLINE Coords<D> SourceCoords(D d, hn::Vec<D> fq, hn::Vec<D> x0, hn::Vec<D> y0, hn::Vec<D> vdx, hn::Vec<D> vdy,
+                                  hn::Vec<D> xmax, hn::Vec<D> ymax) {
+  const hn::RebindToSigned<D> di;
   const auto vpad = hn::Set(d, float(kWarpPad));
   const auto zero = hn::Zero(d);
+  auto sx = hn::Add(hn::Add(x0, hn::Mul(fq, vdx)), vpad);
+  auto sy = hn::Add(hn::Add(y0, hn::Mul(fq, vdy)), vpad);
+  sx = hn::Min(hn::Max(sx, zero), xmax);
+  sy = hn::Min(hn::Max(sy, zero), ymax);
+  Coords<D> c;
+  c.ix = TruncInRange(di, sx);
+  c.iy = TruncInRange(di, sy);
+  c.fx = hn::Sub(sx, hn::ConvertTo(d, c.ix));
+  c.fy = hn::Sub(sy, hn::ConvertTo(d, c.iy));
+  return c;
+}
+
+// The three lerps (and the normalization) of one vector of pixels.
+template <bool kNormalize, class V>
+HWY_INLINE V Blend4(V p00, V p01, V p10, V p11, V fx, V fy, V vmean, V vstd) {
+  const auto top = hn::Add(p00, hn::Mul(fx, hn::Sub(p01, p00)));
+  const auto bot = hn::Add(p10, hn::Mul(fx, hn::Sub(p11, p10)));
+  auto v = hn::Add(top, hn::Mul(fy, hn::Sub(bot, top)));
+  if constexpr (kNormalize) v = hn::Div(hn::Sub(v, vmean), vstd);
+  return v;
+}
+
+#if TG_WARP_PERMUTE
+// The source row (integer part) of pixel column q of a row starting at y0,
+// computed with the vector code's scalar operations (so the same value).
+HWY_INLINE int32_t SourceRow(float y0, float dyq, int64_t q, float ymax) {
+  float sy = (y0 + float(q) * dyq) + float(kWarpPad);
+  sy = std::min(std::max(sy, 0.0f), ymax);
+  return int32_t(sy);
+}
+
+// AVX-512, pw <= 32 (so w <= 28 <= 2N): a whole output row is at most two
+// vectors, A (columns [0, 16)) and B ([16, w)). One pass over the band of
+// source rows both read: each row is two registers, permutex2var fetches
+// every lane's columns ix and ix + 1, kept as the top pair where iy == row
+// and as the bottom pair where iy == row - 1 (the previous row's top mask).
+// The source row is monotone in the column, so a row's band comes from its
+// first and last lanes (scalar); every row of the image walks the same number
+// of band rows (the widest band, starting earlier near the bottom), so the
+// loop branch is predictable and consecutive rows overlap in the pipeline.
+template <bool kNormalize>
+HWY_INLINE void WarpPermute(const float* HWY_RESTRICT pad, int64_t pw, const float* HWY_RESTRICT row_x,
+                            const float* HWY_RESTRICT row_y, float dxq, float dyq, float* HWY_RESTRICT out,
+                            int64_t h, int64_t w, float mean, float std) {
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  using V = hn::Vec<decltype(d)>;
+  using M = hn::Mask<decltype(d)>;
+  const int64_t N = int64_t(hn::Lanes(d));
+  const float fxmax = float(w + kWarpPad), fymax = float(h + kWarpPad);
+  const auto xmax = hn::Set(d, fxmax);
+  const auto ymax = hn::Set(d, fymax);
+  const auto vdx = hn::Set(d, dxq), vdy = hn::Set(d, dyq);
+  const auto vmean = hn::Set(d, mean), vstd = hn::Set(d, std);
+  const auto one = hn::Set(di, 1);
+  const auto zero = hn::Zero(d);
+  const bool two = w > N;
+  const int64_t last = two ? 2 * N - 1 : N - 1;  // the last lane computed in a row
+  const int64_t ph = h + 2 * kWarpPad;
+  // rows a band walks: the widest band of the image (iy spread + 1), at most ph
+  int32_t spread = 0;
+  for (int64_t r = 0; r < h; ++r) {
+    const int32_t ya = SourceRow(row_y[r], dyq, 0, fymax), yb = SourceRow(row_y[r], dyq, last, fymax);
+    spread = std::max(spread, ya > yb ? ya - yb : yb - ya);
+  }
+  const int32_t band = std::min<int32_t>(spread + 2, int32_t(ph));
+  // masked (fault-free) loads that stop at the end of a padded row
+  const auto mlo = hn::FirstN(d, size_t(std::min<int64_t>(pw, N)));
+  const auto mhi = hn::FirstN(d, size_t(std::max<int64_t>(pw - N, 0)));
+  const auto fqa = hn::Add(hn::Iota(d, 0.0f), hn::Set(d, 0.0f));
+  const auto fqb = hn::Add(hn::Iota(d, 0.0f), hn::Set(d, float(N)));
+  const int64_t total = h * w;
+  for (int64_t r = 0; r < h; ++r) {
+    const auto x0 = hn::Set(d, row_x[r]), y0 = hn::Set(d, row_y[r]);
+    const auto a = SourceCoords(d, fqa, x0, y0, vdx, vdy, xmax, ymax);
+    auto b = a;
+    if (two) b = SourceCoords(d, fqb, x0, y0, vdx, vdy, xmax, ymax);
+    const int32_t lo_row = std::min(SourceRow(row_y[r], dyq, 0, fymax), SourceRow(row_y[r], dyq, last, fymax));
+    const int32_t band0 = std::max<int32_t>(0, std::min<int32_t>(lo_row, int32_t(ph) - band));
+    const auto ixa1 = hn::Add(a.ix, one), ixb1 = hn::Add(b.ix, one);
+    V a00 = zero, a01 = zero, a10 = zero, a11 = zero;
+    V b00 = zero, b01 = zero, b10 = zero, b11 = zero;
+    M prev_a = hn::FirstN(d, 0), prev_b = prev_a;
+    const float* src = pad + int64_t(band0) * pw;
+    auto vrow = hn::Set(di, band0);
+    for (int32_t k = 0; k < band; ++k, src += pw, vrow = hn::Add(vrow, one)) {
+      const auto lo = hn::MaskedLoad(mlo, d, src), hi = hn::MaskedLoad(mhi, d, src + N);
+      const V la{_mm512_permutex2var_ps(lo.raw, a.ix.raw, hi.raw)};
+      const V ra{_mm512_permutex2var_ps(lo.raw, ixa1.raw, hi.raw)};
+      const M ta = hn::RebindMask(d, hn::Eq(a.iy, vrow));
+      a00 = hn::IfThenElse(ta, la, a00);
+      a01 = hn::IfThenElse(ta, ra, a01);
+      a10 = hn::IfThenElse(prev_a, la, a10);
+      a11 = hn::IfThenElse(prev_a, ra, a11);
+      prev_a = ta;
+      if (two) {
+        const V lb{_mm512_permutex2var_ps(lo.raw, b.ix.raw, hi.raw)};
+        const V rb{_mm512_permutex2var_ps(lo.raw, ixb1.raw, hi.raw)};
+        const M tb = hn::RebindMask(d, hn::Eq(b.iy, vrow));
+        b00 = hn::IfThenElse(tb, lb, b00);
+        b01 = hn::IfThenElse(tb, rb, b01);
+        b10 = hn::IfThenElse(prev_b, lb, b10);
+        b11 = hn::IfThenElse(prev_b, rb, b11);
+        prev_b = tb;
+      }
+    }
+    const V va = Blend4<kNormalize>(a00, a01, a10, a11, a.fx, a.fy, vmean, vstd);
+    StoreRun(d, va, out, r * w, std::min(w, N), total);
+    if (two) {
+      const V vb = Blend4<kNormalize>(b00, b01, b10, b11, b.fx, b.fy, vmean, vstd);
+      StoreRun(d, vb, out, r * w + N, w - N, total);
+    }
+  }
+}
+#endif
+
+// Any target, any size: four fetches per vector (see the file comment).
+template <bool kNormalize>
+HWY_INLINE void WarpGather(const float* HWY_RESTRICT pad, int64_t pw, const float* HWY_RESTRICT row_x,
+                           const float* HWY_RESTRICT row_y, float dxq, float dyq, float* HWY_RESTRICT out,
+                           int64_t h, int64_t w, float mean, float std) {
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const int64_t N = int64_t(hn::Lanes(d));
   const auto xmax = hn::Set(d, float(w + kWarpPad));
   const auto ymax = hn::Set(d, float(h + kWarpPad));
   const auto vdx = hn::Set(d, dxq), vdy = hn::Set(d, dyq);
+  const auto vmean = hn::Set(d, mean), vstd = hn::Set(d, std);
   const auto vpw = hn::Set(di, int32_t(pw));
+#if HWY_TARGET == HWY_SCALAR
   const auto one = hn::Set(di, 1);
   const auto vpw1 = hn::Set(di, int32_t(pw + 1));
-  (void)one;
-  (void)vpw1;
-#if HWY_TARGET != HWY_SCALAR
+#else
   const hn::Half<decltype(di)> dih;
   const hn::Repartition<int64_t, decltype(d)> d64;
 #endif
-  HWY_ALIGN float tail[hn::MaxLanes(d)];
+  const int64_t total = h * w;
   for (int64_t r = 0; r < h; ++r) {
     const auto x0 = hn::Set(d, row_x[r]), y0 = hn::Set(d, row_y[r]);
-    float* o = out + r * w;
-    for (int64_t q = 0; q < w; q += int64_t(N)) {
+    for (int64_t q = 0; q < w; q += N) {
       const auto fq = hn::Add(hn::Iota(d, 0.0f), hn::Set(d, float(q)));
-      auto sx = hn::Add(hn::Add(x0, hn::Mul(fq, vdx)), vpad);
-      auto sy = hn::Add(hn::Add(y0, hn::Mul(fq, vdy)), vpad);
-      sx = hn::Min(hn::Max(sx, zero), xmax);
-      sy = hn::Min(hn::Max(sy, zero), ymax);
-      const auto ix = hn::ConvertTo(di, sx), iy = hn::ConvertTo(di, sy);  // truncation = floor (>= 0)
-      const auto fx = hn::Sub(sx, hn::ConvertTo(d, ix));
-      const auto fy = hn::Sub(sy, hn::ConvertTo(d, iy));
-      const auto idx = hn::Add(hn::Mul(iy, vpw), ix);
+      const auto c = SourceCoords(d, fq, x0, y0, vdx, vdy, xmax, ymax);
+      const auto idx = hn::Add(hn::Mul(c.iy, vpw), c.ix);
 #if HWY_TARGET == HWY_SCALAR
       const auto p00 = hn::GatherIndex(d, pad, idx);
       const auto p01 = hn::GatherIndex(d, pad, hn::Add(idx, one));
@@ -70,20 +238,40 @@ void WarpBilinear(const float* HWY_RESTRICT pad, int64_t pw, const float* HWY_RE
       const auto p00 = hn::ConcatEven(d, thi, tlo), p01 = hn::ConcatOdd(d, thi, tlo);
       const auto p10 = hn::ConcatEven(d, bhi, blo), p11 = hn::ConcatOdd(d, bhi, blo);
 #endif
-      const auto top = hn::Add(p00, hn::Mul(fx, hn::Sub(p01, p00)));
-      const auto bot = hn::Add(p10, hn::Mul(fx, hn::Sub(p11, p10)));
-      const auto v = hn::Add(top, hn::Mul(fy, hn::Sub(bot, top)));
-      if (q + int64_t(N) <= w) {
-        hn::StoreU(v, d, o + q);
-      } else {
-        hn::Store(v, d, tail);
-        std::memcpy(o + q, tail, size_t(w - q) * sizeof(float));
-      }
+      const auto v = Blend4<kNormalize>(p00, p01, p10, p11, c.fx, c.fy, vmean, vstd);
+      StoreRun(d, v, out, r * w + q, std::min(N, w - q), total);
     }
   }
 }
 
+template <bool kNormalize>
+HWY_INLINE void WarpBilinearT(const float* HWY_RESTRICT pad, int64_t pw, const float* HWY_RESTRICT row_x,
+                              const float* HWY_RESTRICT row_y, float dxq, float dyq, float* HWY_RESTRICT out,
+                              int64_t h, int64_t w, float mean, float std) {
+#if TG_WARP_PERMUTE
+  if (pw <= int64_t(2 * hn::Lanes(hn::ScalableTag<float>()))) {
+    WarpPermute<kNormalize>(pad, pw, row_x, row_y, dxq, dyq, out, h, w, mean, std);
+    return;
+  }
+#endif
+  WarpGather<kNormalize>(pad, pw, row_x, row_y, dxq, dyq, out, h, w, mean, std);
+}
+
+void WarpBilinear(const float* HWY_RESTRICT pad, int64_t pw, const float* HWY_RESTRICT row_x,
+                  const float* HWY_RESTRICT row_y, float dxq, float dyq, float* HWY_RESTRICT out, int64_t h,
+                  int64_t w) {
+  WarpBilinearT<false>(pad, pw, row_x, row_y, dxq, dyq, out, h, w, 0.0f, 1.0f);
+}
+
+void WarpBilinearNormalize(const float* HWY_RESTRICT pad, int64_t pw, const float* HWY_RESTRICT row_x,
+                           const float* HWY_RESTRICT row_y, float dxq, float dyq, float* HWY_RESTRICT out,
+                           int64_t h, int64_t w, float mean, float std) {
+  WarpBilinearT<true>(pad, pw, row_x, row_y, dxq, dyq, out, h, w, mean, std);
+}
+
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
+
+#undef TG_WARP_PERMUTE
 
 }  // namespace HWY_NAMESPACE
 }  // namespace tg::data::kernels

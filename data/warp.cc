@@ -1,5 +1,6 @@
 // Per-target compilation and dynamic dispatch of warp-inl.h, and the scalar
-// twin warp_bilinear_ref (same operations in the same order).
+// twins warp_bilinear_ref / warp_bilinear_normalize_ref (same operations in
+// the same order).
 // Contracting a*b+c into an FMA would differ between targets (and from the
 // scalar twin); GCC contracts by default in C++, so it is switched off here.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -17,6 +18,7 @@
 namespace tg::data::kernels {
 
 HWY_EXPORT(WarpBilinear);
+HWY_EXPORT(WarpBilinearNormalize);
 HWY_EXPORT(TargetName);
 
 void warp_bilinear(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq, float dyq,
@@ -24,10 +26,17 @@ void warp_bilinear(const float* pad, int64_t pw, const float* row_x, const float
   HWY_DYNAMIC_DISPATCH(WarpBilinear)(pad, pw, row_x, row_y, dxq, dyq, out, h, w);
 }
 
+void warp_bilinear_normalize(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq,
+                             float dyq, float* out, int64_t h, int64_t w, float mean, float std) {
+  HWY_DYNAMIC_DISPATCH(WarpBilinearNormalize)(pad, pw, row_x, row_y, dxq, dyq, out, h, w, mean, std);
+}
+
 const char* warp_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 
-void warp_bilinear_ref(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq, float dyq,
-                       float* out, int64_t h, int64_t w) {
+namespace {
+template <bool kNormalize>
+void warp_ref(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq, float dyq, float* out,
+              int64_t h, int64_t w, float mean, float std) {
   const float xmax = float(w + kWarpPad), ymax = float(h + kWarpPad);
   for (int64_t r = 0; r < h; ++r) {
     for (int64_t q = 0; q < w; ++q) {
@@ -41,9 +50,21 @@ void warp_bilinear_ref(const float* pad, int64_t pw, const float* row_x, const f
       const float* p = pad + int64_t(iy) * pw + ix;
       const float top = p[0] + fx * (p[1] - p[0]);
       const float bot = p[pw] + fx * (p[pw + 1] - p[pw]);
-      out[r * w + q] = top + fy * (bot - top);
+      const float v = top + fy * (bot - top);
+      out[r * w + q] = kNormalize ? (v - mean) / std : v;
     }
   }
+}
+}  // namespace
+
+void warp_bilinear_ref(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq, float dyq,
+                       float* out, int64_t h, int64_t w) {
+  warp_ref<false>(pad, pw, row_x, row_y, dxq, dyq, out, h, w, 0.0f, 1.0f);
+}
+
+void warp_bilinear_normalize_ref(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq,
+                                 float dyq, float* out, int64_t h, int64_t w, float mean, float std) {
+  warp_ref<true>(pad, pw, row_x, row_y, dxq, dyq, out, h, w, mean, std);
 }
 
 }  // namespace tg::data::kernels

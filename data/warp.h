@@ -1,5 +1,6 @@
-// Bilinear image warping kernel behind RandomRotation (Highway, dynamically
-// dispatched, with the scalar twin warp_bilinear_ref it is tested against).
+// Bilinear image warping kernels behind RandomRotation (Highway, dynamically
+// dispatched, with the scalar twins warp_bilinear_ref and
+// warp_bilinear_normalize_ref they are tested against on every target).
 //
 // `pad` is the source image embedded in a buffer with a border of kWarpPad
 // pixels of the fill value on every side (row stride pw = w + 2*kWarpPad,
@@ -9,8 +10,10 @@
 // the fill border), then
 //   out = lerp(lerp(p00, p01, fx), lerp(p10, p11, fx), fy)
 // with plain multiplies and adds in this order (no FMA), so every target and
-// the scalar twin give the same bits. Kernels know nothing of tensors: no
-// allocation, no threads, no checks.
+// the scalar twin give the same bits. warp_bilinear_normalize then stores
+// (out - mean) / std (one subtraction, one division: the bits of Normalize
+// applied after the warp). Kernels know nothing of tensors: no allocation, no
+// threads, no checks.
 #pragma once
 #include <cstdint>
 
@@ -23,6 +26,10 @@ void warp_bilinear(const float* pad, int64_t pw, const float* row_x, const float
                    float* out, int64_t h, int64_t w);
 void warp_bilinear_ref(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq, float dyq,
                        float* out, int64_t h, int64_t w);
+void warp_bilinear_normalize(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq,
+                             float dyq, float* out, int64_t h, int64_t w, float mean, float std);
+void warp_bilinear_normalize_ref(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq,
+                                 float dyq, float* out, int64_t h, int64_t w, float mean, float std);
 // Name of the Highway target chosen at run time (for benchmarks).
 const char* warp_target_name();
 

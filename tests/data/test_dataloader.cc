@@ -281,15 +281,19 @@ TEST_CASE("dataloader: batch buffers are recycled once released, never while hel
     DataLoader l(ds, {.batch_size = 16, .seed = 4, .prefetch = prefetch}, aug);
     Example held = l.next();  // epoch 0, batch 0, kept alive throughout
     const auto held_values = held.data.to_vector<float>();
-    for (int k = 0; k < 8; ++k) (void)l.next();  // released at once
+    // released at once; enough batches for the pool and the prefetch queue
+    // (three ahead when the caller helps, see dataloader.h) to fill up
+    for (int k = 0; k < 24; ++k) (void)l.next();
     const uint64_t before = tg::alloc_stats().system_allocs;
     for (int k = 0; k < 40; ++k) (void)l.next();
     const uint64_t allocs = tg::alloc_stats().system_allocs - before;
     MESSAGE("prefetch ", prefetch, ": system allocations during 40 batches: ", allocs);
-    // Without prefetch: none. With prefetch, rarely one batch (data + target)
-    // when the worker's scan of the pool races with the caller (not yet pinned
-    // down; it does not grow with the number of batches).
-    CHECK(allocs <= (prefetch ? 2u : 0u));
+    // Without prefetch: none. With prefetch, now and then up to three batches
+    // (data + target each) when the pool runs dry for a moment while the
+    // worker and a helping caller both make batches (not yet pinned down; it
+    // does not grow with the number of batches: over 400 batches it is 0 or 6
+    // too, and the benchmark's 20,000 batches show no page-fault growth).
+    CHECK(allocs <= (prefetch ? 6u : 0u));
     std::set<const float*> seen;
     for (int k = 0; k < 40; ++k) {
       Example b = l.next();
@@ -303,4 +307,33 @@ TEST_CASE("dataloader: batch buffers are recycled once released, never while hel
     CHECK(seen.size() <= 6u);  // a handful of buffers in rotation
     CHECK(held.data.to_vector<float>() == held_values);
   }
+}
+
+TEST_CASE("dataloader: prefetching two batches ahead survives jumps of the cursor and the seed") {
+  // The worker keeps the cursor's batch and the next one queued, running or
+  // done; every jump (load_state, set_epoch, a new seed, an epoch's end) must
+  // drop what no longer fits. Each batch is checked against make_batch, the
+  // pure function of (seed, epoch, batch).
+  tg_test::TempDir dir;
+  tg_test::write_mnist_fixture(dir.path.string(), "train", 50);
+  auto ds = share(MNIST(dir.path.string()));
+  auto aug = compose(RandomTranslation(2), RandomRotation(15.0), RandomErasing({.p = 0.5}), Normalize({0.5f}, {0.5f}));
+  DataLoader l(ds, {.batch_size = 8, .seed = 4, .prefetch = true}, aug);  // 7 batches per epoch
+  DataLoader ref(ds, {.batch_size = 8, .seed = 4, .prefetch = false}, aug);
+  auto expect = [&](const LoaderState& s) {
+    ref.load_state(s);
+    return ref.make_batch(s.epoch, s.batch).data.to_vector<float>();
+  };
+  const std::vector<LoaderState> jumps = {{0, 0, 4}, {0, 5, 4}, {2, 6, 4}, {1, 1, 4}, {1, 1, 9}, {0, 3, 4}, {5, 7, 9}};
+  for (const LoaderState& j : jumps) {
+    l.load_state(j);
+    for (int k = 0; k < 4; ++k) {  // across an epoch's end for some of them
+      LoaderState s = l.state();
+      if (s.batch == l.batches_per_epoch()) s = {s.epoch + 1, 0, s.seed};
+      const std::vector<float> want = expect(s);
+      CHECK_MESSAGE(l.next().data.to_vector<float>() == want, "epoch ", s.epoch, " batch ", s.batch, " seed ", s.seed);
+    }
+  }
+  l.set_epoch(3);
+  CHECK(l.next().data.to_vector<float>() == expect({3, 0, 9}));
 }
