@@ -111,13 +111,11 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
   GemmArgs<T> g{ta,    tb,        size_t(M),    size_t(N), size_t(K), alpha, A,
                 size_t(lda), B,   size_t(ldb), beta,      C,         size_t(ldc),
                 ep.bias, ep.relu, false};
-  // Swap only when it does not make packing dearer: the packed operand is B
-  // (K x N elements; row-major B with at most 256 rows of C is read in place,
-  // a transposed one costs about twice a straight copy), after the swap it is A.
-  const auto pack_cost = [](bool trans, int64_t rows_c, int64_t k, int64_t n) {
-    return !trans && rows_c <= 256 ? int64_t(0) : k * n * (trans ? 2 : 1);
-  };
-  if (N < int64_t(cfg.nr) && M > N && pack_cost(!ta, N, K, M) <= pack_cost(tb, M, K, N)) {
+  // Not when B is already transposed and C at least one vector wide (LeNet's
+  // conv2 dwᵀ = col · dyᵀ, 150x16x100: 137 vs 111 GFLOP/s unswapped); a
+  // narrower one still gains (conv1's 25x6x784: 64 vs 51; the head x·Wᵀ
+  // 64x10x128: 105 vs 85).
+  if (N < int64_t(cfg.nr) && M > N && (!tb || N < int64_t(cfg.lanes))) {
     g = GemmArgs<T>{!tb,   !ta,       size_t(N),    size_t(M), size_t(K), alpha, B,
                     size_t(ldb), A,   size_t(lda), beta,      C,         size_t(ldc),
                     ep.bias, ep.relu, true};
