@@ -4,13 +4,17 @@
 // clock, so the chunk lasts that long whatever else runs), for 1 and 2
 // threads, plus the same with a bare tbb::parallel_for in a 2-thread arena
 // (the implementation tapegrad used before tensor/parallel.cc's pool).
-// Prints µs per iteration against the ideal. A timing, never a test.
+// Prints µs per iteration against the ideal, and the round trip of one cache
+// line between two threads (where the VM's two vCPUs sit relative to each
+// other: ~100 ns within a core complex, 400+ ns across). A timing, never a test.
 //   bench_parallel [serial_us chunk_us ...]   default: 50 50  10 200  5 20  10 2000
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -44,6 +48,28 @@ std::string loadavg() {
   return s;
 }
 
+// ns per round trip of one cache line between this thread and another.
+double ping_pong_ns() {
+  alignas(64) std::atomic<int> a{0};
+  constexpr int kN = 100000;
+  std::thread t([&] {
+    for (int i = 0; i < kN; ++i) {
+      while (a.load(std::memory_order_acquire) != 2 * i + 1) {
+      }
+      a.store(2 * i + 2, std::memory_order_release);
+    }
+  });
+  const auto t0 = clk::now();
+  for (int i = 0; i < kN; ++i) {
+    a.store(2 * i + 1, std::memory_order_release);
+    while (a.load(std::memory_order_acquire) != 2 * i + 2) {
+    }
+  }
+  const double ns = std::chrono::duration<double, std::nano>(clk::now() - t0).count() / kN;
+  t.join();
+  return ns;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -51,6 +77,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) args.push_back(std::atof(argv[i]));
   if (args.size() < 2) args = {50, 50, 10, 200, 5, 20, 10, 2000};
   std::printf("load average: %s\n", loadavg().c_str());
+  std::printf("cache-line round trip between two threads: %.0f ns\n", ping_pong_ns());
   std::printf("%10s %10s | %12s %12s %12s | %8s\n", "serial us", "chunk us", "tg T=1", "tg T=2",
               "tbb T=2", "ideal T=2");
   tbb::task_arena arena(2);

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <sstream>
 
@@ -62,26 +63,46 @@ std::vector<uint8_t> slurp(const std::string& path) {
   return buf;
 }
 
-// Inflates every gzip member of `in`; throws on any corruption or truncation.
-std::vector<uint8_t> gunzip(std::span<const uint8_t> in, const std::string& path) {
+// Reads up to `cap` bytes of the compressed stream starting at offset `off`
+// into `dst`; returns how many it read.
+using ReadAt = std::function<size_t(size_t off, uint8_t* dst, size_t cap)>;
+
+// Inflates every gzip member of a compressed stream of `total` bytes, pulled
+// through `read_at` 1 MiB at a time (so a file never has to be in memory
+// whole next to its inflated bytes); throws on any corruption or truncation.
+std::vector<uint8_t> gunzip(size_t total, const ReadAt& read_at, const std::string& path) {
   std::vector<uint8_t> out;
-  // The last four bytes of a gzip member hold its size mod 2^32: a good first guess.
-  if (in.size() >= 18) {
-    const uint8_t* t = in.data() + in.size() - 4;
-    const uint32_t isize = uint32_t(t[0]) | (uint32_t(t[1]) << 8) | (uint32_t(t[2]) << 16) |
-                           (uint32_t(t[3]) << 24);
-    out.reserve(std::min<size_t>(isize, in.size() * 1100));  // deflate never exceeds ~1032:1
+  // The last four bytes of a gzip member hold its size mod 2^32: a good first
+  // guess, with room for the call that finds the end of the stream (growing a
+  // full vector would hold two copies at once).
+  if (total >= 18) {
+    uint8_t t[4];
+    if (read_at(total - 4, t, 4) == 4) {
+      const uint32_t isize = uint32_t(t[0]) | (uint32_t(t[1]) << 8) | (uint32_t(t[2]) << 16) |
+                             (uint32_t(t[3]) << 24);
+      out.reserve(std::min<size_t>(isize, total * 1100) + (size_t(1) << 16));  // deflate: <= ~1032:1
+    }
   }
-  size_t pos = 0;  // start of the current member in `in`
-  while (pos < in.size()) {
+  std::vector<uint8_t> in(std::min<size_t>(total, size_t(1) << 20));
+  size_t in_off = 0, in_len = 0;  // in[0, in_len) holds compressed bytes [in_off, in_off + in_len)
+  size_t pos = 0;                 // start of the current member
+  while (pos < total) {
     z_stream zs{};
     TG_CHECK(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK, path, ": zlib inflateInit2 failed");
-    zs.next_in = const_cast<Bytef*>(in.data() + pos);
-    const size_t avail = in.size() - pos;
-    zs.avail_in = uInt(std::min<size_t>(avail, std::numeric_limits<uInt>::max()));
-    size_t fed = zs.avail_in;
+    in_off = pos;
+    in_len = 0;
+    zs.next_in = in.data();
+    zs.avail_in = 0;
+    const auto offset = [&] { return in_off + size_t(zs.next_in - in.data()); };
     int rc = Z_OK;
     for (;;) {
+      if (zs.avail_in == 0 && offset() < total) {  // next piece of input
+        in_off = offset();
+        in_len = read_at(in_off, in.data(), std::min(in.size(), total - in_off));
+        TG_CHECK(in_len > 0, path, ": read error at compressed byte offset ", in_off);
+        zs.next_in = in.data();
+        zs.avail_in = uInt(in_len);
+      }
       // Inflate into a window of at most 16 MiB past the current end (resize
       // zero-fills only the window; the vector grows geometrically).
       const size_t before = out.size();
@@ -93,31 +114,34 @@ std::vector<uint8_t> gunzip(std::span<const uint8_t> in, const std::string& path
       rc = inflate(&zs, Z_NO_FLUSH);
       out.resize(before + (given - zs.avail_out));
       if (rc == Z_STREAM_END) break;
-      if (rc == Z_BUF_ERROR && zs.avail_in == 0 && fed < avail) {  // > 4 GiB of input
-        const size_t more = std::min<size_t>(avail - fed, std::numeric_limits<uInt>::max());
-        zs.next_in = const_cast<Bytef*>(in.data() + pos + fed);
-        zs.avail_in = uInt(more);
-        fed += more;
-        continue;
-      }
-      if (rc == Z_OK) continue;
-      const size_t at = pos + (fed - zs.avail_in);
+      if (rc == Z_OK || (rc == Z_BUF_ERROR && zs.avail_in == 0 && offset() < total)) continue;
+      const size_t at = offset();
       const std::string msg = zs.msg ? zs.msg : "";
       inflateEnd(&zs);
       if (rc == Z_BUF_ERROR)
         detail::throw_error(path, ": corrupt gzip stream: truncated (the compressed data ends at byte ",
-                            in.size(), " before the end of the stream; ", out.size(),
+                            total, " before the end of the stream; ", out.size(),
                             " bytes inflated)");
       detail::throw_error(path, ": corrupt gzip stream at compressed byte offset ", at, ": ",
                           msg.empty() ? "zlib error " + std::to_string(rc) : msg);
     }
-    pos += fed - zs.avail_in;
+    pos = offset();
     inflateEnd(&zs);
     // Another member may follow; anything else (e.g. zero padding) is ignored like gzip(1) does.
-    if (!(pos + 1 < in.size() && in[pos] == 0x1f && in[pos + 1] == 0x8b)) break;
+    uint8_t m[2];
+    if (!(pos + 1 < total && read_at(pos, m, 2) == 2 && m[0] == 0x1f && m[1] == 0x8b)) break;
   }
-  out.shrink_to_fit();
+  // (shrink_to_fit would copy: only worth it when the guess was far off)
+  if (out.capacity() - out.size() > out.size() / 8 + (size_t(1) << 20)) out.shrink_to_fit();
   return out;
+}
+
+std::vector<uint8_t> gunzip(std::span<const uint8_t> in, const std::string& path) {
+  return gunzip(in.size(), [&](size_t off, uint8_t* dst, size_t cap) {
+    const size_t n = std::min(cap, in.size() - std::min(off, in.size()));
+    if (n) std::memcpy(dst, in.data() + off, n);
+    return n;
+  }, path);
 }
 
 }  // namespace
@@ -168,9 +192,22 @@ double IdxArray::value(int64_t i) const {
 }
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::vector<uint8_t> raw = slurp(path);
-  if (raw.size() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b) return gunzip(raw, path);
-  return raw;
+  std::ifstream f(path, std::ios::binary);
+  TG_CHECK(f.good(), path, ": cannot open: ", std::strerror(errno));
+  f.seekg(0, std::ios::end);
+  const std::streamoff n = f.tellg();
+  TG_CHECK(n >= 0, path, ": cannot determine the file size");
+  uint8_t magic[2] = {0, 0};
+  f.seekg(0, std::ios::beg);
+  if (n >= 2) f.read(reinterpret_cast<char*>(magic), 2);
+  if (!(n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)) return slurp(path);
+  // gzip: inflate straight from the file, never holding it whole
+  return gunzip(size_t(n), [&](size_t off, uint8_t* dst, size_t cap) -> size_t {
+    f.clear();
+    f.seekg(std::streamoff(off), std::ios::beg);
+    f.read(reinterpret_cast<char*>(dst), std::streamsize(cap));
+    return size_t(f.gcount());
+  }, path);
 }
 
 std::vector<uint8_t> inflate_if_gzip(std::span<const uint8_t> bytes, const std::string& name) {
@@ -178,8 +215,11 @@ std::vector<uint8_t> inflate_if_gzip(std::span<const uint8_t> bytes, const std::
   return std::vector<uint8_t>(bytes.begin(), bytes.end());
 }
 
-IdxArray parse_idx(std::span<const uint8_t> s, const std::string& name) {
-  const size_t n = s.size();
+namespace {
+// Checks an IDX header against a stream of n bytes whose first bytes are
+// `s` (at least the whole header, or all n if fewer); returns the array
+// without its data and the header size.
+IdxArray parse_header(std::span<const uint8_t> s, size_t n, const std::string& name, size_t* header_size) {
   TG_CHECK(n >= 4, name, ": truncated header: expected 4 bytes of magic/type/rank at offset 0, file has ",
            n, " bytes");
   TG_CHECK(s[0] == 0 && s[1] == 0, name, ": bad magic at offset 0: expected 0x00 0x00, found ",
@@ -216,14 +256,31 @@ IdxArray parse_idx(std::span<const uint8_t> s, const std::string& name) {
            idx_type_name(a.type), " need ", uint64_t(need), " bytes of data at offset ", header,
            ", file has ", have, " (", have - size_t(need), " extra bytes at offset ",
            header + size_t(need), ")");
+  *header_size = header;
+  return a;
+}
+}  // namespace
+
+IdxArray parse_idx(std::span<const uint8_t> s, const std::string& name) {
+  size_t header = 0;
+  IdxArray a = parse_header(s, s.size(), name, &header);
   a.bytes.assign(s.begin() + header, s.end());
-  swap_elements(a.bytes.data(), size_t(a.numel()), esize);
+  swap_elements(a.bytes.data(), size_t(a.numel()), a.element_size());
   return a;
 }
 
 IdxArray read_idx(const std::string& path) {
-  const std::vector<uint8_t> s = read_file_bytes(path);
-  return parse_idx(s, path);
+  std::vector<uint8_t> s = read_file_bytes(path);
+  // Check the header on a copy of it only, then move the data out of `s`
+  // (one shift in place) rather than copying it: a second copy of 47 MB of
+  // images was the peak of a training process.
+  size_t header = 0;
+  IdxArray a = parse_header(s, s.size(), path, &header);
+  std::memmove(s.data(), s.data() + header, s.size() - header);
+  s.resize(s.size() - header);
+  a.bytes = std::move(s);
+  swap_elements(a.bytes.data(), size_t(a.numel()), a.element_size());
+  return a;
 }
 
 void write_idx(const std::string& path, IdxType type, const std::vector<int64_t>& dims,

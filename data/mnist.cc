@@ -6,6 +6,7 @@
 #include <filesystem>
 #if defined(__linux__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 #include "data/convert.h"
@@ -33,7 +34,7 @@ std::string find_file(const std::string& root, Split split, bool images, const c
 // pages nearly every image costs a TLB miss and a page walk. On Linux the
 // copy lives in an anonymous mapping with MADV_HUGEPAGE (2 MB pages where the
 // kernel has them); elsewhere, or if mmap fails, in an ordinary allocation.
-std::shared_ptr<const uint8_t> pixel_copy(const std::vector<uint8_t>& bytes) {
+std::shared_ptr<const uint8_t> pixel_copy(std::vector<uint8_t>& bytes) {
   const size_t n = std::max<size_t>(bytes.size(), 1);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   constexpr size_t kHuge = size_t(2) << 20;
@@ -43,7 +44,17 @@ std::shared_ptr<const uint8_t> pixel_copy(const std::vector<uint8_t>& bytes) {
     auto* base = static_cast<uint8_t*>(m);
     uint8_t* p = base + ((kHuge - reinterpret_cast<uintptr_t>(base) % kHuge) % kHuge);
     madvise(p, len - size_t(p - base), MADV_HUGEPAGE);  // advice only: failure is harmless
-    if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());
+    // Copy 2 MB at a time and hand each copied piece of the source back to
+    // the system at once (the source is about to be freed), so the process
+    // never holds both copies of the images: that was its peak memory.
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    const uintptr_t src0 = reinterpret_cast<uintptr_t>(bytes.data());
+    for (size_t off = 0; off < bytes.size(); off += kHuge) {
+      const size_t n_copy = std::min(kHuge, bytes.size() - off);
+      std::memcpy(p + off, bytes.data() + off, n_copy);
+      const uintptr_t lo = (src0 + off + page - 1) / page * page, hi = (src0 + off + n_copy) / page * page;
+      if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+    }
     return std::shared_ptr<const uint8_t>(p, [m, len](const uint8_t*) { munmap(m, len); });
   }
 #endif
