@@ -9,17 +9,21 @@
 // are still oneTBB's); between jobs it spins for a short while, then sleeps
 // on an atomic (futex) until the next job.
 //
-// A job splits [begin, end) into k = min(n, ceil(range / grain)) equal
+// n is tg::get_num_threads(), capped at what oneTBB allows (the cores).
+// A job splits [begin, end) into k = min(n, 32, ceil(range / grain)) equal
 // contiguous chunks. Chunks are claimed with one atomic word holding (job
-// number, next chunk), so a worker that wakes late cannot take a chunk of a
-// later job; the caller claims chunks too and then waits for the ones others
-// are running. When the machine is busy and a worker is not scheduled, the
+// number, mask of claimed chunks), so a worker that wakes late cannot take a
+// chunk of a later job. Each thread claims "its" chunk first (caller 0,
+// worker i: i), so the same half of a batch stays on the same core from one
+// op to the next, then any chunk left; the caller then waits for the chunks
+// others are running. When the machine is busy and a worker is not scheduled, the
 // caller simply runs every chunk itself: never slower than serial by more
 // than the bookkeeping. One job at a time: a parallel_for issued from another
 // thread while a job runs (the data loader's prefetch thread) runs serially.
 // An exception thrown by a chunk is rethrown on the calling thread.
 #include "tensor/parallel.h"
 
+#include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
 #include <algorithm>
@@ -52,14 +56,19 @@ thread_local int t_depth = 0;
 struct State {
   explicit State(int workers) : workers(workers) {}
 
-  // Claims and runs chunks of job `job` until none is left.
-  void work(uint64_t job) {
+  // Claims and runs chunks of job `job` until none is left: first chunk
+  // `self` (the caller is 0, worker i is i), so that consecutive regions over
+  // the same data (a layer's forward, its ReLU, its backward) keep each half
+  // in the same core's cache; then any chunk nobody has claimed yet.
+  void work(uint64_t job, int64_t self) {
     uint64_t w = word.load(std::memory_order_acquire);
     for (;;) {
       if ((w >> 32) != job) return;  // a later job (or shutdown): not ours
-      const int64_t c = int64_t(w & 0xffffffffu);
-      if (c >= chunks) return;
-      if (!word.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel,
+      const uint32_t all = chunks >= 32 ? 0xffffffffu : (uint32_t(1) << chunks) - 1;
+      const uint32_t open = all & ~uint32_t(w);
+      if (!open) return;
+      const int64_t c = self < chunks && (open >> self & 1u) ? self : __builtin_ctz(open);
+      if (!word.compare_exchange_weak(w, w | (uint64_t(1) << c), std::memory_order_acq_rel,
                                       std::memory_order_acquire))
         continue;
       // Chunk c of the current job is ours: the job cannot finish (and its
@@ -78,8 +87,7 @@ struct State {
     }
   }
 
-  void worker_loop() {
-    running.fetch_add(1, std::memory_order_acq_rel);
+  void worker_loop(int64_t self) {
     uint64_t seen = word.load(std::memory_order_acquire) >> 32;
     while (!stop.load(std::memory_order_acquire)) {
       uint64_t w = word.load(std::memory_order_acquire);
@@ -96,16 +104,16 @@ struct State {
       }
       if (stop.load(std::memory_order_acquire)) break;
       seen = w >> 32;
-      work(seen);
+      work(seen, self);
     }
-    running.fetch_sub(1, std::memory_order_acq_rel);
+    exited.fetch_add(1, std::memory_order_acq_rel);
   }
 
   const int workers;
-  std::atomic<uint64_t> word{0};  // (job number << 32) | next unclaimed chunk
+  std::atomic<uint64_t> word{0};  // (job number << 32) | bit mask of the claimed chunks
   std::atomic<int64_t> done{0};   // chunks of the current job finished
   std::atomic<int> sleeping{0};
-  std::atomic<int> running{0};
+  std::atomic<int> exited{0};
   std::atomic<bool> stop{false};
   detail::RangeFn* fn = nullptr;
   int64_t begin = 0, range = 0, chunks = 0;
@@ -113,13 +121,21 @@ struct State {
   std::exception_ptr error;
 };
 
+int max_tbb_threads() {
+  return int(std::max<size_t>(
+      1, tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism)));
+}
+
 class Pool {
  public:
+  // At most as many workers as oneTBB will give us (cores - 1 by default):
+  // an enqueued task beyond that would never run.
   explicit Pool(int threads)
-      : s_(std::make_shared<State>(threads - 1)), arena_(threads, 1) {
-    for (int i = 0; i < s_->workers; ++i) {
+      : s_(std::make_shared<State>(std::max(0, std::min(threads, max_tbb_threads()) - 1))),
+        arena_(s_->workers + 1, 1) {
+    for (int i = 1; i <= s_->workers; ++i) {
       std::shared_ptr<State> s = s_;
-      arena_.enqueue([s] { s->worker_loop(); });
+      arena_.enqueue([s, i] { s->worker_loop(i); });
     }
   }
 
@@ -127,9 +143,14 @@ class Pool {
     s_->stop.store(true, std::memory_order_release);
     s_->word.fetch_add(uint64_t(1) << 32, std::memory_order_acq_rel);  // wake sleepers
     s_->word.notify_all();
-    // Workers that started leave their loop; one oneTBB starts later sees
-    // `stop` and returns at once.
-    while (s_->running.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+    // Wait until every worker task has run and left its loop (one that
+    // oneTBB starts only now sees `stop` and returns at once), so that no task
+    // and its reference to the state outlive the pool. A task oneTBB never
+    // starts within 2 s is given up on (it would still find `stop`).
+    const auto t0 = std::chrono::steady_clock::now();
+    while (s_->exited.load(std::memory_order_acquire) < s_->workers &&
+           std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2))
+      std::this_thread::yield();
   }
 
   // Runs the job and returns true, or returns false at once when another
@@ -139,7 +160,7 @@ class Pool {
     if (!lock.owns_lock()) return false;
     State& s = *s_;
     const int64_t range = end - begin;
-    const int64_t k = std::min<int64_t>(s.workers + 1, (range + grain - 1) / grain);
+    const int64_t k = std::min<int64_t>({s.workers + 1, 32, (range + grain - 1) / grain});
     s.fn = &fn;
     s.begin = begin;
     s.range = range;
@@ -147,9 +168,9 @@ class Pool {
     s.error = nullptr;
     s.done.store(0, std::memory_order_relaxed);
     const uint64_t job = (s.word.load(std::memory_order_relaxed) >> 32) + 1;
-    s.word.store(job << 32, std::memory_order_release);  // publish: chunk 0 is next
+    s.word.store(job << 32, std::memory_order_release);  // publish: nothing claimed yet
     if (s.sleeping.load(std::memory_order_acquire) > 0) s.word.notify_all();
-    s.work(job);
+    s.work(job, 0);
     // Wait for chunks other threads claimed: spin briefly, then yield.
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; s.done.load(std::memory_order_acquire) < k; ++i) {
