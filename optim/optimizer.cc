@@ -28,15 +28,17 @@ void for_each_chunk(const std::vector<int64_t>& numels,
       if (numels[i] > 0) fn(i, 0, numels[i]);
     return;
   }
-  struct Chunk {
-    size_t item;
-    int64_t lo, hi;
-  };
-  std::vector<Chunk> chunks;
-  for (size_t i = 0; i < numels.size(); ++i)
-    for (int64_t lo = 0; lo < numels[i]; lo += kChunk) chunks.push_back({i, lo, std::min(numels[i], lo + kChunk)});
-  parallel_for(0, int64_t(chunks.size()), 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) fn(chunks[c].item, chunks[c].lo, chunks[c].hi);
+  // Part p of n holds the p-th n-th of every parameter: parallel_for gives
+  // part p to thread p, the same thread that computed that part of the
+  // parameter's forward product (GEMMs split their output columns, i.e. the
+  // weight's rows, the same way), so the weights stay in that core's cache.
+  const int64_t n = get_num_threads();
+  parallel_for(0, n, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p)
+      for (size_t i = 0; i < numels.size(); ++i) {
+        const int64_t lo = numels[i] * p / n, hi = numels[i] * (p + 1) / n;
+        if (hi > lo) fn(i, lo, hi);
+      }
   });
 }
 

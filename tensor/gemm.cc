@@ -141,6 +141,12 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
     const int64_t cost = rows * cols + 8 * (rows + cols);
     if (best_cost < 0 || cost < best_cost) best_a = a, best_cost = cost;
   }
+  // Aᵀ·B is how a layer's weight gradient dYᵀ·X is formed: cut it by rows
+  // when it has enough of them, so that each thread writes a contiguous block
+  // of the gradient: the block the same thread then updates in the optimizer
+  // (optim::detail::for_each_chunk gives thread p the p-th n-th of every
+  // parameter), instead of half of every row crossing between cores.
+  if (g.trans_a && !g.trans_c && um >= nt && best_cost >= 0) best_a = nt;
   if (best_cost < 0) {  // fewer micro-tiles than threads: one rectangle
     tile(g, 0, M, 0, N, thread_workspace<T>(cfg.workspace_elems));
     return;
