@@ -278,22 +278,24 @@ TEST_CASE("dataloader: batch buffers are recycled once released, never while hel
   auto ds = share(MNIST(dir.path.string()));
   auto aug = compose(RandomTranslation(2), RandomRotation(10.0));
   for (bool prefetch : {false, true}) {
+    const uint64_t at_start = tg::alloc_stats().system_allocs;
     DataLoader l(ds, {.batch_size = 16, .seed = 4, .prefetch = prefetch}, aug);
     Example held = l.next();  // epoch 0, batch 0, kept alive throughout
     const auto held_values = held.data.to_vector<float>();
-    // released at once; enough batches for the pool and the prefetch queue
-    // (three ahead when the caller helps, see dataloader.h) to fill up
-    for (int k = 0; k < 24; ++k) (void)l.next();
+    for (int k = 0; k < 24; ++k) (void)l.next();  // released at once
     const uint64_t before = tg::alloc_stats().system_allocs;
-    for (int k = 0; k < 40; ++k) (void)l.next();
+    for (int k = 0; k < 400; ++k) (void)l.next();
     const uint64_t allocs = tg::alloc_stats().system_allocs - before;
-    MESSAGE("prefetch ", prefetch, ": system allocations during 40 batches: ", allocs);
-    // Without prefetch: none. With prefetch, now and then up to three batches
-    // (data + target each) when the pool runs dry for a moment while the
-    // worker and a helping caller both make batches (not yet pinned down; it
-    // does not grow with the number of batches: over 400 batches it is 0 or 6
-    // too, and the benchmark's 20,000 batches show no page-fault growth).
-    CHECK(allocs <= (prefetch ? 6u : 0u));
+    const uint64_t total = tg::alloc_stats().system_allocs - at_start;
+    MESSAGE("prefetch ", prefetch, ": system allocations: ", total, " in all, ", allocs, " during the last 400 batches");
+    // Without prefetch, once the two buffers (held + one in rotation) exist,
+    // none. With prefetch, how many batches are alive at a peak depends on
+    // timing (the worker and a helping caller both make batches), but never
+    // more than five (held, the caller's, three prefetched), each data +
+    // target: 10 allocations over the loader's whole life, however many
+    // batches it serves (measured: 0-6 in 100 runs).
+    if (!prefetch) CHECK(allocs == 0u);
+    CHECK(total <= (prefetch ? 10u : 4u));
     std::set<const float*> seen;
     for (int k = 0; k < 40; ++k) {
       Example b = l.next();
