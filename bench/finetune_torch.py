@@ -36,7 +36,6 @@ Prints the demo's table (mean [min-max] over runs) and writes all the
 accuracies to --out (JSON). One thread by default (torch.set_num_threads).
 """
 import argparse
-import gzip
 import json
 import os
 import struct
@@ -49,17 +48,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 FASHION = "/usr/share/datasets/fashion-mnist"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_torch import read_idx  # noqa: E402  (bench/train_torch.py, the same IDX reader)
+
 DIGITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "mnist-digits")
-
-
-def read_idx(path):
-    if not os.path.exists(path) and os.path.exists(path + ".gz"):
-        path += ".gz"
-    with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def load(root, split):

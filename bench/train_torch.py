@@ -29,6 +29,9 @@ ROOT = "/usr/share/datasets/fashion-mnist"
 
 
 def read_idx(path):
+    """An IDX file of unsigned bytes as a numpy array; `path` or, when missing, `path`.gz."""
+    if not os.path.exists(path) and os.path.exists(path + ".gz"):
+        path += ".gz"
     with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as f:
         raw = f.read()
     ndim = raw[3]
