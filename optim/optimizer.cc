@@ -1,4 +1,4 @@
-// The non-template parts of OptimizerBase: parameter checks and the chunked,
+// The non-template parts of OptimizerBase: parameter checks and the
 // optionally parallel walk over every parameter's elements.
 #include "optim/optimizer.h"
 
@@ -14,9 +14,6 @@ void check_param(const Tensor& p, const char* optimizer, size_t group, size_t in
            p.shape(), " is not contiguous; pass p.contiguous() as a leaf instead");
 }
 
-// Chunks of 32K elements: big enough to be worth a thread, small enough to
-// balance a model whose parameters differ in size by orders of magnitude.
-constexpr int64_t kChunk = int64_t(1) << 15;
 constexpr int64_t kParallelMin = int64_t(1) << 17;  // below this many elements, stay serial
 
 void for_each_chunk(const std::vector<int64_t>& numels,

@@ -10,8 +10,8 @@
 //   pointers (never recorded on the tape, bumps the parameter's version).
 //   Parameters without a gradient are skipped and get no state. The update of
 //   one parameter is one fused kernel pass (tensor/kernels/optim.h); large
-//   parameter sets are split into fixed chunks run with tg::parallel_for, so
-//   results are bit-identical for any thread count.
+//   parameter sets are split over threads with tg::parallel_for; every
+//   update is elementwise, so results are bit-identical for any thread count.
 // - zero_grad(set_to_none = true) drops the gradients (or zeroes them).
 // - State is created lazily on the first step of a parameter and can be
 //   saved and restored (state_dict / load_state_dict, or save/load to a
@@ -83,8 +83,9 @@ int64_t parse_int(const std::string& s, const std::string& key);
 const std::string& require_key(const std::map<std::string, std::string>& m, const std::string& key,
                                const char* optimizer);
 void check_param(const Tensor& p, const char* optimizer, size_t group, size_t index);
-// Runs fn(item, lo, hi) for every (item, chunk) of `numels`, in parallel when
-// the total is large; chunk boundaries depend only on the sizes.
+// Runs fn(item, lo, hi) over every element range of `numels`, serially for a
+// small total, else with thread p of n taking the p-th n-th of every item
+// (fn must be elementwise: the split depends on the thread count).
 void for_each_chunk(const std::vector<int64_t>& numels,
                     const std::function<void(size_t, int64_t, int64_t)>& fn);
 }  // namespace detail
