@@ -49,12 +49,9 @@ void swap_elements(uint8_t* p, size_t n, size_t size) {
     for (size_t a = 0, b = size - 1; a < b; ++a, --b) std::swap(p[a], p[b]);
 }
 
-std::vector<uint8_t> slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  TG_CHECK(f.good(), path, ": cannot open: ", std::strerror(errno));
-  f.seekg(0, std::ios::end);
-  const std::streamoff n = f.tellg();
-  TG_CHECK(n >= 0, path, ": cannot determine the file size");
+// The whole of an open file of n bytes.
+std::vector<uint8_t> slurp(std::ifstream& f, std::streamoff n, const std::string& path) {
+  f.clear();
   f.seekg(0, std::ios::beg);
   std::vector<uint8_t> buf(static_cast<size_t>(n));
   if (n > 0) f.read(reinterpret_cast<char*>(buf.data()), n);
@@ -200,7 +197,7 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   uint8_t magic[2] = {0, 0};
   f.seekg(0, std::ios::beg);
   if (n >= 2) f.read(reinterpret_cast<char*>(magic), 2);
-  if (!(n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)) return slurp(path);
+  if (!(n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)) return slurp(f, n, path);
   // gzip: inflate straight from the file, never holding it whole
   return gunzip(size_t(n), [&](size_t off, uint8_t* dst, size_t cap) -> size_t {
     f.clear();

@@ -82,6 +82,11 @@ struct Blocking {
 #endif
   static constexpr size_t kKC = TG_GEMM_KC_BYTES / sizeof(T);
   static constexpr size_t kNC = kNR * ((TG_GEMM_NC_BYTES / sizeof(T)) / kNR);
+  // A row-major A is packed when its rows are within this many bytes of a
+  // multiple of 4 KiB (they would share L1 sets); B is read in place by
+  // tiles of at most kDirectBRows rows. Measured with bench/gemm.
+  static constexpr size_t kAConflictBytes = 256;
+  static constexpr size_t kDirectBRows = 256;
 };
 
 template <class T>
@@ -489,23 +494,15 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
   //  - Aᵀ: always; each k reads MR contiguous elements.
   //  - B (row-major, full NR panels): when few row panels of C reuse each
   //    packed panel, so packing would cost more than it saves.
-  const size_t a_row_bytes = g.lda * sizeof(T);
-#ifndef TG_GEMM_A_CONFLICT
-#define TG_GEMM_A_CONFLICT 256
-#endif
-  const size_t a_mod = a_row_bytes % 4096;
+  const size_t a_row_bytes = g.lda * sizeof(T), a_mod = a_row_bytes % 4096;
   const bool direct_a = g.trans_a || a_row_bytes < 4096 ||
-                        (a_mod >= TG_GEMM_A_CONFLICT && a_mod <= 4096 - TG_GEMM_A_CONFLICT);
+                        (a_mod >= Bk::kAConflictBytes && a_mod <= 4096 - Bk::kAConflictBytes);
   const bool row_a = direct_a && !g.trans_a;
-#ifndef TG_GEMM_DIRECT_B_ROWS
-#define TG_GEMM_DIRECT_B_ROWS 256
-#endif
-  const bool direct_b = !g.trans_b && m1 - m0 <= TG_GEMM_DIRECT_B_ROWS;
-  const size_t n_full_panels = direct_b ? (narrow ? 0 : (n1 - n0) / NR) : 0;
+  const bool direct_b = !g.trans_b && m1 - m0 <= Bk::kDirectBRows;
 
   for (size_t jc = n0; jc < n1; jc += NC) {
     const size_t nc = std::min(NC, n1 - jc);
-    const size_t direct_panels = direct_b ? std::min(nc / NR, n_full_panels) : 0;
+    const size_t direct_panels = direct_b && !narrow ? nc / NR : 0;  // full NR-wide panels
     for (size_t pc = 0; pc < K; pc += kc_even) {
       const size_t kc = std::min(kc_even, K - pc);
       const bool first = pc == 0, last = pc + kc == K;
