@@ -64,6 +64,9 @@ struct State {
     uint64_t w = word.load(std::memory_order_acquire);
     for (;;) {
       if ((w >> 32) != job) return;  // a later job (or shutdown): not ours
+      // (atomic: a thread late for a finished job may read it while the
+      // caller sets up the next one; the CAS below then fails)
+      const int64_t chunks = this->chunks.load(std::memory_order_relaxed);
       const uint32_t all = chunks >= 32 ? 0xffffffffu : (uint32_t(1) << chunks) - 1;
       const uint32_t open = all & ~uint32_t(w);
       if (!open) return;
@@ -116,7 +119,8 @@ struct State {
   std::atomic<int> exited{0};
   std::atomic<bool> stop{false};
   detail::RangeFn* fn = nullptr;
-  int64_t begin = 0, range = 0, chunks = 0;
+  int64_t begin = 0, range = 0;
+  std::atomic<int64_t> chunks{0};
   std::mutex error_mu;
   std::exception_ptr error;
 };
@@ -164,7 +168,7 @@ class Pool {
     s.fn = &fn;
     s.begin = begin;
     s.range = range;
-    s.chunks = k;
+    s.chunks.store(k, std::memory_order_relaxed);
     s.error = nullptr;
     s.done.store(0, std::memory_order_relaxed);
     const uint64_t job = (s.word.load(std::memory_order_relaxed) >> 32) + 1;
