@@ -1,15 +1,18 @@
 #!/usr/bin/python3
 """The fine-tuning demo (scripts/demo) redone in PyTorch, on our exact files.
 
-  /usr/bin/python3 bench/finetune_torch.py [--seeds K] [--pretrain-seeds P] [--out FILE.json]
+  /usr/bin/python3 bench/finetune_torch.py [--seeds K] [--pretrain-seeds P] [--sample random|first] [--out FILE.json]
         [--lr 1e-3] [--head-lr 1e-3] [--backbone-lr 1e-3] [--threads 1]
         [--pretrained model.safetensors]
 
 What scripts/demo does with build/examples/tapegrad/tapegrad, step by step:
   1. pretrain LeNet-5 on Fashion-MNIST (/usr/share/datasets/fashion-mnist):
      3 epochs, Adam 1e-3, batch 64, torch.manual_seed(pretrain seed);
-  2. fine-tune on the first 100 and the first 1,000 images of our digits
-     training split (data/mnist-digits, made by scripts/get-data) for 20 epochs,
+  2. fine-tune on 100 and on 1,000 images of our digits training split
+     (data/mnist-digits, made by scripts/get-data): with --sample random (the
+     default, as scripts/demo) a random n per fine-tuning seed (torch.randperm;
+     other digits than tapegrad's draw, the same distribution), with --sample
+     first the first n; 20 epochs,
      batch 64, Adam, in three modes:
        full    load the pretrained weights, then a fresh head (a new
                nn.Linear(84, 10) drawn right after the model, with the
@@ -127,7 +130,11 @@ def finetune(pre, mode, n, seed, a, dig):
             opt = torch.optim.Adam(head, lr=a.head_lr)
         else:
             opt = torch.optim.Adam([{"params": backbone, "lr": a.backbone_lr}, {"params": head, "lr": a.head_lr}])
-    train(model, opt, x[:n], y[:n], 20, 64, seed)
+    if a.sample == "first":
+        pick = torch.arange(n)
+    else:  # a random n of the split, drawn with the seed (not tapegrad's draw: same distribution, other digits)
+        pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(1_000_003 + seed))[:n]
+    train(model, opt, x[pick], y[pick], 20, 64, seed)
     return accuracy(model, xt, yt)
 
 
@@ -138,6 +145,8 @@ def summary(v):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds 0..K-1")
+    ap.add_argument("--sample", default="random", choices=["first", "random"],
+                    help="which n training digits: the first, or a random n per seed (scripts/demo's default)")
     ap.add_argument("--pretrain-seeds", type=int, default=1, help="pretraining seeds 0..P-1")
     ap.add_argument("--pretrained", default="", help="a tapegrad model.safetensors to fine-tune instead")
     ap.add_argument("--lr", type=float, default=1e-3, help="pretraining and scratch lr")
@@ -189,7 +198,7 @@ def main():
           f"{a.threads} thread(s); lr {a.lr}, head lr {a.head_lr}, backbone lr {a.backbone_lr})")
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
-        json.dump({"torch": torch.__version__, "seeds": a.seeds, "pretrain_seeds": a.pretrain_seeds,
+        json.dump({"torch": torch.__version__, "seeds": a.seeds, "pretrain_seeds": a.pretrain_seeds, "sample": a.sample,
                    "pretrained": a.pretrained, "lr": a.lr, "head_lr": a.head_lr, "backbone_lr": a.backbone_lr,
                    "threads": a.threads, "seconds": secs, "pretrain_acc": pre_acc, "acc": acc}, f, indent=1)
         f.write("\n")

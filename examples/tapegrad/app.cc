@@ -229,7 +229,7 @@ std::map<std::string, std::string> run_metadata(const RunConfig& c) {
   bl << std::setprecision(17) << c.backbone_lr;
   return {{"arch", c.model},        {"data", c.data},           {"batch_size", std::to_string(c.batch_size)},
           {"optimizer", c.optimizer}, {"lr", lr.str()},           {"seed", std::to_string(c.seed)},
-          {"limit", std::to_string(c.limit)}, {"mode", c.from.empty() ? "train" : c.mode},
+          {"limit", std::to_string(c.limit)}, {"sample", c.sample}, {"mode", c.from.empty() ? "train" : c.mode},
           {"head_lr", hl.str()},    {"backbone_lr", bl.str()},  {"epochs", std::to_string(c.epochs)}};
 }
 
@@ -267,6 +267,19 @@ void write_predictions(const std::string& out, const tg::data::MNIST& test, cons
 }  // namespace
 
 // ---------------------------------------------------------------- train / finetune
+tg::data::DatasetPtr training_examples(const RunConfig& cfg, tg::data::DatasetPtr full) {
+  TG_CHECK(cfg.sample == "first" || cfg.sample == "random", "--sample must be first or random, got '", cfg.sample, "'");
+  if (cfg.limit == 0) return full;
+  TG_CHECK(cfg.limit <= full->size(), "--limit ", cfg.limit, " is larger than the training split (", full->size(),
+           " examples)");
+  if (cfg.sample == "first") return tg::data::take(std::move(full), cfg.limit);
+  // A random --limit examples from a stream of their own, seeded by --seed:
+  // the same seed picks the same examples whatever the model or mode.
+  tg::Generator pick(cfg.seed ^ 0x73616D706C65ull);  // "sample"
+  const int64_t n = full->size();
+  return tg::data::random_split(std::move(full), {cfg.limit, n - cfg.limit}, pick)[0];
+}
+
 RunResult run_train(const RunConfig& cfg) {
   TG_CHECK(cfg.epochs >= 1, "--epochs must be >= 1, got ", cfg.epochs);
   TG_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
@@ -280,8 +293,7 @@ RunResult run_train(const RunConfig& cfg) {
   // Data first: a missing data set should fail before anything is written.
   auto train_full = open_dataset(cfg.data, cfg.data_root, tg::data::Split::Train);
   auto test = open_dataset(cfg.data, cfg.data_root, tg::data::Split::Test);
-  tg::data::DatasetPtr train = train_full;
-  if (cfg.limit > 0) train = tg::data::take(train_full, cfg.limit);
+  tg::data::DatasetPtr train = training_examples(cfg, train_full);
 
   tg::Generator gen(cfg.seed);
   auto model = make_model(cfg.model, gen);

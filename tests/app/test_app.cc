@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "../data/fixtures.h"
 #include "app.h"
@@ -115,6 +116,36 @@ TEST_CASE("app: fine-tuning modes train the right parameters") {
     CHECK(same("0.weight") == (mode == "frozen"));
     CHECK(!same("4.weight"));  // the head is new in every mode
   }
+}
+
+TEST_CASE("app: --limit keeps the first N examples or a seeded random N") {
+  Fixture fx;
+  auto full = tgapp::open_dataset("mnist-digits", fx.data, tg::data::Split::Train);  // 200 examples
+  const auto indices = [&](tgapp::RunConfig c) {
+    auto d = std::dynamic_pointer_cast<const tg::data::Subset>(tgapp::training_examples(c, full));
+    REQUIRE(d != nullptr);
+    return d->indices();
+  };
+  tgapp::RunConfig c = fx.config("limit");
+  CHECK(tgapp::training_examples(c, full) == full);  // no --limit: the whole split
+  c.limit = 20;
+  std::vector<int64_t> first(20);
+  for (int64_t i = 0; i < 20; ++i) first[size_t(i)] = i;
+  CHECK(indices(c) == first);
+  c.sample = "random";
+  const std::vector<int64_t> r5 = indices(c);
+  REQUIRE(r5.size() == 20);
+  CHECK(std::set<int64_t>(r5.begin(), r5.end()).size() == 20);  // distinct
+  for (int64_t i : r5) CHECK((i >= 0 && i < 200));
+  CHECK(r5 != first);
+  CHECK(indices(c) == r5);  // the same seed, the same examples
+  c.mode = "frozen";
+  CHECK(indices(c) == r5);  // whatever the mode
+  c.seed = 6;
+  CHECK(indices(c) != r5);
+  c.limit = 201;
+  CHECK_THROWS_WITH(tgapp::training_examples(c, full),
+                    doctest::Contains("--limit 201 is larger than the training split (200 examples)"));
 }
 
 TEST_CASE("app: bad input gives one clear error and leaves good files alone") {
