@@ -37,7 +37,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
 
 // A per-thread buffer that only grows (slot 0: columns, 1: column grads,
 // 2: the dw/db partial sums of one backward call, 3: max-pool window codes,
-// 4: a padded image, 5: a padded image gradient).
+// 4: padded images, 5: a padded image gradient, 6: row_dots offsets).
 template <class T, int Slot>
 T* scratch(size_t elems) {
   struct Buf {
@@ -216,6 +216,48 @@ void col2im_spans(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* 
     }
 }
 
+// dw by row dots (see conv2d_backward): worth it when a row of the output
+// fills at least half a vector (lanes past OW are wasted work).
+template <class T>
+bool use_row_dots(const Conv2dGeometry& g, const ConvDims& d) {
+  return use_spans(g) && d.OW * int64_t(sizeof(T)) >= kernels::kSpanSlackBytes;
+}
+
+// Images [n0, n1): pw[gr][OCg, CKK] = Σ_n dy_g,n · col_g,nᵀ, where col's row
+// q = (c, kh, kw) at output row oh is the padded image's row oh·sh + kh·dh
+// from column kw·dw on: row_dots of dy's rows against those windows.
+template <class T>
+void dw_row_dots(const Conv2dGeometry& g, const ConvDims& d, const T* x, const T* dy, int64_t n0, int64_t n1,
+                 T* pw) {
+  const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w, img = d.Cg * Hp * Wp, nimg = n1 - n0;
+  T* xp = scratch<T, 4>(nimg * img + kSlack<T>);
+  int64_t* off = scratch<int64_t, 6>(d.CKK);
+  for (int64_t c = 0; c < d.Cg; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw)
+        off[(c * g.KH + kh) * g.KW + kw] = (c * Hp + kh * g.dil_h) * Wp + kw * g.dil_w;
+  // row_dots reads up to a vector past each row: past dy's last row only for
+  // the batch's last image, which then comes from a copy with zeroed slack.
+  const T* a = dy + n0 * g.OC * d.P;
+  if (n1 == g.N) {
+    T* copy = scratch<T, 1>(nimg * g.OC * d.P + kSlack<T>);
+    std::copy(a, a + nimg * g.OC * d.P, copy);
+    std::fill(copy + nimg * g.OC * d.P, copy + nimg * g.OC * d.P + kSlack<T>, T(0));
+    a = copy;
+  }
+  for (int64_t gr = 0; gr < g.groups; ++gr) {
+    std::fill(xp, xp + nimg * img + kSlack<T>, T(0));
+    for (int64_t n = 0; n < nimg; ++n)
+      for (int64_t c = 0; c < d.Cg; ++c)
+        for (int64_t h = 0; h < g.H; ++h) {
+          const T* src = x + (((n0 + n) * g.C + gr * d.Cg + c) * g.H + h) * g.W;
+          std::copy(src, src + g.W, xp + n * img + (c * Hp + h + g.pad_h) * Wp + g.pad_w);
+        }
+    kernels::row_dots(a + gr * d.OCg * d.P, g.OC * d.P, d.P, d.OW, d.OCg, xp, off, img, g.stride_h * Wp, d.CKK,
+                      nimg, d.OH, d.OW, pw + gr * d.OCg * d.CKK);
+  }
+}
+
 // Images per chunk of the dw/db reduction: depends on N only.
 inline int64_t reduction_chunk(int64_t N) { return std::max<int64_t>(1, (N + 7) / 8); }
 
@@ -293,7 +335,12 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
   // the partials hold dw_gᵀ = col · dy_gᵀ instead: the GEMM then packs the
   // small dy_g rather than transposing all of col, and every product and sum
   // is the same (a·b = b·a), so the bits are too.
-  const bool dw_t = d.OCg < d.CKK;
+  // With a horizontal stride of 1 and rows at least half a vector wide
+  // (LeNet's conv1: 28), dw comes straight from dy and the padded images as
+  // dot products along the rows (kernels::row_dots), without im2col: one pass
+  // over the chunk's images per block of 6 x 4 weights, each sum reduced once.
+  const bool dot_dw = dw && use_row_dots<T>(g, d);
+  const bool dw_t = !dot_dw && d.OCg < d.CKK;
   const int64_t chunk = reduction_chunk(g.N), nchunks = (g.N + chunk - 1) / chunk;
   const int64_t stride = wsize + g.OC;
   // (the caller's thread keeps the partials buffer: no allocation after warm-up)
@@ -301,12 +348,13 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
   parallel_chunks(g.N, chunk, [&](int64_t ci, int64_t n0, int64_t n1) {
     T* pw = partial + ci * stride;
     T* pb = pw + wsize;
-    T* col = d.direct ? nullptr : scratch<T, 0>(col_elems<T>(d));
+    if (dot_dw) dw_row_dots(g, d, x, dy, n0, n1, pw);
+    T* col = d.direct || dot_dw ? nullptr : scratch<T, 0>(col_elems<T>(d));
     for (int64_t n = n0; n < n1; ++n) {
       const T beta = n == n0 ? T(0) : T(1);
       for (int64_t gr = 0; gr < g.groups; ++gr) {
         const T* dyg = dy + (n * g.OC + gr * d.OCg) * d.P;
-        if (dw) {
+        if (dw && !dot_dw) {
           const T* xg = x + (n * g.C + gr * d.Cg) * g.H * g.W;
           const T* cols = xg;
           if (!d.direct) {

@@ -15,6 +15,19 @@ HWY_EXPORT(CopySpansF32);
 HWY_EXPORT(CopySpansF64);
 HWY_EXPORT(AddSpansF32);
 HWY_EXPORT(AddSpansF64);
+HWY_EXPORT(RowDotsF32);
+HWY_EXPORT(RowDotsF64);
+
+void row_dots(const float* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const float* b,
+              const int64_t* b_off, int64_t b_img, int64_t b_row, int64_t N, int64_t imgs, int64_t rows,
+              int64_t len, float* out) {
+  HWY_DYNAMIC_DISPATCH(RowDotsF32)(a, a_img, a_chan, a_row, M, b, b_off, b_img, b_row, N, imgs, rows, len, out);
+}
+void row_dots(const double* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const double* b,
+              const int64_t* b_off, int64_t b_img, int64_t b_row, int64_t N, int64_t imgs, int64_t rows,
+              int64_t len, double* out) {
+  HWY_DYNAMIC_DISPATCH(RowDotsF64)(a, a_img, a_chan, a_row, M, b, b_off, b_img, b_row, N, imgs, rows, len, out);
+}
 
 void copy_spans(const float* src, int64_t ss, int64_t rows, int64_t len, float* dst) {
   HWY_DYNAMIC_DISPATCH(CopySpansF32)(src, ss, rows, len, dst);
@@ -40,7 +53,32 @@ void add_ref(const T* src, int64_t rows, int64_t len, T* dst, int64_t ds) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t i = 0; i < len; ++i) dst[r * ds + i] += src[r * len + i];
 }
+template <class T>
+void row_dots_ref_t(const T* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const T* b,
+                    const int64_t* b_off, int64_t b_img, int64_t b_row, int64_t N, int64_t imgs, int64_t rows,
+                    int64_t len, T* out) {
+  for (int64_t o = 0; o < M; ++o)
+    for (int64_t q = 0; q < N; ++q) {
+      T s = 0;
+      for (int64_t i = 0; i < imgs; ++i)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < len; ++j)
+            s += a[i * a_img + o * a_chan + r * a_row + j] * b[i * b_img + b_off[q] + r * b_row + j];
+      out[o * N + q] = s;
+    }
+}
 }  // namespace
+
+void row_dots_ref(const float* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const float* b,
+                  const int64_t* b_off, int64_t b_img, int64_t b_row, int64_t N, int64_t imgs, int64_t rows,
+                  int64_t len, float* out) {
+  row_dots_ref_t(a, a_img, a_chan, a_row, M, b, b_off, b_img, b_row, N, imgs, rows, len, out);
+}
+void row_dots_ref(const double* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const double* b,
+                  const int64_t* b_off, int64_t b_img, int64_t b_row, int64_t N, int64_t imgs, int64_t rows,
+                  int64_t len, double* out) {
+  row_dots_ref_t(a, a_img, a_chan, a_row, M, b, b_off, b_img, b_row, N, imgs, rows, len, out);
+}
 
 void copy_spans_ref(const float* s, int64_t ss, int64_t rows, int64_t len, float* d) {
   copy_ref(s, ss, rows, len, d);

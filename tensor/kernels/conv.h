@@ -8,8 +8,17 @@
 // source span and write up to kSpanSlackBytes past dst[rows * len - 1]; the
 // caller provides that slack (conv.cc's scratch buffers) and calls it in
 // increasing dst order, so a span's overflow is overwritten by the next one.
-// add_spans reads and writes exactly the elements named. The scalar twins
-// (*_ref) are what the tests compare every target against.
+// add_spans reads and writes exactly the elements named.
+//
+//   row_dots:   out[o * N + q] = sum over i < imgs, r < rows, j < len of
+//                 a[i * a_img + o * a_chan + r * a_row + j] * b[i * b_img + b_off[q] + r * b_row + j]
+//               (o < M, q < N; out overwritten)
+// the weight gradient of a convolution with unit horizontal stride straight
+// from dy (a) and the padded image (b), without im2col: q = (c, kh, kw) is an
+// offset into the padded image. It may read up to kSpanSlackBytes past the
+// last element of every row of a and b (lanes past len are masked out, so
+// their values never matter); its sums run in a fixed order per target.
+// The scalar twins (*_ref) are what the tests compare every target against.
 #pragma once
 #include <cstdint>
 
@@ -21,6 +30,19 @@ void copy_spans(const float* src, int64_t src_stride, int64_t rows, int64_t len,
 void copy_spans(const double* src, int64_t src_stride, int64_t rows, int64_t len, double* dst);
 void add_spans(const float* src, int64_t rows, int64_t len, float* dst, int64_t dst_stride);
 void add_spans(const double* src, int64_t rows, int64_t len, double* dst, int64_t dst_stride);
+
+void row_dots(const float* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const float* b,
+              const int64_t* b_off, int64_t b_img, int64_t b_row, int64_t N, int64_t imgs, int64_t rows,
+              int64_t len, float* out);
+void row_dots(const double* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const double* b,
+              const int64_t* b_off, int64_t b_img, int64_t b_row, int64_t N, int64_t imgs, int64_t rows,
+              int64_t len, double* out);
+void row_dots_ref(const float* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const float* b,
+                  const int64_t* b_off, int64_t b_img, int64_t b_row, int64_t N, int64_t imgs, int64_t rows,
+                  int64_t len, float* out);
+void row_dots_ref(const double* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const double* b,
+                  const int64_t* b_off, int64_t b_img, int64_t b_row, int64_t N, int64_t imgs, int64_t rows,
+                  int64_t len, double* out);
 
 void copy_spans_ref(const float* src, int64_t src_stride, int64_t rows, int64_t len, float* dst);
 void copy_spans_ref(const double* src, int64_t src_stride, int64_t rows, int64_t len,

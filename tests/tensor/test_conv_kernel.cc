@@ -4,11 +4,13 @@
 // elements. copy_spans may run over by kSpanSlackBytes (into the slack the
 // caller provides): the test checks everything up to rows * len and leaves
 // that slack in the buffers. add_spans must touch exactly the named elements:
-// sentinels between and after the destination rows check it.
+// sentinels between and after the destination rows check it. row_dots (the
+// weight gradient's dot products) with NaN wherever it must not look.
 #include <doctest/doctest.h>
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -54,7 +56,69 @@ void check_all_targets() {
   CHECK(checked >= 41 * 6 * 4);
 }
 
+// row_dots on every target: values k/8 with |k| <= 8, so every product is a
+// multiple of 1/64 and every sum here is exact in any order: the kernel and its
+// twin must agree bit for bit. Everything the kernel may read but must not use
+// (the gaps between rows, the slack after them) holds NaN.
+template <class T>
+void check_row_dots_all_targets() {
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const int64_t slack = k::kSpanSlackBytes / int64_t(sizeof(T));
+  uint64_t state = 7;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return T(int64_t(state >> 40) % 17 - 8) / T(8);
+  };
+  int checked = 0;
+  tgtest::for_each_target([&](const std::string& target) {
+    for (int64_t len : {0, 1, 5, 15, 16, 17, 28, 31, 33, 40})
+      for (int64_t M : {1, 5, 6, 7, 13})
+        for (int64_t N : {1, 3, 4, 5, 9})
+          for (int64_t rows : {1, 3})
+            for (int64_t imgs : {1, 2}) {
+              const int64_t mis = (len + M + N) % 4, a_row = len + 2, a_chan = rows * a_row + 1,
+                            a_img = M * a_chan + 3, b_row = len + 5, b_img = (N + 4) * b_row * rows;
+              INFO(target, " len=", len, " M=", M, " N=", N, " rows=", rows, " imgs=", imgs);
+              std::vector<T> a(size_t(mis + imgs * a_img + slack), nan), b(size_t(mis + imgs * b_img + slack), nan);
+              std::vector<int64_t> off(static_cast<size_t>(N), 0);
+              for (int64_t q = 0; q < N; ++q) off[size_t(q)] = (q * 7) % 5 * b_row + q % 3;  // overlapping windows
+              for (int64_t i = 0; i < imgs; ++i)
+                for (int64_t r = 0; r < rows; ++r)
+                  for (int64_t j = 0; j < len; ++j) {
+                    for (int64_t o = 0; o < M; ++o) a[size_t(mis + i * a_img + o * a_chan + r * a_row + j)] = next();
+                    for (int64_t q = 0; q < N; ++q) b[size_t(mis + i * b_img + off[size_t(q)] + r * b_row + j)] = next();
+                  }
+              std::vector<T> got(size_t(M * N), T(-1)), want(size_t(M * N), T(-2));
+              k::row_dots(a.data() + mis, a_img, a_chan, a_row, M, b.data() + mis, off.data(), b_img, b_row, N, imgs,
+                          rows, len, got.data());
+              k::row_dots_ref(a.data() + mis, a_img, a_chan, a_row, M, b.data() + mis, off.data(), b_img, b_row, N,
+                              imgs, rows, len, want.data());
+              REQUIRE(std::memcmp(got.data(), want.data(), got.size() * sizeof(T)) == 0);
+              ++checked;
+            }
+  });
+  CHECK(checked >= 10 * 5 * 5 * 2 * 2);
+}
+
 }  // namespace
+
+TEST_CASE("conv kernels: the row_dots twin sums the named products") {
+  // a: 2 rows [1 2 | 3 4] (a_row 2), one channel; b offsets 0 and 1 into [1 1 1 | 2 2 2] (b_row 3)
+  const double a[] = {1, 2, 3, 4};
+  const double b[] = {1, 1, 1, 2, 2, 2};
+  const int64_t off[] = {0, 1};
+  double out[2] = {-1, -1};
+  k::row_dots_ref(a, 0, 0, 2, 1, b, off, 0, 3, 2, 1, 2, 2, out);
+  CHECK(out[0] == 1 * 1 + 2 * 1 + 3 * 2 + 4 * 2);  // 17
+  CHECK(out[1] == 17);
+  k::row_dots_ref(a, 0, 0, 2, 1, b, off, 0, 3, 2, 1, 2, 0, out);  // len 0: empty sums
+  CHECK(out[0] == 0);
+}
+
+TEST_CASE("conv kernels: row_dots equals its scalar twin on every target (float32, float64, NaN in the slack)") {
+  check_row_dots_all_targets<float>();
+  check_row_dots_all_targets<double>();
+}
 
 TEST_CASE("conv kernels: the scalar twins copy and add the named spans") {
   const float src[] = {1, 2, 3, 4, 5, 6, 7, 8};
