@@ -2,7 +2,7 @@
 // PyTorch side with the identical recipe; bench/run drives both).
 //
 //   bench_train --workload mlp|lenet|infer [--threads T] [--epochs E] [--seed S]
-//               [--iters N]
+//               [--iters N] [--test-batch B]
 //
 // mlp:   Fashion-MNIST train (60k), 784-256-128-10 ReLU, cross-entropy from
 //        logits, Adam 1e-3, batch 64, a fresh random permutation per epoch.
@@ -13,7 +13,9 @@
 // Data is in memory before the clock starts: the IDX files are read once, the
 // loader runs on the calling thread (no prefetch thread, no augmentation) and
 // turns uint8 into float32 [0,1] per batch. An epoch's time covers batching,
-// forward, backward and the optimizer step; the test pass is outside it.
+// forward, backward and the optimizer step; the test pass is outside it and
+// runs in batches of --test-batch images (default 64, the training batch; its
+// activations then add little to the peak, on both sides).
 // Prints one JSON object on stdout; peak memory is VmHWM of this process.
 #include <algorithm>
 #include <chrono>
@@ -71,7 +73,7 @@ static std::string join(const std::vector<double>& v) {
 
 int main(int argc, char** argv) {
   std::string workload = "mlp", root = tg::data::FashionMNIST::kSystemRoot;
-  int threads = 1, epochs = -1, iters = -1;
+  int threads = 1, epochs = -1, iters = -1, test_batch = 64;
   uint64_t seed = 0;
   for (int i = 1; i < argc; ++i) {
     auto arg = [&](const char* name) { return std::strcmp(argv[i], name) == 0 && i + 1 < argc; };
@@ -81,8 +83,9 @@ int main(int argc, char** argv) {
     else if (arg("--seed")) seed = std::strtoull(argv[++i], nullptr, 10);
     else if (arg("--iters")) iters = std::atoi(argv[++i]);
     else if (arg("--data")) root = argv[++i];
+    else if (arg("--test-batch")) test_batch = std::max(1, std::atoi(argv[++i]));
     else {
-      std::fprintf(stderr, "usage: %s --workload mlp|lenet|infer [--threads T] [--epochs E] [--seed S] [--iters N]\n",
+      std::fprintf(stderr, "usage: %s --workload mlp|lenet|infer [--threads T] [--epochs E] [--seed S] [--iters N] [--test-batch B]\n",
                    argv[0]);
       return 2;
     }
@@ -157,10 +160,10 @@ int main(int argc, char** argv) {
   {
     tg::NoGradGuard no_grad;
     model->eval();
-    // In chunks of 1000 (as the PyTorch side), so peak memory reflects training, not a 10k-image forward.
+    // In batches of test_batch (as the PyTorch side).
     int64_t correct = 0;
-    for (int64_t i = 0; i < test.size(); i += 1000) {
-      const int64_t j = std::min<int64_t>(test.size(), i + 1000);
+    for (int64_t i = 0; i < test.size(); i += test_batch) {
+      const int64_t j = std::min<int64_t>(test.size(), i + test_batch);
       const tg::data::Example c = test.get_batch(std::span<const int64_t>(all.data() + i, size_t(j - i)));
       correct += tg::sum(tg::eq(tg::argmax(model->forward(c.data), 1), c.target).to(tg::kInt64)).item<int64_t>();
     }

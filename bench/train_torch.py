@@ -2,14 +2,15 @@
 """Side-by-side training benchmark, PyTorch side (bench/train.cc is tapegrad's).
 
   /usr/bin/python3 bench/train_torch.py --workload mlp|lenet|infer [--threads T]
-                                        [--epochs E] [--seed S] [--iters N]
+                                        [--epochs E] [--seed S] [--iters N] [--test-batch B]
 
 The identical recipe: the gz IDX files are parsed once with gzip + numpy into
 uint8 tensors in memory; each batch is gathered by a fresh random permutation
 per epoch and turned into float32 pixel/255 (as tapegrad's loader does); no
 DataLoader, no workers; torch.set_num_threads(T); PyTorch's default init;
 Adam 1e-3, batch 64, cross-entropy from logits. An epoch's time covers batching,
-forward, backward and the optimizer step; the test pass is outside it.
+forward, backward and the optimizer step; the test pass is outside it and runs
+in batches of --test-batch images (default 64, as tapegrad's side).
 Prints one JSON object on stdout; peak memory is VmHWM of this process.
 """
 import argparse
@@ -75,6 +76,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--iters", type=int, default=-1)
     ap.add_argument("--data", default=ROOT)
+    ap.add_argument("--test-batch", type=int, default=64)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -153,9 +155,10 @@ def main():
     peak_train = vm_hwm_mib()  # before the test pass
     model.eval()
     with torch.no_grad():
-        # In chunks of 1000 (as the tapegrad side), so peak memory reflects training.
-        correct = sum(int((model(to_float(xte[i:i + 1000])).argmax(1) == yte[i:i + 1000]).sum())
-                      for i in range(0, xte.shape[0], 1000))
+        # In batches of --test-batch (as the tapegrad side).
+        tb = max(1, a.test_batch)
+        correct = sum(int((model(to_float(xte[i:i + tb])).argmax(1) == yte[i:i + tb]).sum())
+                      for i in range(0, xte.shape[0], tb))
         acc = correct / xte.shape[0]
     print(json.dumps({"impl": "pytorch", "workload": a.workload, "threads": torch.get_num_threads(), "seed": a.seed,
                       "epochs": epochs, "epoch_s": epoch_s, "epoch_cpu_s": epoch_cpu_s, "train_loss": losses, "test_acc": 100 * acc,
