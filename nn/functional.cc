@@ -200,11 +200,14 @@ Tensor max_pool2d(const Tensor& x, const MaxPool2dOptions& o) {
   const Pool2dGeometry g = pool_geometry(x, o.kernel, o.stride, o.padding, o.ceil_mode, "max_pool2d");
   const Tensor xc = x.contiguous();
   Tensor y = empty({g.N, g.C, g.OH(), g.OW()}, {.dtype = x.dtype()});
-  Tensor argmax = empty({g.N, g.C, g.OH(), g.OW()}, {.dtype = kInt64});
+  // The indices are only for the backward: none when nothing will be recorded.
+  const bool indices = is_grad_enabled() && x.requires_grad();
+  Tensor argmax = indices ? empty({g.N, g.C, g.OH(), g.OW()}, {.dtype = kInt64}) : Tensor();
   visit_float_dtype(x.dtype(), [&](auto t) {
     using T = decltype(t);
-    max_pool2d_forward<T>(g, xc.raw_ptr<T>(), y.raw_ptr<T>(), argmax.raw_ptr<int64_t>());
+    max_pool2d_forward<T>(g, xc.raw_ptr<T>(), y.raw_ptr<T>(), indices ? argmax.raw_ptr<int64_t>() : nullptr);
   });
+  if (!indices) return y;
   return record("max_pool2d", y, {x}, [g, argmax](BackwardCtx& c) {
     if (c.create_graph) {
       const int64_t planes = g.N * g.C, out = g.OH() * g.OW();

@@ -443,27 +443,16 @@ void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* argm
   const bool k2 = g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
                   2 * OH <= g.H && 2 * OW <= g.W;
   if (k2) {
-    using Code = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
     for_planes(g, [&](int64_t p) {
-      const T* xp = x + p * g.H * g.W;
-      T* yp = y + p * OH * OW;
-      int64_t* ap = argmax + p * OH * OW;
-      Code* code = scratch<Code, 3>(OW);
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        const T* r0 = xp + 2 * oh * g.W;
-        kernels::max_pool2x2_row(r0, r0 + g.W, OW, yp + oh * OW, code);
-        // window position 0..3 -> flat index of the input element in the plane
-        const int64_t base = 2 * oh * g.W;
-        for (int64_t ow = 0; ow < OW; ++ow)
-          ap[oh * OW + ow] = base + 2 * ow + (code[ow] & 1) + (code[ow] >> 1) * g.W;
-      }
+      kernels::max_pool2x2_plane(x + p * g.H * g.W, g.W, OH, OW, y + p * OH * OW,
+                                 argmax ? argmax + p * OH * OW : nullptr);
     });
     return;
   }
   for_planes(g, [&](int64_t p) {
     const T* xp = x + p * g.H * g.W;
     T* yp = y + p * OH * OW;
-    int64_t* ap = argmax + p * OH * OW;
+    int64_t* ap = argmax ? argmax + p * OH * OW : nullptr;
     for (int64_t oh = 0; oh < OH; ++oh) {
       const int64_t h0 = std::max<int64_t>(0, oh * g.stride_h - g.pad_h);
       const int64_t h1 = std::min(g.H, oh * g.stride_h - g.pad_h + g.KH);
@@ -481,7 +470,7 @@ void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* argm
             }
           }
         yp[oh * OW + ow] = best;
-        ap[oh * OW + ow] = arg;
+        if (ap) ap[oh * OW + ow] = arg;
       }
     }
   });

@@ -60,7 +60,8 @@ struct Pool2dGeometry {
 };
 
 // x: [N, C, H, W] -> y: [N, C, OH, OW]; argmax[n, c, oh, ow] = h * W + w of the
-// maximum inside the plane (first one on ties; a NaN wins, as in PyTorch).
+// maximum inside the plane (first one on ties; a NaN wins, as in PyTorch);
+// argmax may be null (inference: no indices written).
 template <class T>
 void max_pool2d_forward(const Pool2dGeometry& g, const T* x, T* y, int64_t* argmax);
 // dx = 0, then dx[n, c, argmax] += dy for every output.

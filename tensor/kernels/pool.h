@@ -1,24 +1,29 @@
-// 2x2, stride-2 max pooling of one output row: the kernel behind
+// 2x2, stride-2 max pooling of one plane: the kernel behind
 // max_pool2d_forward's common case (LeNet's pools), dispatched at run time.
 //
-//   for i < n:  window = (r0[2i], r0[2i+1], r1[2i], r1[2i+1])
-//               y[i]    = its maximum (first maximum wins; a NaN wins over
-//                         numbers, and the last NaN in the window wins, as
-//                         in PyTorch)
-//               code[i] = its position in the window, 0..3
+//   for oh < OH, ow < OW:
+//     window = (x[2oh][2ow], x[2oh][2ow+1], x[2oh+1][2ow], x[2oh+1][2ow+1])
+//              (x[h][w] = x[h * W + w])
+//     y[oh * OW + ow]      = its maximum (first maximum wins; a NaN wins over
+//                            numbers, and the last NaN in the window wins, as
+//                            in PyTorch)
+//     argmax[oh * OW + ow] = the flat index h * W + w of that element in the
+//                            plane (argmax may be null: no indices, as under
+//                            no-grad)
 //
-// Same rule as the general pooling loop in tensor/conv.cc; the scalar twin
-// max_pool2x2_row_ref is what the tests compare every target against. Pointers
-// need no alignment; nothing is read past r0[2n - 1] or r1[2n - 1].
+// Needs 2 OH <= H rows of W >= 2 OW elements. Same rule as the general pooling
+// loop in tensor/conv.cc; the scalar twin max_pool2x2_plane_ref is what the
+// tests compare every target against. Pointers need no alignment; nothing is
+// read past the 2 OW inputs of each row pair used, nothing written past OH * OW.
 #pragma once
 #include <cstdint>
 
 namespace tg::kernels {
 
-void max_pool2x2_row(const float* r0, const float* r1, int64_t n, float* y, int32_t* code);
-void max_pool2x2_row(const double* r0, const double* r1, int64_t n, double* y, int64_t* code);
+void max_pool2x2_plane(const float* x, int64_t W, int64_t OH, int64_t OW, float* y, int64_t* argmax);
+void max_pool2x2_plane(const double* x, int64_t W, int64_t OH, int64_t OW, double* y, int64_t* argmax);
 
-void max_pool2x2_row_ref(const float* r0, const float* r1, int64_t n, float* y, int32_t* code);
-void max_pool2x2_row_ref(const double* r0, const double* r1, int64_t n, double* y, int64_t* code);
+void max_pool2x2_plane_ref(const float* x, int64_t W, int64_t OH, int64_t OW, float* y, int64_t* argmax);
+void max_pool2x2_plane_ref(const double* x, int64_t W, int64_t OH, int64_t OW, double* y, int64_t* argmax);
 
 }  // namespace tg::kernels
