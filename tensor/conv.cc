@@ -20,6 +20,7 @@
 #include "tensor/error.h"
 #include "tensor/gemm.h"
 #include "tensor/kernels/conv.h"
+#include "tensor/kernels/elementwise.h"
 #include "tensor/kernels/pool.h"
 #include "tensor/parallel.h"
 
@@ -373,9 +374,7 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
         }
         if (db)
           for (int64_t o = 0; o < d.OCg; ++o) {
-            const T* r = dyg + o * d.P;
-            T s = 0;
-            for (int64_t p = 0; p < d.P; ++p) s += r[p];
+            const T s = kernels::sum(dyg + o * d.P, d.P);
             pb[gr * d.OCg + o] = (n == n0 ? T(0) : pb[gr * d.OCg + o]) + s;
           }
       }
