@@ -184,8 +184,9 @@ T* pad_image(const Conv2dGeometry& g, const ConvDims& d, const T* x) {
   return xp;
 }
 
+// col rows are ld apart (d.P for one image; wider when images sit side by side).
 template <class T>
-void im2col_spans(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* col) {
+void im2col_spans(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* col, int64_t ld) {
   const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w;
   const T* xp = pad_image(g, d, x);
   for (int64_t c = 0; c < d.Cg; ++c)
@@ -193,13 +194,13 @@ void im2col_spans(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* col
       for (int64_t kw = 0; kw < g.KW; ++kw) {
         const int64_t row = (c * g.KH + kh) * g.KW + kw;
         kernels::copy_spans(xp + (c * Hp + kh * g.dil_h) * Wp + kw * g.dil_w, g.stride_h * Wp,
-                            d.OH, d.OW, col + row * d.P);
+                            d.OH, d.OW, col + row * ld);
       }
 }
 
 // dx: [Cg, H, W] = col2im(dcol) (overwritten, not accumulated).
 template <class T>
-void col2im_spans(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* dx) {
+void col2im_spans(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* dx, int64_t ld) {
   const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w;
   T* dxp = scratch<T, 5>(d.Cg * Hp * Wp);
   std::fill(dxp, dxp + d.Cg * Hp * Wp, T(0));
@@ -207,7 +208,7 @@ void col2im_spans(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* 
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
         const int64_t row = (c * g.KH + kh) * g.KW + kw;
-        kernels::add_spans(dcol + row * d.P, d.OH, d.OW,
+        kernels::add_spans(dcol + row * ld, d.OH, d.OW,
                            dxp + (c * Hp + kh * g.dil_h) * Wp + kw * g.dil_w, g.stride_h * Wp);
       }
   for (int64_t c = 0; c < d.Cg; ++c)
@@ -264,10 +265,48 @@ inline int64_t reduction_chunk(int64_t N) { return std::max<int64_t>(1, (N + 7) 
 
 }  // namespace
 
+// Images side by side in one GEMM: with few output positions per image
+// (LeNet's conv2: 100) a GEMM per image leaves most of its last column tile
+// empty; nb images make N = nb·P columns (~1000). Same products and sums per
+// element, so the same bits as one image at a time.
+inline int64_t images_per_gemm(const Conv2dGeometry& g, const ConvDims& d) {
+  if (d.direct || !use_spans(g)) return 1;
+  return std::clamp<int64_t>(1024 / d.P, 1, 16);
+}
+
 template <class T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   const ConvDims d = check_conv(g, "conv2d_forward");
   if (g.N == 0) return;
+  const int64_t nb = images_per_gemm(g, d);
+  if (nb > 1) {
+    const int64_t ld = nb * d.P + kSlack<T>;  // col row stride (the span copies run over into the slack)
+    parallel_for(0, g.N, nb, [&](int64_t n0, int64_t n1) {
+      T* col = scratch<T, 0>(d.CKK * ld + kSlack<T>);
+      T* out = scratch<T, 1>(d.OCg * nb * d.P);
+      for (int64_t c0 = n0; c0 < n1; c0 += nb) {
+        const int64_t k = std::min(nb, n1 - c0);
+        for (int64_t gr = 0; gr < g.groups; ++gr) {
+          for (int64_t i = 0; i < k; ++i)
+            im2col_spans(g, d, x + ((c0 + i) * g.C + gr * d.Cg) * g.H * g.W, col + i * d.P, ld);
+          // out[OCg, k·P] = w_g[OCg, CKK] · col[CKK, k·P]
+          gemm<T>(false, false, d.OCg, k * d.P, d.CKK, T(1), w + gr * d.OCg * d.CKK, d.CKK, col, ld, T(0), out,
+                  k * d.P);
+          for (int64_t i = 0; i < k; ++i)
+            for (int64_t o = 0; o < d.OCg; ++o) {
+              const T* src = out + o * k * d.P + i * d.P;
+              T* dst = y + ((c0 + i) * g.OC + gr * d.OCg + o) * d.P;
+              const T b = bias ? bias[gr * d.OCg + o] : T(0);
+              if (bias)
+                for (int64_t p = 0; p < d.P; ++p) dst[p] = src[p] + b;
+              else
+                std::copy(src, src + d.P, dst);
+            }
+        }
+      }
+    });
+    return;
+  }
   parallel_for(0, g.N, 1, [&](int64_t n0, int64_t n1) {
     T* col = d.direct ? nullptr : scratch<T, 0>(col_elems<T>(d));
     for (int64_t n = n0; n < n1; ++n) {
@@ -277,7 +316,7 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
         const T* cols = xg;
         if (!d.direct) {
           if (use_spans(g))
-            im2col_spans(g, d, xg, col);
+            im2col_spans(g, d, xg, col, d.P);
           else
             im2col(g, d, xg, col);
           cols = col;
@@ -321,7 +360,7 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
           }
           gemm<T>(true, false, d.CKK, d.P, d.OCg, T(1), wg, d.CKK, dyg, d.P, T(0), dcol, d.P);
           if (use_spans(g)) {
-            col2im_spans(g, d, dcol, dxg);
+            col2im_spans(g, d, dcol, dxg, d.P);
           } else {
             std::fill(dxg, dxg + d.Cg * g.H * g.W, T(0));
             col2im_add(g, d, dcol, dxg);
@@ -360,7 +399,7 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
           const T* cols = xg;
           if (!d.direct) {
             if (use_spans(g))
-              im2col_spans(g, d, xg, col);
+              im2col_spans(g, d, xg, col, d.P);
             else
               im2col(g, d, xg, col);
             cols = col;
