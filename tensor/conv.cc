@@ -218,8 +218,8 @@ void col2im_spans(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* 
     }
 }
 
-// dw by row dots (see conv2d_backward): worth it when a row of the output
-// fills at least half a vector (lanes past OW are wasted work).
+// The forward by row_axpy and dw by row_dots, without im2col: worth it when a
+// row of the output fills a vector (lanes past OW are wasted work).
 template <class T>
 bool use_row_dots(const Conv2dGeometry& g, const ConvDims& d) {
   return use_spans(g) && d.OW * int64_t(sizeof(T)) >= kernels::kSpanSlackBytes;
@@ -278,6 +278,26 @@ template <class T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   const ConvDims d = check_conv(g, "conv2d_forward");
   if (g.N == 0) return;
+  if (use_row_dots<T>(g, d)) {
+    // Rows at least a vector wide (LeNet's conv1: 28): straight from the
+    // padded image, kernels::row_axpy (no im2col, no GEMM packing, the bias
+    // as the start of every sum).
+    parallel_for(0, g.N, 1, [&](int64_t n0, int64_t n1) {
+      const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w;
+      int64_t* off = scratch<int64_t, 6>(d.CKK);
+      for (int64_t c = 0; c < d.Cg; ++c)
+        for (int64_t kh = 0; kh < g.KH; ++kh)
+          for (int64_t kw = 0; kw < g.KW; ++kw)
+            off[(c * g.KH + kh) * g.KW + kw] = (c * Hp + kh * g.dil_h) * Wp + kw * g.dil_w;
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t gr = 0; gr < g.groups; ++gr) {
+          const T* xp = pad_image(g, d, x + (n * g.C + gr * d.Cg) * g.H * g.W);
+          kernels::row_axpy(w + gr * d.OCg * d.CKK, d.CKK, bias ? bias + gr * d.OCg : nullptr, d.OCg, xp, off,
+                            g.stride_h * Wp, d.CKK, d.OH, d.OW, y + (n * g.OC + gr * d.OCg) * d.P, d.P, d.OW);
+        }
+    });
+    return;
+  }
   const int64_t nb = images_per_gemm(g, d);
   if (nb > 1) {
     const int64_t ld = nb * d.P + kSlack<T>;  // col row stride (the span copies run over into the slack)

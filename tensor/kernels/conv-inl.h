@@ -132,6 +132,96 @@ void RowDotsF64(const double* a, int64_t a_img, int64_t a_chan, int64_t a_row, i
           size_t(N), size_t(imgs), size_t(rows), size_t(len), out);
 }
 
+// ---- row_axpy: out[o·out_chan + r·out_row + j] (+)= sum over q of
+//      w[o·ldw + q] · b[b_off[q] + r·b_row + j]       (o < M, r < rows, j < len)
+// the forward of a convolution with unit horizontal stride straight from the
+// padded image (b), without im2col. A block of kAxO output channels x kAxR
+// rows x kAxJ vectors of j keeps kAxO·kAxR·kAxJ accumulators; per q it loads
+// kAxR·kAxJ vectors of b and broadcasts kAxO weights. Channels (rows) past M
+// (rows) in the last block repeat the last one and are not stored; the last
+// partial vector of j is stored through a buffer (only len elements written).
+// Every output is one chain of FMAs in q order, starting from `init` (the
+// bias, or zero).
+#if HWY_MAX_BYTES >= 64
+inline constexpr size_t kAxO = 6, kAxR = 2, kAxJ = 2;  // kAxJ == 2: the blocks below assume it
+#else
+inline constexpr size_t kAxO = 3, kAxR = 2, kAxJ = 2;
+#endif
+
+// One block: kAxO channels x kAxR rows x JV vectors from column j0.
+template <size_t JV, class T>
+HWY_INLINE void RowAxpyBlock(const T* HWY_RESTRICT w, size_t ldw, const T* HWY_RESTRICT init, size_t M, size_t o0,
+                             const T* HWY_RESTRICT b, const int64_t* HWY_RESTRICT b_off, size_t b_row, size_t N,
+                             size_t rows, size_t r0, size_t len, size_t j0, T* HWY_RESTRICT out, size_t out_chan,
+                             size_t out_row) {
+  const hn::ScalableTag<T> d;
+  using V = hn::Vec<decltype(d)>;
+  const size_t L = hn::Lanes(d);
+  size_t oi[kAxO], ri[kAxR];
+  for (size_t i = 0; i < kAxO; ++i) oi[i] = std::min(o0 + i, M - 1);
+  for (size_t k = 0; k < kAxR; ++k) ri[k] = std::min(r0 + k, rows - 1);
+  V acc[kAxO][kAxR][JV];
+  for (size_t i = 0; i < kAxO; ++i) {
+    const V v0 = hn::Set(d, init ? init[oi[i]] : T(0));
+    for (size_t k = 0; k < kAxR; ++k)
+      for (size_t v = 0; v < JV; ++v) acc[i][k][v] = v0;
+  }
+  for (size_t q = 0; q < N; ++q) {
+    V vb[kAxR][JV];
+    for (size_t k = 0; k < kAxR; ++k)
+      for (size_t v = 0; v < JV; ++v) vb[k][v] = hn::LoadU(d, b + b_off[q] + ri[k] * b_row + j0 + v * L);
+    for (size_t i = 0; i < kAxO; ++i) {
+      const V vw = hn::Set(d, w[oi[i] * ldw + q]);
+      for (size_t k = 0; k < kAxR; ++k)
+        for (size_t v = 0; v < JV; ++v) acc[i][k][v] = hn::MulAdd(vw, vb[k][v], acc[i][k][v]);
+    }
+  }
+  for (size_t i = 0; i < kAxO && o0 + i < M; ++i)
+    for (size_t k = 0; k < kAxR && r0 + k < rows; ++k)
+      for (size_t v = 0; v < JV; ++v) {
+        const size_t j = j0 + v * L;
+        T* dst = out + (o0 + i) * out_chan + (r0 + k) * out_row + j;
+        if (j + L <= len) {
+          hn::StoreU(acc[i][k][v], d, dst);
+        } else {
+#if HWY_TARGET <= HWY_AVX3
+          hn::BlendedStore(acc[i][k][v], hn::FirstN(d, len - j), d, dst);  // AVX-512: writes only those lanes
+          continue;
+#endif
+          HWY_ALIGN T tmp[hn::MaxLanes(d)];
+          hn::Store(acc[i][k][v], d, tmp);
+          for (size_t e = 0; e < len - j; ++e) dst[e] = tmp[e];
+        }
+      }
+}
+
+template <class T>
+void RowAxpy(const T* HWY_RESTRICT w, size_t ldw, const T* HWY_RESTRICT init, size_t M,
+             const T* HWY_RESTRICT b, const int64_t* HWY_RESTRICT b_off, size_t b_row, size_t N, size_t rows,
+             size_t len, T* HWY_RESTRICT out, size_t out_chan, size_t out_row) {
+  const size_t L = hn::Lanes(hn::ScalableTag<T>());
+  for (size_t o0 = 0; o0 < M; o0 += kAxO)
+    for (size_t r0 = 0; r0 < rows; r0 += kAxR)
+      for (size_t j0 = 0; j0 < len; j0 += kAxJ * L) {
+        // only vectors that start inside the row: reads end within a vector of len
+        if (j0 + L < len)
+          RowAxpyBlock<kAxJ>(w, ldw, init, M, o0, b, b_off, b_row, N, rows, r0, len, j0, out, out_chan, out_row);
+        else
+          RowAxpyBlock<1>(w, ldw, init, M, o0, b, b_off, b_row, N, rows, r0, len, j0, out, out_chan, out_row);
+      }
+}
+
+void RowAxpyF32(const float* w, int64_t ldw, const float* init, int64_t M, const float* b, const int64_t* b_off,
+                int64_t b_row, int64_t N, int64_t rows, int64_t len, float* out, int64_t out_chan, int64_t out_row) {
+  RowAxpy(w, size_t(ldw), init, size_t(M), b, b_off, size_t(b_row), size_t(N), size_t(rows), size_t(len), out,
+          size_t(out_chan), size_t(out_row));
+}
+void RowAxpyF64(const double* w, int64_t ldw, const double* init, int64_t M, const double* b, const int64_t* b_off,
+                int64_t b_row, int64_t N, int64_t rows, int64_t len, double* out, int64_t out_chan, int64_t out_row) {
+  RowAxpy(w, size_t(ldw), init, size_t(M), b, b_off, size_t(b_row), size_t(N), size_t(rows), size_t(len), out,
+          size_t(out_chan), size_t(out_row));
+}
+
 void CopySpansF32(const float* src, int64_t ss, int64_t rows, int64_t len, float* dst) {
   CopySpans(src, size_t(ss), size_t(rows), size_t(len), dst);
 }

@@ -18,6 +18,15 @@
 // offset into the padded image. It may read up to kSpanSlackBytes past the
 // last element of every row of a and b (lanes past len are masked out, so
 // their values never matter); its sums run in a fixed order per target.
+//
+//   row_axpy:   out[o * out_chan + r * out_row + j] = init[o] (or 0 if init is null)
+//                 + sum over q < N, in q order, of w[o * ldw + q] * b[b_off[q] + r * b_row + j]
+//               (o < M, r < rows, j < len; one fused multiply-add per q)
+// the forward of a convolution with unit horizontal stride from the padded
+// image, without im2col. It may read up to kSpanSlackBytes past the last
+// element of every row of b; it writes exactly the outputs named. Each output
+// is one chain of multiply-adds in q order (fused where the target has FMA,
+// as in the twin).
 // The scalar twins (*_ref) are what the tests compare every target against.
 #pragma once
 #include <cstdint>
@@ -43,6 +52,16 @@ void row_dots_ref(const float* a, int64_t a_img, int64_t a_chan, int64_t a_row, 
 void row_dots_ref(const double* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const double* b,
                   const int64_t* b_off, int64_t b_img, int64_t b_row, int64_t N, int64_t imgs, int64_t rows,
                   int64_t len, double* out);
+
+void row_axpy(const float* w, int64_t ldw, const float* init, int64_t M, const float* b, const int64_t* b_off,
+              int64_t b_row, int64_t N, int64_t rows, int64_t len, float* out, int64_t out_chan, int64_t out_row);
+void row_axpy(const double* w, int64_t ldw, const double* init, int64_t M, const double* b, const int64_t* b_off,
+              int64_t b_row, int64_t N, int64_t rows, int64_t len, double* out, int64_t out_chan, int64_t out_row);
+void row_axpy_ref(const float* w, int64_t ldw, const float* init, int64_t M, const float* b, const int64_t* b_off,
+                  int64_t b_row, int64_t N, int64_t rows, int64_t len, float* out, int64_t out_chan, int64_t out_row);
+void row_axpy_ref(const double* w, int64_t ldw, const double* init, int64_t M, const double* b,
+                  const int64_t* b_off, int64_t b_row, int64_t N, int64_t rows, int64_t len, double* out,
+                  int64_t out_chan, int64_t out_row);
 
 void copy_spans_ref(const float* src, int64_t src_stride, int64_t rows, int64_t len, float* dst);
 void copy_spans_ref(const double* src, int64_t src_stride, int64_t rows, int64_t len,

@@ -100,7 +100,67 @@ void check_row_dots_all_targets() {
   CHECK(checked >= 10 * 5 * 5 * 2 * 2);
 }
 
+// row_axpy on every target, the same exact values (any order, fused or not,
+// gives the same bits); NaN in b wherever the kernel may read but must not
+// use, sentinels around every output row.
+template <class T>
+void check_row_axpy_all_targets() {
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const int64_t slack = k::kSpanSlackBytes / int64_t(sizeof(T));
+  uint64_t state = 11;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return T(int64_t(state >> 40) % 17 - 8) / T(8);
+  };
+  int checked = 0;
+  tgtest::for_each_target([&](const std::string& target) {
+    for (int64_t len : {1, 5, 15, 16, 17, 28, 31, 33, 40})
+      for (int64_t M : {1, 5, 6, 7, 13})
+        for (int64_t N : {1, 4, 9})
+          for (int64_t rows : {1, 2, 3})
+            for (bool with_init : {false, true}) {
+              const int64_t mis = (len + M + N) % 4, b_row = len + 3, out_row = len + 2, out_chan = rows * out_row + 1;
+              INFO(target, " len=", len, " M=", M, " N=", N, " rows=", rows, " init=", with_init);
+              std::vector<int64_t> off(static_cast<size_t>(N), 0);
+              for (int64_t q = 0; q < N; ++q) off[size_t(q)] = (q * 7) % 4 * b_row + q % 3;
+              std::vector<T> b(size_t(mis + (rows + 4) * b_row + slack), nan);
+              for (int64_t q = 0; q < N; ++q)
+                for (int64_t r = 0; r < rows; ++r)
+                  for (int64_t j = 0; j < len; ++j) b[size_t(mis + off[size_t(q)] + r * b_row + j)] = next();
+              std::vector<T> w(static_cast<size_t>(M * (N + 1)), T(0)), init(static_cast<size_t>(M), T(0));
+              for (auto& v : w) v = next();
+              for (auto& v : init) v = next();
+              std::vector<T> got(size_t(mis + M * out_chan + 1), T(-7)), want = got;
+              k::row_axpy(w.data(), N + 1, with_init ? init.data() : nullptr, M, b.data() + mis, off.data(), b_row, N,
+                          rows, len, got.data() + mis, out_chan, out_row);
+              k::row_axpy_ref(w.data(), N + 1, with_init ? init.data() : nullptr, M, b.data() + mis, off.data(), b_row,
+                              N, rows, len, want.data() + mis, out_chan, out_row);
+              REQUIRE(std::memcmp(got.data(), want.data(), got.size() * sizeof(T)) == 0);  // gaps untouched too
+              ++checked;
+            }
+  });
+  CHECK(checked >= 9 * 5 * 3 * 3 * 2);
+}
+
 }  // namespace
+
+TEST_CASE("conv kernels: the row_axpy twin computes the named sums") {
+  // b: rows [1 2 3 | 4 5 6] (b_row 3), q offsets 0 and 1; w = [2, 10]; init 0.5
+  const double b[] = {1, 2, 3, 4, 5, 6};
+  const int64_t off[] = {0, 1};
+  const double w[] = {2, 10}, init[] = {0.5};
+  double out[4] = {-1, -1, -1, -1};
+  k::row_axpy_ref(w, 2, init, 1, b, off, 3, 2, 2, 2, out, 0, 2);
+  CHECK(out[0] == 0.5 + 2 * 1 + 10 * 2);  // r 0, j 0
+  CHECK(out[1] == 0.5 + 2 * 2 + 10 * 3);
+  CHECK(out[2] == 0.5 + 2 * 4 + 10 * 5);  // r 1
+  CHECK(out[3] == 0.5 + 2 * 5 + 10 * 6);
+}
+
+TEST_CASE("conv kernels: row_axpy equals its scalar twin on every target (float32, float64, NaN in the slack)") {
+  check_row_axpy_all_targets<float>();
+  check_row_axpy_all_targets<double>();
+}
 
 TEST_CASE("conv kernels: the row_dots twin sums the named products") {
   // a: 2 rows [1 2 | 3 4] (a_row 2), one channel; b offsets 0 and 1 into [1 1 1 | 2 2 2] (b_row 3)
