@@ -1,6 +1,6 @@
 // The tapegrad command: train, finetune, eval and inspect (CLI11).
 //   tapegrad train --model lenet --data fashion-mnist --epochs 3 --out run/
-//   tapegrad finetune --from run/model.safetensors --data mnist-digits --limit 1000 --mode full --out run2/
+//   tapegrad finetune --from run/model.safetensors --data mnist-digits --limit 1000 [--sample random] --mode full --out run2/
 //   tapegrad eval --model run/model.safetensors --data fashion-mnist
 //   tapegrad inspect run/model.safetensors
 // Every failure prints one "tapegrad: error: ..." line and exits non-zero.
