@@ -56,6 +56,17 @@ void check_all_targets() {
   CHECK(checked >= 41 * 6 * 4);
 }
 
+// Values k/8 with |k| <= 8 from a fixed LCG: every product of two is a
+// multiple of 1/64 and the sums in these tests stay exact in any order.
+template <class T>
+struct ExactValues {
+  uint64_t state;
+  T operator()() {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return T(int64_t(state >> 40) % 17 - 8) / T(8);
+  }
+};
+
 // row_dots on every target: values k/8 with |k| <= 8, so every product is a
 // multiple of 1/64 and every sum here is exact in any order: the kernel and its
 // twin must agree bit for bit. Everything the kernel may read but must not use
@@ -64,11 +75,7 @@ template <class T>
 void check_row_dots_all_targets() {
   const T nan = std::numeric_limits<T>::quiet_NaN();
   const int64_t slack = k::kSpanSlackBytes / int64_t(sizeof(T));
-  uint64_t state = 7;
-  auto next = [&] {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return T(int64_t(state >> 40) % 17 - 8) / T(8);
-  };
+  ExactValues<T> next{7};
   int checked = 0;
   tgtest::for_each_target([&](const std::string& target) {
     for (int64_t len : {0, 1, 5, 15, 16, 17, 28, 31, 33, 40})
@@ -107,11 +114,7 @@ template <class T>
 void check_row_axpy_all_targets() {
   const T nan = std::numeric_limits<T>::quiet_NaN();
   const int64_t slack = k::kSpanSlackBytes / int64_t(sizeof(T));
-  uint64_t state = 11;
-  auto next = [&] {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return T(int64_t(state >> 40) % 17 - 8) / T(8);
-  };
+  ExactValues<T> next{11};
   int checked = 0;
   tgtest::for_each_target([&](const std::string& target) {
     for (int64_t len : {1, 5, 15, 16, 17, 28, 31, 33, 40})
