@@ -1,5 +1,10 @@
-// conv2d (im2col + GEMM) and max/avg pooling on NCHW pointers; see conv.h for
-// the formulas. Layout of the column matrix of one image and group:
+// conv2d and max/avg pooling on NCHW pointers; see conv.h for the formulas.
+// conv2d takes one of three routes (docs/gemm.md): output rows at least a
+// vector wide with unit horizontal stride go straight from a padded copy of
+// the image (kernels::row_axpy forward, kernels::row_dots for dw); few output
+// positions per image put several images side by side in one forward GEMM;
+// otherwise im2col + GEMM per image. Layout of the column matrix of one image
+// and group:
 //   col[(c * KH + kh) * KW + kw, oh * OW + ow] = x[c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw]
 // so that y_g[OCg, P] = w_g[OCg, CKK] · col[CKK, P]   (P = OH*OW, CKK = C/groups*KH*KW)
 //        dcol = w_gᵀ · dy_g   (col2im adds it back into dx)
