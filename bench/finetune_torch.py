@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The fine-tuning demo (scripts/demo) redone in PyTorch, on our exact files.
 
-  /usr/bin/python3 bench/finetune_torch.py [--seeds K] [--pretrain-seeds P] [--sample random|first] [--out FILE.json]
+  /usr/bin/python3 bench/finetune_torch.py [--seeds K] [--pretrain-seeds P] [--sample random|first|balanced] [--out FILE.json]
         [--lr 1e-3] [--head-lr 1e-3] [--backbone-lr 1e-3] [--threads 1]
         [--pretrained model.safetensors]
 
@@ -12,7 +12,8 @@ What scripts/demo does with build/examples/tapegrad/tapegrad, step by step:
      (data/mnist-digits, made by scripts/get-data): with --sample random (the
      default, as scripts/demo) a random n per fine-tuning seed (torch.randperm;
      other digits than tapegrad's draw, the same distribution), with --sample
-     first the first n; 20 epochs,
+     balanced a random n with n/10 of each class, with --sample first the
+     first n; 20 epochs,
      batch 64, Adam, in three modes:
        full    load the pretrained weights, then a fresh head (a new
                nn.Linear(84, 10) drawn right after the model, with the
@@ -130,10 +131,21 @@ def finetune(pre, mode, n, seed, a, dig):
             opt = torch.optim.Adam(head, lr=a.head_lr)
         else:
             opt = torch.optim.Adam([{"params": backbone, "lr": a.backbone_lr}, {"params": head, "lr": a.head_lr}])
+    # random / balanced: drawn with the seed (not tapegrad's draw: the same distribution, other digits)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(1_000_003 + seed))
     if a.sample == "first":
         pick = torch.arange(n)
-    else:  # a random n of the split, drawn with the seed (not tapegrad's draw: same distribution, other digits)
-        pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(1_000_003 + seed))[:n]
+    elif a.sample == "random":
+        pick = perm[:n]
+    else:  # balanced: n // 10 of each class (the first n % 10 classes one more), first met along perm
+        quota = [n // 10 + (1 if c < n % 10 else 0) for c in range(10)]
+        chosen = []
+        for i in perm.tolist():
+            c = int(y[i])
+            if quota[c] > 0:
+                quota[c] -= 1
+                chosen.append(i)
+        pick = torch.tensor(chosen)
     train(model, opt, x[pick], y[pick], 20, 64, seed)
     return accuracy(model, xt, yt)
 
@@ -145,8 +157,8 @@ def summary(v):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds 0..K-1")
-    ap.add_argument("--sample", default="random", choices=["first", "random"],
-                    help="which n training digits: the first, or a random n per seed (scripts/demo's default)")
+    ap.add_argument("--sample", default="random", choices=["first", "random", "balanced"],
+                    help="which n training digits: the first, a random n per seed, or a random n with n/10 per class")
     ap.add_argument("--pretrain-seeds", type=int, default=1, help="pretraining seeds 0..P-1")
     ap.add_argument("--pretrained", default="", help="a tapegrad model.safetensors to fine-tune instead")
     ap.add_argument("--lr", type=float, default=1e-3, help="pretraining and scratch lr")

@@ -268,16 +268,38 @@ void write_predictions(const std::string& out, const tg::data::MNIST& test, cons
 
 // ---------------------------------------------------------------- train / finetune
 tg::data::DatasetPtr training_examples(const RunConfig& cfg, tg::data::DatasetPtr full) {
-  TG_CHECK(cfg.sample == "first" || cfg.sample == "random", "--sample must be first or random, got '", cfg.sample, "'");
+  TG_CHECK(cfg.sample == "first" || cfg.sample == "random" || cfg.sample == "balanced",
+           "--sample must be first, random or balanced, got '", cfg.sample, "'");
   if (cfg.limit == 0) return full;
-  TG_CHECK(cfg.limit <= full->size(), "--limit ", cfg.limit, " is larger than the training split (", full->size(),
-           " examples)");
-  if (cfg.sample == "first") return tg::data::take(std::move(full), cfg.limit);
-  // A random --limit examples from a stream of their own, seeded by --seed:
-  // the same seed picks the same examples whatever the model or mode.
-  tg::Generator pick(cfg.seed ^ 0x73616D706C65ull);  // "sample"
   const int64_t n = full->size();
-  return tg::data::random_split(std::move(full), {cfg.limit, n - cfg.limit}, pick)[0];
+  TG_CHECK(cfg.limit <= n, "--limit ", cfg.limit, " is larger than the training split (", n, " examples)");
+  if (cfg.sample == "first") return tg::data::take(std::move(full), cfg.limit);
+  // Random choices come from a stream of their own, seeded by --seed: the
+  // same seed picks the same examples whatever the model or mode.
+  tg::Generator pick(cfg.seed ^ 0x73616D706C65ull);  // "sample"
+  if (cfg.sample == "random") return tg::data::random_split(std::move(full), {cfg.limit, n - cfg.limit}, pick)[0];
+  // balanced: limit / K examples of each of the K classes (the first
+  // limit % K classes one more), the first ones of each class met along a
+  // random permutation.
+  std::vector<int64_t> label(static_cast<size_t>(n));
+  int64_t classes = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    label[size_t(i)] = full->get(i).target.item<int64_t>();
+    TG_CHECK(label[size_t(i)] >= 0, "--sample balanced: example ", i, " has the negative label ", label[size_t(i)]);
+    classes = std::max(classes, label[size_t(i)] + 1);
+  }
+  std::vector<int64_t> quota(static_cast<size_t>(classes), cfg.limit / classes);
+  for (int64_t c = 0; c < cfg.limit % classes; ++c) ++quota[size_t(c)];
+  std::vector<int64_t> chosen;
+  for (int64_t i : tg::data::random_permutation(n, pick))
+    if (quota[size_t(label[size_t(i)])] > 0) {
+      --quota[size_t(label[size_t(i)])];
+      chosen.push_back(i);
+    }
+  for (int64_t c = 0; c < classes; ++c)
+    TG_CHECK(quota[size_t(c)] == 0, "--sample balanced: class ", c, " has too few examples for --limit ", cfg.limit,
+             " (", quota[size_t(c)], " missing)");
+  return std::make_shared<tg::data::Subset>(std::move(full), std::move(chosen));
 }
 
 RunResult run_train(const RunConfig& cfg) {

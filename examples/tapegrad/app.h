@@ -29,7 +29,7 @@ struct RunConfig {
   uint64_t seed = 0;
   int threads = 0;                      // 0: all cores
   int64_t limit = 0;                    // 0: the whole training split
-  std::string sample = "first";         // which --limit examples: first | random (drawn with --seed)
+  std::string sample = "first";         // which --limit examples: first | random | balanced (drawn with --seed)
   bool resume = false;
   bool quiet = false;
   // finetune only
@@ -51,8 +51,9 @@ int64_t head_index(const tg::nn::Sequential& model);
 std::shared_ptr<tg::data::MNIST> open_dataset(const std::string& name, const std::string& root, tg::data::Split split);
 std::vector<std::string> class_names(const std::string& data);
 
-// The training examples a run uses: all of `full`, or --limit of them, the
-// first ones or (--sample random) a random choice drawn with --seed.
+// The training examples a run uses: all of `full`, or --limit of them: the
+// first ones, a random choice (--sample random) or a random choice with the
+// same number of each class (--sample balanced), drawn with --seed.
 tg::data::DatasetPtr training_examples(const RunConfig& cfg, tg::data::DatasetPtr full);
 
 struct RunResult {

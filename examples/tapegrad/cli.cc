@@ -24,8 +24,9 @@ int parse_cli(int argc, const char* const* argv, CliArgs& args, std::ostream& ou
     c->add_option("--seed", cfg.seed, "seed for initialization and shuffling");
     c->add_option("--threads", cfg.threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
     c->add_option("--limit", cfg.limit, "train on N training examples only")->check(CLI::NonNegativeNumber);
-    c->add_option("--sample", cfg.sample, "which N examples --limit keeps: first, or random (drawn with --seed)")
-        ->check(CLI::IsMember({"first", "random"}));
+    c->add_option("--sample", cfg.sample,
+                  "which N examples --limit keeps: first, random, or balanced (N/classes per class); drawn with --seed")
+        ->check(CLI::IsMember({"first", "random", "balanced"}));
     c->add_option("--out", cfg.out, "run folder")->required();
     c->add_flag("--resume", cfg.resume, "continue the run in --out from its last checkpoint");
     c->add_flag("--quiet", cfg.quiet, "no per-epoch lines");

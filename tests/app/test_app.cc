@@ -118,7 +118,7 @@ TEST_CASE("app: fine-tuning modes train the right parameters") {
   }
 }
 
-TEST_CASE("app: --limit keeps the first N examples or a seeded random N") {
+TEST_CASE("app: --limit keeps the first N examples, a seeded random N, or N balanced over the classes") {
   Fixture fx;
   auto full = tgapp::open_dataset("mnist-digits", fx.data, tg::data::Split::Train);  // 200 examples
   const auto indices = [&](tgapp::RunConfig c) {
@@ -143,9 +143,30 @@ TEST_CASE("app: --limit keeps the first N examples or a seeded random N") {
   CHECK(indices(c) == r5);  // whatever the mode
   c.seed = 6;
   CHECK(indices(c) != r5);
+  // balanced: 23 = 2 of each of the 10 classes + 1 more of classes 0, 1, 2
+  c.seed = 5;
+  c.sample = "balanced";
+  c.limit = 23;
+  const std::vector<int64_t> b5 = indices(c);
+  REQUIRE(b5.size() == 23);
+  CHECK(std::set<int64_t>(b5.begin(), b5.end()).size() == 23);
+  std::vector<int> per_class(10, 0);
+  for (int64_t i : b5) ++per_class[size_t(tg_test::fixture_label(i))];
+  CHECK(per_class == std::vector<int>{3, 3, 3, 2, 2, 2, 2, 2, 2, 2});
+  CHECK(indices(c) == b5);
+  c.seed = 6;
+  CHECK(indices(c) != b5);
+  c.limit = 200;  // every example (20 of each class)
+  CHECK(indices(c).size() == 200);
   c.limit = 201;
   CHECK_THROWS_WITH(tgapp::training_examples(c, full),
                     doctest::Contains("--limit 201 is larger than the training split (200 examples)"));
+  std::vector<int64_t> one_nine;  // 10 of each class 0-8, one 9
+  for (int64_t i = 0; i < 100; ++i)
+    if (tg_test::fixture_label(i) != 9 || i == 9) one_nine.push_back(i);
+  c.limit = 20;
+  CHECK_THROWS_WITH(tgapp::training_examples(c, std::make_shared<tg::data::Subset>(full, one_nine)),
+                    doctest::Contains("--sample balanced: class 9 has too few examples for --limit 20 (1 missing)"));
 }
 
 TEST_CASE("app: bad input gives one clear error and leaves good files alone") {
