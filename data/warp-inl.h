@@ -106,13 +106,37 @@ HWY_INLINE int32_t SourceRow(float y0, float dyq, int64_t q, float ymax) {
 
 // AVX-512, pw <= 32 (so w <= 28 <= 2N): a whole output row is at most two
 // vectors, A (columns [0, 16)) and B ([16, w)). One pass over the band of
-// source rows both read: each row is two registers, permutex2var fetches
-// every lane's columns ix and ix + 1, kept as the top pair where iy == row
-// and as the bottom pair where iy == row - 1 (the previous row's top mask).
+// source rows both read, each row handed to A's and B's Neighbours.
 // The source row is monotone in the column, so a row's band comes from its
 // first and last lanes (scalar); every row of the image walks the same number
 // of band rows (the widest band, starting earlier near the bottom), so the
 // loop branch is predictable and consecutive rows overlap in the pipeline.
+// The four neighbours of one vector of pixels, gathered over a band of
+// source rows: Take() sees one row (two registers, lo and hi) and keeps, per
+// lane, columns ix and ix + 1 as the top pair where iy == row and as the
+// bottom pair where iy == row - 1 (the previous row's top mask).
+struct Neighbours {
+  using V = hn::Vec<hn::ScalableTag<float>>;
+  using VI = hn::Vec<hn::ScalableTag<int32_t>>;
+  explicit Neighbours(VI ix_in)
+      : ix(ix_in), ix1(hn::Add(ix_in, hn::Set(hn::ScalableTag<int32_t>(), 1))),
+        prev(hn::FirstN(hn::ScalableTag<float>(), 0)) {}
+  HWY_INLINE void Take(V lo, V hi, VI iy, VI vrow) {
+    const hn::ScalableTag<float> d;
+    const V l{_mm512_permutex2var_ps(lo.raw, ix.raw, hi.raw)};
+    const V r{_mm512_permutex2var_ps(lo.raw, ix1.raw, hi.raw)};
+    const auto t = hn::RebindMask(d, hn::Eq(iy, vrow));
+    p00 = hn::IfThenElse(t, l, p00);
+    p01 = hn::IfThenElse(t, r, p01);
+    p10 = hn::IfThenElse(prev, l, p10);
+    p11 = hn::IfThenElse(prev, r, p11);
+    prev = t;
+  }
+  VI ix, ix1;
+  hn::Mask<hn::ScalableTag<float>> prev;
+  V p00 = hn::Zero(hn::ScalableTag<float>()), p01 = p00, p10 = p00, p11 = p00;
+};
+
 template <bool kNormalize>
 HWY_INLINE void WarpPermute(const float* HWY_RESTRICT pad, int64_t pw, const float* HWY_RESTRICT row_x,
                             const float* HWY_RESTRICT row_y, float dxq, float dyq, float* HWY_RESTRICT out,
@@ -120,7 +144,6 @@ HWY_INLINE void WarpPermute(const float* HWY_RESTRICT pad, int64_t pw, const flo
   const hn::ScalableTag<float> d;
   const hn::RebindToSigned<decltype(d)> di;
   using V = hn::Vec<decltype(d)>;
-  using M = hn::Mask<decltype(d)>;
   const int64_t N = int64_t(hn::Lanes(d));
   const float fxmax = float(w + kWarpPad), fymax = float(h + kWarpPad);
   const auto xmax = hn::Set(d, fxmax);
@@ -128,7 +151,6 @@ HWY_INLINE void WarpPermute(const float* HWY_RESTRICT pad, int64_t pw, const flo
   const auto vdx = hn::Set(d, dxq), vdy = hn::Set(d, dyq);
   const auto vmean = hn::Set(d, mean), vstd = hn::Set(d, std);
   const auto one = hn::Set(di, 1);
-  const auto zero = hn::Zero(d);
   const bool two = w > N;
   const int64_t last = two ? 2 * N - 1 : N - 1;  // the last lane computed in a row
   const int64_t ph = h + 2 * kWarpPad;
@@ -152,37 +174,18 @@ HWY_INLINE void WarpPermute(const float* HWY_RESTRICT pad, int64_t pw, const flo
     if (two) b = SourceCoords(d, fqb, x0, y0, vdx, vdy, xmax, ymax);
     const int32_t lo_row = std::min(SourceRow(row_y[r], dyq, 0, fymax), SourceRow(row_y[r], dyq, last, fymax));
     const int32_t band0 = std::max<int32_t>(0, std::min<int32_t>(lo_row, int32_t(ph) - band));
-    const auto ixa1 = hn::Add(a.ix, one), ixb1 = hn::Add(b.ix, one);
-    V a00 = zero, a01 = zero, a10 = zero, a11 = zero;
-    V b00 = zero, b01 = zero, b10 = zero, b11 = zero;
-    M prev_a = hn::FirstN(d, 0), prev_b = prev_a;
+    Neighbours na(a.ix), nb(b.ix);
     const float* src = pad + int64_t(band0) * pw;
     auto vrow = hn::Set(di, band0);
     for (int32_t k = 0; k < band; ++k, src += pw, vrow = hn::Add(vrow, one)) {
       const auto lo = hn::MaskedLoad(mlo, d, src), hi = hn::MaskedLoad(mhi, d, src + N);
-      const V la{_mm512_permutex2var_ps(lo.raw, a.ix.raw, hi.raw)};
-      const V ra{_mm512_permutex2var_ps(lo.raw, ixa1.raw, hi.raw)};
-      const M ta = hn::RebindMask(d, hn::Eq(a.iy, vrow));
-      a00 = hn::IfThenElse(ta, la, a00);
-      a01 = hn::IfThenElse(ta, ra, a01);
-      a10 = hn::IfThenElse(prev_a, la, a10);
-      a11 = hn::IfThenElse(prev_a, ra, a11);
-      prev_a = ta;
-      if (two) {
-        const V lb{_mm512_permutex2var_ps(lo.raw, b.ix.raw, hi.raw)};
-        const V rb{_mm512_permutex2var_ps(lo.raw, ixb1.raw, hi.raw)};
-        const M tb = hn::RebindMask(d, hn::Eq(b.iy, vrow));
-        b00 = hn::IfThenElse(tb, lb, b00);
-        b01 = hn::IfThenElse(tb, rb, b01);
-        b10 = hn::IfThenElse(prev_b, lb, b10);
-        b11 = hn::IfThenElse(prev_b, rb, b11);
-        prev_b = tb;
-      }
+      na.Take(lo, hi, a.iy, vrow);
+      if (two) nb.Take(lo, hi, b.iy, vrow);
     }
-    const V va = Blend4<kNormalize>(a00, a01, a10, a11, a.fx, a.fy, vmean, vstd);
+    const V va = Blend4<kNormalize>(na.p00, na.p01, na.p10, na.p11, a.fx, a.fy, vmean, vstd);
     StoreRun(d, va, out, r * w, std::min(w, N), total);
     if (two) {
-      const V vb = Blend4<kNormalize>(b00, b01, b10, b11, b.fx, b.fy, vmean, vstd);
+      const V vb = Blend4<kNormalize>(nb.p00, nb.p01, nb.p10, nb.p11, b.fx, b.fy, vmean, vstd);
       StoreRun(d, vb, out, r * w + N, w - N, total);
     }
   }
