@@ -57,7 +57,9 @@ inline bool bit_equal(const tg::Tensor& a, const tg::Tensor& b) {
 
 // Runs fn once per compiled and supported Highway target, forcing it.
 inline void for_each_target(const std::function<void(const std::string&)>& fn) {
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+  const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  REQUIRE(!targets.empty());
+  for (int64_t target : targets) {
     hwy::SetSupportedTargetsForTest(target);
     fn(std::string(hwy::TargetName(target)));
   }

@@ -19,23 +19,11 @@
 #include "hwy/highway.h"
 #include "hwy/targets.h"
 #include "tensor/random.h"
+#include "tests/common/test_util.h"
 
 using namespace tg::data;
 
-namespace {
-
-// Runs `body(target_name)` once per compiled target that this CPU supports.
-void for_each_target(const std::function<void(const std::string&)>& body) {
-  const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
-  REQUIRE(!targets.empty());
-  for (int64_t t : targets) {
-    hwy::SetSupportedTargetsForTest(t);
-    body(hwy::TargetName(t));
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
-
-}  // namespace
+using tgtest::for_each_target;
 
 TEST_CASE("data kernels: u8_to_unit_float matches its scalar twin on every target") {
   constexpr int64_t kPad = 64;

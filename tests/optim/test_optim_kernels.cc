@@ -16,6 +16,7 @@
 #include "hwy/highway.h"
 #include "hwy/targets.h"
 #include "tensor/kernels/optim.h"
+#include "tests/common/test_util.h"
 
 namespace k = tg::kernels;
 
@@ -56,17 +57,6 @@ struct Buf {
 template <class T>
 bool bit_equal(const T* a, const T* b, int n) {
   return std::memcmp(a, b, sizeof(T) * n) == 0;
-}
-
-// Runs `body(target_name)` once per compiled target that this CPU supports.
-void for_each_target(const std::function<void(const char*)>& body) {
-  const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
-  REQUIRE(!targets.empty());
-  for (int64_t t : targets) {
-    hwy::SetSupportedTargetsForTest(t);
-    body(hwy::TargetName(t));
-  }
-  hwy::SetSupportedTargetsForTest(0);
 }
 
 // Five operands (param, grad, three states), SIMD copy and twin copy, `steps`
@@ -183,28 +173,32 @@ void adagrad_all_configs(const char* target) {
 }  // namespace
 
 TEST_CASE("optim kernels: SGD equals its scalar twin on every target") {
-  for_each_target([](const char* t) {
+  tgtest::for_each_target([](const std::string& target) {
+    const char* t = target.c_str();
     sgd_all_configs<float>(t);
     sgd_all_configs<double>(t);
   });
 }
 
 TEST_CASE("optim kernels: Adam/AdamW equal their scalar twin on every target") {
-  for_each_target([](const char* t) {
+  tgtest::for_each_target([](const std::string& target) {
+    const char* t = target.c_str();
     adam_all_configs<float>(t);
     adam_all_configs<double>(t);
   });
 }
 
 TEST_CASE("optim kernels: RMSprop equals its scalar twin on every target") {
-  for_each_target([](const char* t) {
+  tgtest::for_each_target([](const std::string& target) {
+    const char* t = target.c_str();
     rmsprop_all_configs<float>(t);
     rmsprop_all_configs<double>(t);
   });
 }
 
 TEST_CASE("optim kernels: Adagrad equals its scalar twin on every target") {
-  for_each_target([](const char* t) {
+  tgtest::for_each_target([](const std::string& target) {
+    const char* t = target.c_str();
     adagrad_all_configs<float>(t);
     adagrad_all_configs<double>(t);
   });
