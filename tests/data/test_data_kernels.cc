@@ -9,15 +9,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "data/convert.h"
 #include "data/warp.h"
 #include "data/mnist.h"
-#include "hwy/highway.h"
-#include "hwy/targets.h"
 #include "tensor/random.h"
 #include "tests/common/test_util.h"
 

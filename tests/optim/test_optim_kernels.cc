@@ -9,12 +9,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <string>
 #include <vector>
 
-#include "hwy/highway.h"
-#include "hwy/targets.h"
 #include "tensor/kernels/optim.h"
 #include "tests/common/test_util.h"
 
