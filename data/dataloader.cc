@@ -188,12 +188,7 @@ Example DataLoader::next() {
         Job j = std::move(jobs_.front());
         jobs_.pop_front();
         lk.unlock();
-        Done d;
-        try {
-          d.ex = compute(j.epoch, j.seed, j.idx, true, /*serial=*/true);
-        } catch (...) {
-          d.error = std::current_exception();
-        }
+        Done d = run_job(j);
         d.job = std::move(j);
         lk.lock();
         done_.push_back(std::move(d));
@@ -245,6 +240,17 @@ void DataLoader::request_prefetch() {
   if (queued) cv_.notify_all();
 }
 
+// Job j's batch, made on this thread; what it throws is kept for the taker.
+DataLoader::Done DataLoader::run_job(const Job& j) {
+  Done d;
+  try {
+    d.ex = compute(j.epoch, j.seed, j.idx, true, /*serial=*/true);
+  } catch (...) {
+    d.error = std::current_exception();
+  }
+  return d;
+}
+
 void DataLoader::worker_loop() {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
@@ -254,12 +260,7 @@ void DataLoader::worker_loop() {
     jobs_.pop_front();
     busy_ = true;
     lk.unlock();
-    Done d;
-    try {
-      d.ex = compute(running_.epoch, running_.seed, running_.idx, true, /*serial=*/true);
-    } catch (...) {
-      d.error = std::current_exception();
-    }
+    Done d = run_job(running_);
     lk.lock();
     busy_ = false;
     d.job = std::move(running_);

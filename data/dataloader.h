@@ -145,6 +145,7 @@ class DataLoader {
     Example ex;
     std::exception_ptr error;
   };
+  Done run_job(const Job& j);
   std::thread worker_;
   std::mutex mu_;
   std::condition_variable cv_;
