@@ -98,6 +98,20 @@ RotationRows rotation_rows(double degrees, int64_t h, int64_t w, float* row_x, f
   return {cs, sn};
 }
 
+// Row `out` (w floats) of an image shifted by dx: columns [q0, q1) from
+// row sr of `img` (memmove: `img` may be the image being shifted), `fill`
+// elsewhere, and everywhere when sr is outside [0, h).
+void shifted_row(float* out, const float* img, int64_t sr, int64_t h, int64_t w, int64_t dx, int64_t q0, int64_t q1,
+                 float fill) {
+  if (sr < 0 || sr >= h || q0 >= q1) {
+    std::fill(out, out + w, fill);
+    return;
+  }
+  std::memmove(out + q0, img + sr * w + (q0 - dx), size_t(q1 - q0) * sizeof(float));
+  std::fill(out, out + q0, fill);
+  std::fill(out + q1, out + w, fill);
+}
+
 // `pad` (h + 2P rows of w + 2P floats) = image `img` shifted by (dx, dy) as
 // translate_inplace does (`tfill` where that leaves the image), inside a
 // border of kWarpPad pixels of `rfill`: translation and the copy the bilinear
@@ -116,14 +130,7 @@ void build_shifted_pad(const float* img, int64_t h, int64_t w, int64_t dx, int64
     }
     std::fill(row, row + P, rfill);
     std::fill(row + P + w, row + pw, rfill);
-    float* out = row + P;
-    if (sr < 0 || sr >= h || q0 >= q1) {
-      std::fill(out, out + w, tfill);
-      continue;
-    }
-    std::memcpy(out + q0, img + sr * w + (q0 - dx), size_t(q1 - q0) * sizeof(float));
-    std::fill(out, out + q0, tfill);
-    std::fill(out + q1, out + w, tfill);
+    shifted_row(row + P, img, sr, h, w, dx, q0, q1, tfill);
   }
 }
 
@@ -154,15 +161,7 @@ void translate_inplace(float* x, int64_t c, int64_t h, int64_t w, int64_t dx, in
     // rows move by dy: walk so that a source row is read before it is overwritten
     const int64_t step = dy > 0 ? -1 : 1;
     for (int64_t r = dy > 0 ? h - 1 : 0; r >= 0 && r < h; r += step) {
-      const int64_t sr = r - dy;
-      float* out = img + r * w;
-      if (sr < 0 || sr >= h || q0 >= q1) {
-        std::fill(out, out + w, fill);
-        continue;
-      }
-      std::memmove(out + q0, img + sr * w + (q0 - dx), size_t(q1 - q0) * sizeof(float));
-      std::fill(out, out + q0, fill);
-      std::fill(out + q1, out + w, fill);
+      shifted_row(img + r * w, img, r - dy, h, w, dx, q0, q1, fill);
     }
   }
 }
