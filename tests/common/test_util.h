@@ -55,6 +55,12 @@ inline bool bit_equal(const tg::Tensor& a, const tg::Tensor& b) {
   return std::memcmp(ca.raw_data(), cb.raw_data(), size_t(ca.numel()) * tg::dtype_size(a.dtype())) == 0;
 }
 
+// Restores the thread count a test changes (tg::set_num_threads is global).
+struct ThreadsGuard {
+  int saved = tg::get_num_threads();
+  ~ThreadsGuard() { tg::set_num_threads(saved); }
+};
+
 // Runs fn once per compiled and supported Highway target, forcing it.
 inline void for_each_target(const std::function<void(const std::string&)>& fn) {
   const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();

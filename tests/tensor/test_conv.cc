@@ -15,6 +15,7 @@
 
 #include "tensor/conv.h"
 #include "tensor/parallel.h"
+#include "tests/common/test_util.h"
 
 namespace {
 
@@ -197,10 +198,7 @@ double finite_difference_error(const Conv2dGeometry& g, std::vector<double> x,
   return worst;
 }
 
-struct ThreadsGuard {
-  int saved = tg::get_num_threads();
-  ~ThreadsGuard() { tg::set_num_threads(saved); }
-};
+using tgtest::ThreadsGuard;
 
 }  // namespace
 

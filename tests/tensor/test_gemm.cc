@@ -21,6 +21,7 @@
 
 #include "tensor/gemm.h"
 #include "tensor/parallel.h"
+#include "tests/common/test_util.h"
 
 namespace {
 
@@ -194,10 +195,7 @@ void batched_case(std::mt19937& rng, bool ta, bool tb, int64_t batch, int64_t M,
     REQUIRE(std::abs(double(C[i]) - double(R[i])) <= 2.0 * (K + 3) * eps * (1.5 * K + 1.0));
 }
 
-struct ThreadsGuard {
-  int saved = tg::get_num_threads();
-  ~ThreadsGuard() { tg::set_num_threads(saved); }
-};
+using tgtest::ThreadsGuard;
 
 }  // namespace
 

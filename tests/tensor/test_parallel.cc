@@ -13,13 +13,9 @@
 #include <vector>
 
 #include "tensor/parallel.h"
+#include "tests/common/test_util.h"
 
-namespace {
-struct ThreadsGuard {
-  int saved = tg::get_num_threads();
-  ~ThreadsGuard() { tg::set_num_threads(saved); }
-};
-}  // namespace
+using tgtest::ThreadsGuard;
 
 TEST_CASE("parallel_for covers every index exactly once") {
   ThreadsGuard guard;
