@@ -173,19 +173,24 @@ int64_t col_elems(const ConvDims& d) {
   return d.CKK * d.P + kSlack<T>;
 }
 
-// x: [Cg, H, W] -> xp: [Cg, H + 2 ph, W + 2 pw] with zero borders (+ slack).
+// x: [Cg, H, W] -> xp: [Cg, H + 2 ph, W + 2 pw] with zero borders.
 template <class T>
-T* pad_image(const Conv2dGeometry& g, const ConvDims& d, const T* x) {
-  const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w, n = d.Cg * Hp * Wp;
-  T* xp = scratch<T, 4>(n + kSlack<T>);
-  if (g.pad_h || g.pad_w)
-    std::fill(xp, xp + n + kSlack<T>, T(0));
-  else
-    std::fill(xp + n, xp + n + kSlack<T>, T(0));
+void pad_into(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* xp) {
+  const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w;
+  if (g.pad_h || g.pad_w) std::fill(xp, xp + d.Cg * Hp * Wp, T(0));
   for (int64_t c = 0; c < d.Cg; ++c)
     for (int64_t h = 0; h < g.H; ++h)
       std::copy(x + (c * g.H + h) * g.W, x + (c * g.H + h + 1) * g.W,
                 xp + (c * Hp + h + g.pad_h) * Wp + g.pad_w);
+}
+
+// pad_into this thread's scratch, followed by kSlack zeros.
+template <class T>
+T* pad_image(const Conv2dGeometry& g, const ConvDims& d, const T* x) {
+  const int64_t n = d.Cg * (g.H + 2 * g.pad_h) * (g.W + 2 * g.pad_w);
+  T* xp = scratch<T, 4>(n + kSlack<T>);
+  std::fill(xp + n, xp + n + kSlack<T>, T(0));
+  pad_into(g, d, x, xp);
   return xp;
 }
 
@@ -226,8 +231,19 @@ void col2im_spans(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* 
 // The forward by row_axpy and dw by row_dots, without im2col: worth it when a
 // row of the output fills a vector (lanes past OW are wasted work).
 template <class T>
-bool use_row_dots(const Conv2dGeometry& g, const ConvDims& d) {
+bool use_row_kernels(const Conv2dGeometry& g, const ConvDims& d) {
   return use_spans(g) && d.OW * int64_t(sizeof(T)) >= kernels::kSpanSlackBytes;
+}
+
+// Offsets of col's rows q = (c, kh, kw) in a padded image with rows Wp wide
+// and channels Hp rows apart (the row kernels' b_off), in this thread's scratch.
+inline const int64_t* window_offsets(const Conv2dGeometry& g, const ConvDims& d, int64_t Hp, int64_t Wp) {
+  int64_t* off = scratch<int64_t, 6>(d.CKK);
+  for (int64_t c = 0; c < d.Cg; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw)
+        off[(c * g.KH + kh) * g.KW + kw] = (c * Hp + kh * g.dil_h) * Wp + kw * g.dil_w;
+  return off;
 }
 
 // Images [n0, n1): pw[gr][OCg, CKK] = Σ_n dy_g,n · col_g,nᵀ, where col's row
@@ -238,11 +254,7 @@ void dw_row_dots(const Conv2dGeometry& g, const ConvDims& d, const T* x, const T
                  T* pw) {
   const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w, img = d.Cg * Hp * Wp, nimg = n1 - n0;
   T* xp = scratch<T, 4>(nimg * img + kSlack<T>);
-  int64_t* off = scratch<int64_t, 6>(d.CKK);
-  for (int64_t c = 0; c < d.Cg; ++c)
-    for (int64_t kh = 0; kh < g.KH; ++kh)
-      for (int64_t kw = 0; kw < g.KW; ++kw)
-        off[(c * g.KH + kh) * g.KW + kw] = (c * Hp + kh * g.dil_h) * Wp + kw * g.dil_w;
+  const int64_t* off = window_offsets(g, d, Hp, Wp);
   // row_dots reads up to a vector past each row: past dy's last row only for
   // the batch's last image, which then comes from a copy with zeroed slack.
   const T* a = dy + n0 * g.OC * d.P;
@@ -252,14 +264,9 @@ void dw_row_dots(const Conv2dGeometry& g, const ConvDims& d, const T* x, const T
     std::fill(copy + nimg * g.OC * d.P, copy + nimg * g.OC * d.P + kSlack<T>, T(0));
     a = copy;
   }
+  std::fill(xp + nimg * img, xp + nimg * img + kSlack<T>, T(0));
   for (int64_t gr = 0; gr < g.groups; ++gr) {
-    std::fill(xp, xp + nimg * img + kSlack<T>, T(0));
-    for (int64_t n = 0; n < nimg; ++n)
-      for (int64_t c = 0; c < d.Cg; ++c)
-        for (int64_t h = 0; h < g.H; ++h) {
-          const T* src = x + (((n0 + n) * g.C + gr * d.Cg + c) * g.H + h) * g.W;
-          std::copy(src, src + g.W, xp + n * img + (c * Hp + h + g.pad_h) * Wp + g.pad_w);
-        }
+    for (int64_t n = 0; n < nimg; ++n) pad_into(g, d, x + ((n0 + n) * g.C + gr * d.Cg) * g.H * g.W, xp + n * img);
     kernels::row_dots(a + gr * d.OCg * d.P, g.OC * d.P, d.P, d.OW, d.OCg, xp, off, img, g.stride_h * Wp, d.CKK,
                       nimg, d.OH, d.OW, pw + gr * d.OCg * d.CKK);
   }
@@ -283,17 +290,13 @@ template <class T>
 void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   const ConvDims d = check_conv(g, "conv2d_forward");
   if (g.N == 0) return;
-  if (use_row_dots<T>(g, d)) {
+  if (use_row_kernels<T>(g, d)) {
     // Rows at least a vector wide (LeNet's conv1: 28): straight from the
     // padded image, kernels::row_axpy (no im2col, no GEMM packing, the bias
     // as the start of every sum).
     parallel_for(0, g.N, 1, [&](int64_t n0, int64_t n1) {
       const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w;
-      int64_t* off = scratch<int64_t, 6>(d.CKK);
-      for (int64_t c = 0; c < d.Cg; ++c)
-        for (int64_t kh = 0; kh < g.KH; ++kh)
-          for (int64_t kw = 0; kw < g.KW; ++kw)
-            off[(c * g.KH + kh) * g.KW + kw] = (c * Hp + kh * g.dil_h) * Wp + kw * g.dil_w;
+      const int64_t* off = window_offsets(g, d, Hp, Wp);
       for (int64_t n = n0; n < n1; ++n)
         for (int64_t gr = 0; gr < g.groups; ++gr) {
           const T* xp = pad_image(g, d, x + (n * g.C + gr * d.Cg) * g.H * g.W);
@@ -404,7 +407,7 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
   // (LeNet's conv1: 28), dw comes straight from dy and the padded images as
   // dot products along the rows (kernels::row_dots), without im2col: one pass
   // over the chunk's images per block of 6 x 4 weights, each sum reduced once.
-  const bool dot_dw = dw && use_row_dots<T>(g, d);
+  const bool dot_dw = dw && use_row_kernels<T>(g, d);
   const bool dw_t = !dot_dw && d.OCg < d.CKK;
   const int64_t chunk = reduction_chunk(g.N), nchunks = (g.N + chunk - 1) / chunk;
   const int64_t stride = wsize + g.OC;
