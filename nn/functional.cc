@@ -53,7 +53,7 @@ Tensor reduce(const Tensor& l, Reduction r) {
 Tensor conv_raw(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g);
 Tensor conv_dx(const Tensor& dy, const Tensor& w, const Conv2dGeometry& g);
 Tensor conv_dw(const Tensor& x, const Tensor& dy, const Conv2dGeometry& g);
-std::pair<Tensor, Tensor> conv_dw_db(const Tensor& x, const Tensor& dy, const Conv2dGeometry& g);
+Tensor conv_dw_raw(const Tensor& x, const Tensor& dy, const Conv2dGeometry& g, Tensor* db);
 
 Conv2dGeometry with_batch(Conv2dGeometry g, int64_t n) {
   g.N = n;
@@ -73,9 +73,10 @@ Tensor conv_raw(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dG
   auto backward = [g, has_bias](BackwardCtx& c) {
     if (c.needs(0)) c.accumulate(0, conv_dx(c.dy, c.in(1), g));
     if (!c.create_graph && has_bias && c.needs(1) && c.needs(2)) {
-      // First order: dw and db in one pass over dy, image chunk by image chunk.
-      auto [dw, db] = conv_dw_db(c.in(0), c.dy, g);
-      c.accumulate(1, dw);
+      // First order: dw and db in one pass over dy, image chunk by image chunk
+      // (with create_graph, conv_dw and sum below are recorded).
+      Tensor db;
+      c.accumulate(1, conv_dw_raw(c.in(0), c.dy, with_batch(g, c.in(0).size(0)), &db));
       c.accumulate(2, db);
       return;
     }
@@ -101,30 +102,24 @@ Tensor conv_dx(const Tensor& dy, const Tensor& w, const Conv2dGeometry& g0) {
   });
 }
 
-// dw and db = Σ_{n,oh,ow} dy together, not recorded (the first-order fast path;
-// with create_graph the backward uses conv_dw and sum, which are).
-std::pair<Tensor, Tensor> conv_dw_db(const Tensor& x, const Tensor& dy, const Conv2dGeometry& g0) {
-  const Conv2dGeometry g = with_batch(g0, x.size(0));
+// dw (and db = Σ_{n,oh,ow} dy in the same pass when db is given), not
+// recorded: the first-order fast path and the body of conv_dw.
+Tensor conv_dw_raw(const Tensor& x, const Tensor& dy, const Conv2dGeometry& g, Tensor* db) {
   const Tensor xc = x.contiguous(), dyc = dy.contiguous();
   Tensor dw = empty({g.OC, g.C / g.groups, g.KH, g.KW}, {.dtype = x.dtype()});
-  Tensor db = empty({g.OC}, {.dtype = x.dtype()});
+  if (db) *db = empty({g.OC}, {.dtype = x.dtype()});
   visit_float_dtype(x.dtype(), [&](auto t) {
     using T = decltype(t);
-    conv2d_backward<T>(g, xc.raw_ptr<T>(), nullptr, dyc.raw_ptr<T>(), nullptr, dw.raw_ptr<T>(), db.raw_ptr<T>());
+    conv2d_backward<T>(g, xc.raw_ptr<T>(), nullptr, dyc.raw_ptr<T>(), nullptr, dw.raw_ptr<T>(),
+                       db ? db->raw_ptr<T>() : nullptr);
   });
-  return {dw, db};
+  return dw;
 }
 
 // dw = conv_dw(x, dy): [N, C, H, W] x [N, OC, OH, OW] -> [OC, C/g, KH, KW]
 Tensor conv_dw(const Tensor& x, const Tensor& dy, const Conv2dGeometry& g0) {
   const Conv2dGeometry g = with_batch(g0, x.size(0));
-  const Tensor xc = x.contiguous(), dyc = dy.contiguous();
-  Tensor dw = empty({g.OC, g.C / g.groups, g.KH, g.KW}, {.dtype = x.dtype()});
-  visit_float_dtype(x.dtype(), [&](auto t) {
-    using T = decltype(t);
-    conv2d_backward<T>(g, xc.raw_ptr<T>(), nullptr, dyc.raw_ptr<T>(), nullptr, dw.raw_ptr<T>(), nullptr);
-  });
-  return record("conv2d_backward_weight", dw, {x, dy}, [g](BackwardCtx& c) {
+  return record("conv2d_backward_weight", conv_dw_raw(x, dy, g, nullptr), {x, dy}, [g](BackwardCtx& c) {
     if (c.needs(0)) c.accumulate(0, conv_dx(c.in(1), c.dy, g));
     if (c.needs(1)) c.accumulate(1, conv_raw(c.in(0), c.dy, Tensor(), g));
   });
