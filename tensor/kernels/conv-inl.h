@@ -186,11 +186,11 @@ HWY_INLINE void RowAxpyBlock(const T* HWY_RESTRICT w, size_t ldw, const T* HWY_R
         } else {
 #if HWY_TARGET <= HWY_AVX3
           hn::BlendedStore(acc[i][k][v], hn::FirstN(d, len - j), d, dst);  // AVX-512: writes only those lanes
-          continue;
-#endif
+#else
           HWY_ALIGN T tmp[hn::MaxLanes(d)];
           hn::Store(acc[i][k][v], d, tmp);
           for (size_t e = 0; e < len - j; ++e) dst[e] = tmp[e];
+#endif
         }
       }
 }
