@@ -14,8 +14,12 @@
 //
 // Loop order inside GemmTile (BLIS with the roles of A and B swapped, since we
 // vectorize along N of a row-major C):
-//   jc (NC columns) -> pc (K in equal blocks <= KC) -> pack B block [KC, NC] (L2)
-//     -> ir (MR rows): pack A micro-panel [KC, MR] (L1) -> jr (NR): micro-kernel
+//   ic (MC rows) -> pc (K in equal blocks <= KC) [-> pack A block [MC, KC] (L3)]
+//     -> jc (NC columns) -> pack B block [KC, NC] (L2)
+//     -> ir (MR rows) [-> pack A micro-panel [KC, MR] (L1)] -> jr (NR): micro-kernel
+// A is packed a block at a time when several jc blocks reuse it, a
+// micro-panel at a time when only one does, and not at all when the
+// micro-kernel can read it in place (then ic covers all rows).
 // K is only ever walked in ascending KC blocks, and each element of C is
 // accumulated in the same order whatever rectangle it belongs to, so the
 // result does not depend on how the caller tiles C over threads.
@@ -86,7 +90,16 @@ struct Blocking {
   // multiple of 4 KiB (they would share L1 sets); B is read in place by
   // tiles of at most kDirectBRows rows. Measured with bench/gemm.
   static constexpr size_t kAConflictBytes = 256;
+  // Aᵀ is read in place one cache line per k; with rows a multiple of 4 KiB
+  // apart all of them fall into one L1 set, and a panel of more than this
+  // many rows is packed (1024³ Aᵀ·Bᵀ 186 -> 190 GFLOP/s; two sets, 2 KiB
+  // apart, measured no better packed).
+  static constexpr size_t kAConflictRows = 48;
   static constexpr size_t kDirectBRows = 256;
+  // A packed A is packed a block of up to kMC rows at a time (KC x kMC: 2 MB,
+  // L3) when several NC blocks of columns reuse it, instead of one
+  // micro-panel per NC block.
+  static constexpr size_t kMC = 2048 / kMR * kMR;
 };
 
 template <class T>
@@ -98,7 +111,7 @@ GemmConfig Config() {
   c.kc = Bk::kKC;
   c.nc = Bk::kNC;
   c.lanes = Bk::kLanes;
-  c.workspace_elems = Bk::kKC * Bk::kNC + Bk::kKC * Bk::kMR1 + 64 / sizeof(T);
+  c.workspace_elems = Bk::kKC * Bk::kNC + Bk::kKC * std::max(Bk::kMR1, Bk::kMC) + 64 / sizeof(T);
   return c;
 }
 
@@ -267,12 +280,32 @@ template <class T>
 HWY_INLINE void PackB(bool trans, const T* HWY_RESTRICT B, size_t ldb, size_t p, size_t kc,
                       size_t j, size_t nc, T* HWY_RESTRICT Bp, size_t first_panel = 0) {
   constexpr size_t NR0 = Blocking<T>::kNR, L = Blocking<T>::kLanes;
-  for (size_t jp = first_panel; jp * NR0 < nc; ++jp) {
+  const hn::ScalableTag<T> d;
+  const size_t full = nc / NR0;  // whole NR-wide panels
+  if (!trans) {
+    // Row by row of B, so that each row's nc elements are read in one
+    // sequential sweep (panel by panel, every row would be a new page).
+    // Whole vectors: memcpy became a slow `rep movsq` here.
+    for (size_t k = 0; k < kc; ++k) {
+      const T* src = B + (p + k) * ldb + j;
+      // Rows are far apart (a new page each): fetch the one kAhead rows on.
+      constexpr size_t kAhead = 4;
+      if (k + kAhead < kc)
+        for (size_t c = first_panel * NR0; c < full * NR0; c += 64 / sizeof(T))
+          hwy::Prefetch(src + kAhead * ldb + c);
+      for (size_t jp = first_panel; jp < full; ++jp) {
+        T* dst = Bp + jp * kc * NR0 + k * NR0;
+#pragma GCC unroll 4
+        for (size_t c = 0; c < NR0; c += L)
+          hn::Store(hn::LoadU(d, src + jp * NR0 + c), d, dst + c);
+      }
+    }
+  }
+  for (size_t jp = trans ? first_panel : std::max(first_panel, full); jp * NR0 < nc; ++jp) {
     const size_t nr = std::min(NR0, nc - jp * NR0);
     const size_t NR = nr <= L ? L : NR0;  // panel width
     T* panel = Bp + jp * kc * NR0;
     const size_t j0 = j + jp * NR0;
-    const hn::ScalableTag<T> d;
     // A partial panel: zero the vectors holding columns nr..NR of every row
     // first (whole-vector stores; a scalar loop here became a memset call
     // per row), then write the nr real columns over them.
@@ -282,12 +315,12 @@ HWY_INLINE void PackB(bool trans, const T* HWY_RESTRICT B, size_t ldb, size_t p,
 #pragma GCC unroll 4
         for (size_t v = 0; v < NR0 / L; ++v)
           if (v * L < NR && v >= nr / L) hn::Store(hn::Zero(d), d, panel + k * NR + v * L);
-    if (!trans) {
+    if (!trans) {  // the last, partial panel
       for (size_t k = 0; k < kc; ++k) {
         const T* src = B + (p + k) * ldb + j0;
         T* dst = panel + k * NR;
-        if (nr == NR) {  // whole vectors (memcpy became a slow `rep movsq` here)
-          for (size_t c = 0; c < NR; c += L) hn::Store(hn::LoadU(d, src + c), d, dst + c);
+        if (nr == L) {
+          hn::Store(hn::LoadU(d, src), d, dst);
         } else {
           for (size_t c = 0; c < nr; ++c) dst[c] = src[c];
         }
@@ -491,62 +524,81 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
   // Which operands the micro-kernels read in place instead of packing:
   //  - A (row-major): unless its rows are (nearly) a multiple of 4 KiB apart,
   //    where MR rows would fight over the same L1 sets.
-  //  - Aᵀ: always; each k reads MR contiguous elements.
+  //  - Aᵀ: each k reads MR contiguous elements; unless its rows are a
+  //    multiple of 4 KiB apart and the panel has more than kAConflictRows.
   //  - B (row-major, full NR panels): when few row panels of C reuse each
   //    packed panel, so packing would cost more than it saves.
   const size_t a_row_bytes = g.lda * sizeof(T), a_mod = a_row_bytes % 4096;
-  const bool direct_a = g.trans_a || a_row_bytes < 4096 ||
-                        (a_mod >= Bk::kAConflictBytes && a_mod <= 4096 - Bk::kAConflictBytes);
+  const bool direct_a = g.trans_a ? a_mod != 0 || kc_even <= Bk::kAConflictRows
+                                   : a_row_bytes < 4096 || (a_mod >= Bk::kAConflictBytes &&
+                                                            a_mod <= 4096 - Bk::kAConflictBytes);
   const bool row_a = direct_a && !g.trans_a;
   const bool direct_b = !g.trans_b && m1 - m0 <= Bk::kDirectBRows;
 
-  for (size_t jc = n0; jc < n1; jc += NC) {
-    const size_t nc = std::min(NC, n1 - jc);
-    const size_t direct_panels = direct_b && !narrow ? nc / NR : 0;  // full NR-wide panels
+  // A packed A that several NC blocks of columns reuse is packed once per KC
+  // block, kMC rows at a time, rather than one micro-panel per NC block.
+  const bool a_block = !direct_a && n1 - n0 > NC;
+  const size_t MC = a_block ? std::max<size_t>(1, Bk::kMC / MR) * MR : m1 - m0;
+
+  for (size_t ic = m0; ic < m1; ic += MC) {
+    const size_t i1 = std::min(m1, ic + MC);
     for (size_t pc = 0; pc < K; pc += kc_even) {
       const size_t kc = std::min(kc_even, K - pc);
       const bool first = pc == 0, last = pc + kc == K;
-      PackB(g.trans_b, g.B, g.ldb, pc, kc, jc, nc, Bp, direct_panels);
-      for (size_t ir = m0; ir < m1; ir += MR) {
-        const size_t mr = std::min(MR, m1 - ir);
-        const T* a_panel = !direct_a ? Ap : g.trans_a ? g.A + pc * g.lda + ir : g.A + ir * g.lda + pc;
-        const size_t a_stride = direct_a ? g.lda : mr;
-        if (!direct_a) PackA(g.trans_a, g.A, g.lda, ir, mr, pc, kc, Ap);
-        const MicroKernelFn<T> last_kernel = row_a ? kNarrowRow.fn[mr - 1] : kNarrow.fn[mr - 1];
-        const MicroKernelFn<T> kernel =
-            narrow ? last_kernel : row_a ? kWideRow.fn[mr - 1] : kWide.fn[mr - 1];
-        // While the kernels run, prefetch the rows the next micro-panel of A
-        // reads (to pack them, or to read them in place).
-        const size_t next_mr = ir + MR < m1 ? std::min(MR, m1 - ir - MR) : 0;
-        const size_t pf_rows = g.trans_a ? kc : next_mr;
-        const size_t pf_row_bytes = (g.trans_a ? next_mr : kc) * sizeof(T);
-        const size_t pf_per_row = (pf_row_bytes + 63) / 64;
-        const char* pf_base = reinterpret_cast<const char*>(
-            g.trans_a ? g.A + pc * g.lda + ir + MR : g.A + (ir + MR) * g.lda + pc);
-        const size_t pf_total = pf_rows * pf_per_row;
-        const size_t pf_step = (pf_total * NR + nc - 1) / nc;
-        size_t pf = 0, pf_col = 0;  // pf_col = pf % pf_per_row, without a division
-        const char* pf_row = pf_base;
-        for (size_t jr = 0; jr < nc; jr += NR) {
-          const size_t nr = std::min(NR, nc - jr);
-          for (size_t e = std::min(pf_total, pf + pf_step); pf < e; ++pf) {
-            hwy::Prefetch(pf_row + pf_col * 64);
-            if (++pf_col == pf_per_row) {
-              pf_col = 0;
-              pf_row += g.lda * sizeof(T);
+      if (a_block)  // panel at row ir: Ap + (ir - ic) * kc (all before it are MR rows)
+        for (size_t ir = ic; ir < i1; ir += MR)
+          PackA(g.trans_a, g.A, g.lda, ir, std::min(MR, i1 - ir), pc, kc, Ap + (ir - ic) * kc);
+      for (size_t jc = n0; jc < n1; jc += NC) {
+        const size_t nc = std::min(NC, n1 - jc);
+        const size_t direct_panels = direct_b && !narrow ? nc / NR : 0;  // full NR-wide panels
+        PackB(g.trans_b, g.B, g.ldb, pc, kc, jc, nc, Bp, direct_panels);
+        for (size_t ir = ic; ir < i1; ir += MR) {
+          const size_t mr = std::min(MR, i1 - ir);
+          const T* a_panel = a_block    ? Ap + (ir - ic) * kc
+                             : !direct_a ? Ap
+                             : g.trans_a ? g.A + pc * g.lda + ir
+                                         : g.A + ir * g.lda + pc;
+          const size_t a_stride = direct_a ? g.lda : mr;
+          if (!direct_a && !a_block) PackA(g.trans_a, g.A, g.lda, ir, mr, pc, kc, Ap);
+          const MicroKernelFn<T> last_kernel = row_a ? kNarrowRow.fn[mr - 1] : kNarrow.fn[mr - 1];
+          const MicroKernelFn<T> kernel =
+              narrow ? last_kernel : row_a ? kWideRow.fn[mr - 1] : kWide.fn[mr - 1];
+          // While the kernels run, prefetch what the next micro-panel of A
+          // reads: its packed copy, or the rows of A it packs or reads in place.
+          const size_t next_mr = ir + MR < i1 ? std::min(MR, i1 - ir - MR) : 0;
+          const size_t pf_rows = a_block ? 1 : g.trans_a ? kc : next_mr;
+          const size_t pf_row_bytes = (a_block ? next_mr * kc : g.trans_a ? next_mr : kc) * sizeof(T);
+          const size_t pf_per_row = (pf_row_bytes + 63) / 64;
+          const char* pf_base = reinterpret_cast<const char*>(
+              a_block     ? Ap + (ir - ic + MR) * kc
+              : g.trans_a ? g.A + pc * g.lda + ir + MR
+                          : g.A + (ir + MR) * g.lda + pc);
+          const size_t pf_total = pf_rows * pf_per_row;
+          const size_t pf_step = (pf_total * NR + nc - 1) / nc;
+          size_t pf = 0, pf_col = 0;  // pf_col = pf % pf_per_row, without a division
+          const char* pf_row = pf_base;
+          for (size_t jr = 0; jr < nc; jr += NR) {
+            const size_t nr = std::min(NR, nc - jr);
+            for (size_t e = std::min(pf_total, pf + pf_step); pf < e; ++pf) {
+              hwy::Prefetch(pf_row + pf_col * 64);
+              if (++pf_col == pf_per_row) {
+                pf_col = 0;
+                pf_row += g.lda * sizeof(T);
+              }
             }
+            StoreArgs<T> s;
+            s.alpha = g.alpha;
+            s.beta = first ? g.beta : T(1);
+            s.bias = (last && bias) ? bias + (g.trans_c ? ir : jc + jr) : nullptr;
+            s.relu = last && g.relu;
+            s.trans = g.trans_c;
+            T* c = g.trans_c ? g.C + (jc + jr) * g.ldc + ir : g.C + ir * g.ldc + jc + jr;
+            const bool in_place = jr / NR < direct_panels;
+            const T* b_panel = in_place ? g.B + pc * g.ldb + jc + jr : Bp + jr * kc;
+            const size_t b_stride = in_place ? g.ldb : nr <= L ? L : NR;
+            (nr <= L ? last_kernel : kernel)(kc, a_panel, a_stride, b_panel, b_stride, c, g.ldc,
+                                             nr, s);
           }
-          StoreArgs<T> s;
-          s.alpha = g.alpha;
-          s.beta = first ? g.beta : T(1);
-          s.bias = (last && bias) ? bias + (g.trans_c ? ir : jc + jr) : nullptr;
-          s.relu = last && g.relu;
-          s.trans = g.trans_c;
-          T* c = g.trans_c ? g.C + (jc + jr) * g.ldc + ir : g.C + ir * g.ldc + jc + jr;
-          const bool in_place = jr / NR < direct_panels;
-          const T* b_panel = in_place ? g.B + pc * g.ldb + jc + jr : Bp + jr * kc;
-          const size_t b_stride = in_place ? g.ldb : nr <= L ? L : NR;
-          (nr <= L ? last_kernel : kernel)(kc, a_panel, a_stride, b_panel, b_stride, c, g.ldc, nr, s);
         }
       }
     }
