@@ -234,9 +234,7 @@ TEST_CASE("gemm: large K spans several KC blocks, large N several NC blocks") {
 // several NC blocks (M = 2100 > MC: two blocks), Aᵀ panels when K > 48.
 TEST_CASE("gemm: A packed a block at a time, rows 4 KiB apart, on every Highway target") {
   std::mt19937 rng(17);
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    const std::string target_name = hwy::TargetName(target);
+  tgtest::for_each_target([&](const std::string& target_name) {
     CAPTURE(target_name);
     for (bool tb : {false, true}) {
       Case c;
@@ -248,8 +246,7 @@ TEST_CASE("gemm: A packed a block at a time, rows 4 KiB apart, on every Highway 
       REQUIRE(check_case<float>(c, rng) == 0);
       REQUIRE(check_case<double>(c, rng) == 0);
     }
-  }
-  hwy::SetSupportedTargetsForTest(0);
+  });
 }
 
 TEST_CASE("gemm: batched, with broadcast (stride 0) operands") {
