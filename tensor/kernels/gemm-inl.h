@@ -495,6 +495,28 @@ constexpr auto MakeKernelTable(std::index_sequence<I...>) {
 // ---------------------------------------------------------------------------
 // One rectangle of C: rows [m0, m1), columns [n0, n1). ws: workspace of at
 // least Config<T>().workspace_elems elements, 64-byte aligned.
+// Prefetches the cache lines of `rows` rows of `row_elems` elements, rows
+// `stride` elements apart, a few at a time: issue(n) fetches the next n.
+struct LineStream {
+  template <class T>
+  LineStream(const T* base, size_t rows, size_t row_elems, size_t stride)
+      : row(reinterpret_cast<const char*>(base)),
+        stride_bytes(stride * sizeof(T)),
+        per_row((row_elems * sizeof(T) + 63) / 64),
+        left(rows * per_row) {}
+  HWY_INLINE void issue(size_t n) {
+    for (n = std::min(n, left), left -= n; n > 0; --n) {
+      hwy::Prefetch(row + col * 64);
+      if (++col == per_row) {
+        col = 0;
+        row += stride_bytes;
+      }
+    }
+  }
+  const char* row;
+  size_t stride_bytes, per_row, left, col = 0;
+};
+
 template <class T>
 void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
               T* HWY_RESTRICT ws) {
@@ -565,27 +587,14 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
               narrow ? last_kernel : row_a ? kWideRow.fn[mr - 1] : kWide.fn[mr - 1];
           // While the kernels run, prefetch what the next micro-panel of A
           // reads: its packed copy, or the rows of A it packs or reads in place.
-          const size_t next_mr = ir + MR < i1 ? std::min(MR, i1 - ir - MR) : 0;
-          const size_t pf_rows = a_block ? 1 : g.trans_a ? kc : next_mr;
-          const size_t pf_row_bytes = (a_block ? next_mr * kc : g.trans_a ? next_mr : kc) * sizeof(T);
-          const size_t pf_per_row = (pf_row_bytes + 63) / 64;
-          const char* pf_base = reinterpret_cast<const char*>(
-              a_block     ? Ap + (ir - ic + MR) * kc
-              : g.trans_a ? g.A + pc * g.lda + ir + MR
-                          : g.A + (ir + MR) * g.lda + pc);
-          const size_t pf_total = pf_rows * pf_per_row;
-          const size_t pf_step = (pf_total * NR + nc - 1) / nc;
-          size_t pf = 0, pf_col = 0;  // pf_col = pf % pf_per_row, without a division
-          const char* pf_row = pf_base;
+          const size_t next = ir + MR, next_mr = next < i1 ? std::min(MR, i1 - next) : 0;
+          LineStream pf = a_block     ? LineStream(Ap + (next - ic) * kc, 1, next_mr * kc, 0)
+                          : g.trans_a ? LineStream(g.A + pc * g.lda + next, kc, next_mr, g.lda)
+                                      : LineStream(g.A + next * g.lda + pc, next_mr, kc, g.lda);
+          const size_t pf_step = (pf.left * NR + nc - 1) / nc;  // spread over the jr loop
           for (size_t jr = 0; jr < nc; jr += NR) {
             const size_t nr = std::min(NR, nc - jr);
-            for (size_t e = std::min(pf_total, pf + pf_step); pf < e; ++pf) {
-              hwy::Prefetch(pf_row + pf_col * 64);
-              if (++pf_col == pf_per_row) {
-                pf_col = 0;
-                pf_row += g.lda * sizeof(T);
-              }
-            }
+            pf.issue(pf_step);
             StoreArgs<T> s;
             s.alpha = g.alpha;
             s.beta = first ? g.beta : T(1);
