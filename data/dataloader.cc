@@ -8,6 +8,7 @@
 
 #include "tensor/random.h"
 #include <numeric>
+#include <optional>
 
 #include "tensor/parallel.h"
 
@@ -118,6 +119,8 @@ void DataLoader::recycle(const Example& batch) {
 // example k with the stream of its dataset index idx[k].
 Example DataLoader::compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled,
                             bool serial) {
+  std::optional<SerialScope> alone;  // serial: the collation's own parallel_for too
+  if (serial) alone.emplace();
   Example ex = collate_batch(idx, pooled);
   if (!transform_) return ex;
   TG_CHECK(ex.data.dtype() == kFloat32 && ex.data.is_contiguous() && ex.data.dim() >= 2,

@@ -117,7 +117,7 @@ class DataLoader {
 
  private:
   const std::vector<int64_t>& order(int64_t epoch);  // cached for the cursor's epoch
-  // serial: transform the examples on the calling thread only (prefetch mode)
+  // serial: collate and transform on the calling thread only (prefetch mode)
   Example compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled, bool serial = false);
   Example collate_batch(const std::vector<int64_t>& idx, bool pooled);
   void recycle(const Example& batch);

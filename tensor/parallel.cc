@@ -216,6 +216,9 @@ void set_num_threads(int n) {
 
 int get_num_threads() { return g_threads; }
 
+SerialScope::SerialScope() { ++t_depth; }
+SerialScope::~SerialScope() { --t_depth; }
+
 namespace detail {
 
 bool in_parallel_region() { return t_depth > 0; }

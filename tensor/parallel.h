@@ -51,6 +51,20 @@ inline void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& fn) {
   detail::parallel_for_impl(begin, end, grain, detail::RangeFn(f));
 }
 
+// Within its lifetime, every parallel_for on this thread runs serially on it,
+// as inside a parallel region. For threads that are already one of several
+// busy threads (the DataLoader's prefetch worker and the caller helping it):
+// a nested parallel_for would wake the pool's workers onto cores that are
+// taken, and their spinning costs more than the split gains (loader at 2
+// threads: 14,000 -> 24,000 batches/s once the batch conversion split).
+class SerialScope {
+ public:
+  SerialScope();
+  ~SerialScope();
+  SerialScope(const SerialScope&) = delete;
+  SerialScope& operator=(const SerialScope&) = delete;
+};
+
 // Calls fn(chunk_index, lo, hi) for the fixed chunks [k*chunk, min(n,(k+1)*chunk)),
 // possibly in parallel. Chunk boundaries never depend on the thread count.
 template <class F>

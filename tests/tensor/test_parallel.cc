@@ -3,13 +3,15 @@
 // when the range is empty; a chunk's exception reaches the caller and the pool
 // keeps working; two threads issuing parallel regions at once (the data
 // loader's prefetch thread next to training) both get complete, correct
-// results; nested regions run serially inside the outer one.
+// results; nested regions run serially inside the outer one, and so does any
+// region inside a SerialScope.
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tensor/parallel.h"
@@ -93,4 +95,30 @@ TEST_CASE("parallel_for: two threads issuing regions at once, and nested regions
   run(1, bad);
   other.join();
   CHECK(bad == 0);
+}
+
+TEST_CASE("SerialScope: parallel_for runs as one call on this thread inside it, and splits again after") {
+  ThreadsGuard guard;
+  tg::set_num_threads(2);
+  auto calls = [] {
+    std::atomic<int> n{0};
+    std::atomic<int> foreign{0};
+    const auto me = std::this_thread::get_id();
+    tg::parallel_for(0, 1 << 16, 1, [&](int64_t, int64_t) {
+      ++n;
+      if (std::this_thread::get_id() != me) ++foreign;
+    });
+    return std::pair<int, int>{n.load(), foreign.load()};
+  };
+  {
+    tg::SerialScope alone;
+    {
+      tg::SerialScope nested;  // scopes nest
+    }
+    const auto [n, foreign] = calls();
+    CHECK(n == 1);
+    CHECK(foreign == 0);
+  }
+  // outside it, the range is split between the two threads again
+  CHECK(calls().first == 2);
 }
