@@ -112,28 +112,6 @@ void shifted_row(float* out, const float* img, int64_t sr, int64_t h, int64_t w,
   std::fill(out + q1, out + w, fill);
 }
 
-// `pad` (h + 2P rows of w + 2P floats) = image `img` shifted by (dx, dy) as
-// translate_inplace does (`tfill` where that leaves the image), inside a
-// border of kWarpPad pixels of `rfill`: translation and the copy the bilinear
-// warp reads, in one pass.
-void build_shifted_pad(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
-                       float* pad) {
-  constexpr int64_t P = kernels::kWarpPad;
-  const int64_t pw = w + 2 * P, ph = h + 2 * P;
-  const int64_t q0 = std::clamp<int64_t>(dx, 0, w), q1 = std::clamp<int64_t>(w + dx, 0, w);
-  for (int64_t pr = 0; pr < ph; ++pr) {
-    float* row = pad + pr * pw;
-    const int64_t r = pr - P, sr = r - dy;
-    if (r < 0 || r >= h) {
-      std::fill(row, row + pw, rfill);
-      continue;
-    }
-    std::fill(row, row + P, rfill);
-    std::fill(row + P + w, row + pw, rfill);
-    shifted_row(row + P, img, sr, h, w, dx, q0, q1, tfill);
-  }
-}
-
 }  // namespace
 
 Generator sample_generator(uint64_t seed, int64_t epoch, int64_t index) {
@@ -365,7 +343,7 @@ void Compose::apply(float* x, const Shape& shape, Generator& gen) const {
         if (st.normalize)
           for (int64_t k = 0; k < h * w; ++k) img[k] = (img[k] - m) / sd;
       } else {
-        build_shifted_pad(img, h, w, shift.dx, shift.dy, tfill, rfill, pad);
+        kernels::pad_shifted(img, h, w, shift.dx, shift.dy, tfill, rfill, pad);
         if (st.normalize)
           kernels::warp_bilinear_normalize(pad, pw, row_x, row_y, rot.cs, rot.sn, img, h, w, m, sd);
         else

@@ -1,4 +1,5 @@
-// Highway body of warp_bilinear and warp_bilinear_normalize (see warp.h).
+// Highway body of warp_bilinear, warp_bilinear_normalize and pad_shifted (see
+// warp.h).
 // Included once per target by warp.cc through HWY_TARGET_INCLUDE. One output
 // row at a time, a vector of columns per step: coordinates from Iota, clamp,
 // truncate to int32, fetch the four neighbours, three lerps (then, for the
@@ -256,6 +257,70 @@ HWY_INLINE void WarpGather(const float* HWY_RESTRICT pad, int64_t pw, const floa
 #endif
       const auto v = Blend4<kNormalize>(p00, p01, p10, p11, c.fx, c.fy, vmean, vstd);
       StoreRun(d, v, out, r * w + q, std::min(N, w - q), total);
+    }
+  }
+}
+
+// The padded source of a warp, translation included: per padded row, the
+// image row it shows (shifted by dx), tfill where the shift leaves the image,
+// rfill in the border. AVX-512 with padded rows of at most 32 floats: a row
+// is two registers, the source row's (at most 28) floats picked into place by
+// one permutex2var each and blended with the fills; other targets and wider
+// rows: one pixel at a time (the scalar twin's loop).
+void PadShifted(const float* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill,
+                float rfill, float* HWY_RESTRICT pad) {
+  const int64_t pw = w + 2 * kWarpPad, ph = h + 2 * kWarpPad;
+#if TG_WARP_PERMUTE
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const int64_t N = int64_t(hn::Lanes(d));
+  if (pw <= 2 * N) {
+    using V = hn::Vec<decltype(d)>;
+    // lane k of register j shows padded column c = jN + k - P, source column c - dx
+    const auto neg1 = hn::Set(di, -1), vw = hn::Set(di, int32_t(w));
+    auto lanes = [&](int64_t j, hn::Mask<decltype(d)>& inner, hn::Mask<decltype(d)>& src, hn::Vec<decltype(di)>& idx) {
+      const auto c = hn::Add(hn::Iota(di, int32_t(j * N)), hn::Set(di, int32_t(-kWarpPad)));
+      const auto sc = hn::Sub(c, hn::Set(di, int32_t(dx)));
+      const auto in_c = hn::And(hn::Gt(c, neg1), hn::Lt(c, vw));
+      inner = hn::RebindMask(d, in_c);
+      src = hn::RebindMask(d, hn::And(in_c, hn::And(hn::Gt(sc, neg1), hn::Lt(sc, vw))));
+      idx = hn::And(sc, hn::Set(di, int32_t(2 * N - 1)));  // lanes outside `src` pick anything
+    };
+    hn::Mask<decltype(d)> inner_a, inner_b, src_a, src_b;
+    hn::Vec<decltype(di)> idx_a, idx_b;
+    lanes(0, inner_a, src_a, idx_a);
+    lanes(1, inner_b, src_b, idx_b);
+    const V vr = hn::Set(d, rfill);
+    const V fill_a = hn::IfThenElse(inner_a, hn::Set(d, tfill), vr);  // an image row with no source row
+    const V fill_b = hn::IfThenElse(inner_b, hn::Set(d, tfill), vr);
+    const auto mlo = hn::FirstN(d, size_t(std::min(w, N))), mhi = hn::FirstN(d, size_t(std::max<int64_t>(w - N, 0)));
+    const auto st_a = hn::FirstN(d, size_t(std::min(pw, N))), st_b = hn::FirstN(d, size_t(std::max<int64_t>(pw - N, 0)));
+    for (int64_t pr = 0; pr < ph; ++pr) {
+      const int64_t r = pr - kWarpPad, sr = r - dy;
+      V a = vr, b = vr;
+      if (r >= 0 && r < h) {
+        a = fill_a, b = fill_b;
+        if (sr >= 0 && sr < h) {
+          const float* srow = img + sr * w;
+          const V lo = hn::MaskedLoad(mlo, d, srow);
+          const V hi = w > N ? hn::MaskedLoad(mhi, d, srow + N) : hn::Zero(d);
+          a = hn::IfThenElse(src_a, V{_mm512_permutex2var_ps(lo.raw, idx_a.raw, hi.raw)}, a);
+          b = hn::IfThenElse(src_b, V{_mm512_permutex2var_ps(lo.raw, idx_b.raw, hi.raw)}, b);
+        }
+      }
+      float* row = pad + pr * pw;
+      hn::BlendedStore(a, st_a, d, row);
+      if (pw > N) hn::BlendedStore(b, st_b, d, row + N);
+    }
+    return;
+  }
+#endif
+  for (int64_t pr = 0; pr < ph; ++pr) {
+    for (int64_t pc = 0; pc < pw; ++pc) {
+      const int64_t r = pr - kWarpPad, c = pc - kWarpPad, sr = r - dy, sc = c - dx;
+      float v = rfill;
+      if (r >= 0 && r < h && c >= 0 && c < w) v = sr >= 0 && sr < h && sc >= 0 && sc < w ? img[sr * w + sc] : tfill;
+      pad[pr * pw + pc] = v;
     }
   }
 }

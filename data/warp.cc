@@ -1,6 +1,6 @@
 // Per-target compilation and dynamic dispatch of warp-inl.h, and the scalar
 // twins warp_bilinear_ref / warp_bilinear_normalize_ref (same operations in
-// the same order).
+// the same order) and pad_shifted_ref.
 // Contracting a*b+c into an FMA would differ between targets (and from the
 // scalar twin); GCC contracts by default in C++, so it is switched off here.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -20,6 +20,7 @@ namespace tg::data::kernels {
 HWY_EXPORT(WarpBilinear);
 HWY_EXPORT(WarpBilinearNormalize);
 HWY_EXPORT(TargetName);
+HWY_EXPORT(PadShifted);
 
 void warp_bilinear(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq, float dyq,
                    float* out, int64_t h, int64_t w) {
@@ -29,6 +30,10 @@ void warp_bilinear(const float* pad, int64_t pw, const float* row_x, const float
 void warp_bilinear_normalize(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq,
                              float dyq, float* out, int64_t h, int64_t w, float mean, float std) {
   HWY_DYNAMIC_DISPATCH(WarpBilinearNormalize)(pad, pw, row_x, row_y, dxq, dyq, out, h, w, mean, std);
+}
+
+void pad_shifted(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill, float* pad) {
+  HWY_DYNAMIC_DISPATCH(PadShifted)(img, h, w, dx, dy, tfill, rfill, pad);
 }
 
 const char* warp_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
@@ -65,6 +70,20 @@ void warp_bilinear_ref(const float* pad, int64_t pw, const float* row_x, const f
 void warp_bilinear_normalize_ref(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq,
                                  float dyq, float* out, int64_t h, int64_t w, float mean, float std) {
   warp_ref<true>(pad, pw, row_x, row_y, dxq, dyq, out, h, w, mean, std);
+}
+
+void pad_shifted_ref(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
+                     float* pad) {
+  const int64_t pw = w + 2 * kWarpPad, ph = h + 2 * kWarpPad;
+  for (int64_t pr = 0; pr < ph; ++pr) {
+    for (int64_t pc = 0; pc < pw; ++pc) {
+      const int64_t r = pr - kWarpPad, c = pc - kWarpPad;  // image coordinates
+      const int64_t sr = r - dy, sc = c - dx;              // where the shift takes them from
+      const bool in_image = r >= 0 && r < h && c >= 0 && c < w;
+      const bool from_image = sr >= 0 && sr < h && sc >= 0 && sc < w;
+      pad[pr * pw + pc] = !in_image ? rfill : from_image ? img[sr * w + sc] : tfill;
+    }
+  }
 }
 
 }  // namespace tg::data::kernels

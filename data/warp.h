@@ -1,6 +1,7 @@
-// Bilinear image warping kernels behind RandomRotation (Highway, dynamically
-// dispatched, with the scalar twins warp_bilinear_ref and
-// warp_bilinear_normalize_ref they are tested against on every target).
+// Bilinear image warping kernels behind RandomRotation, and the padded copy
+// they read (Highway, dynamically dispatched, with the scalar twins
+// warp_bilinear_ref, warp_bilinear_normalize_ref and pad_shifted_ref they are
+// tested against on every target).
 //
 // `pad` is the source image embedded in a buffer with a border of kWarpPad
 // pixels of the fill value on every side (row stride pw = w + 2*kWarpPad,
@@ -30,6 +31,13 @@ void warp_bilinear_normalize(const float* pad, int64_t pw, const float* row_x, c
                              float dyq, float* out, int64_t h, int64_t w, float mean, float std);
 void warp_bilinear_normalize_ref(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq,
                                  float dyq, float* out, int64_t h, int64_t w, float mean, float std);
+// pad (h + 2*kWarpPad rows of pw = w + 2*kWarpPad floats) = the h x w image
+// shifted by (dx, dy), pad(r + P, c + P) = img(r - dy, c - dx), with `tfill`
+// where that falls outside the image, inside a border of kWarpPad pixels of
+// `rfill`: the padded source of a warp, translation included.
+void pad_shifted(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill, float* pad);
+void pad_shifted_ref(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
+                     float* pad);
 // Name of the Highway target chosen at run time (for benchmarks).
 const char* warp_target_name();
 

@@ -3,7 +3,8 @@
 // (lengths 0..70 around every vector width, with sentinels past the end), and
 // exactness of the conversion itself (v / 255 correctly rounded, 255 -> 1.0f);
 // the bilinear warps, plain and normalizing, over sizes on both sides of the
-// AVX-512 permute path's limit, angles up to 180 degrees and shifted centres.
+// AVX-512 permute path's limit, angles up to 180 degrees and shifted centres;
+// the padded, shifted copy the warps read (shifts past the image included).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -103,4 +104,53 @@ TEST_CASE("data kernels: the bilinear warps match their scalar twins on every ta
     }
   });
   CHECK(checked_targets >= 1);
+}
+
+TEST_CASE("data kernels: pad_shifted matches its scalar twin on every target") {
+  using namespace tg::data::kernels;
+  int checked_targets = 0;
+  for_each_target([&](const std::string& target) {
+    CAPTURE(target);
+    ++checked_targets;
+    // widths around one and two AVX-512 registers of padded row, and wider
+    for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{
+             {1, 1}, {3, 11}, {5, 12}, {4, 13}, {28, 28}, {9, 29}, {6, 40}, {33, 7}}) {
+      const int64_t pw = w + 2 * kWarpPad, ph = h + 2 * kWarpPad;
+      std::vector<float> img(static_cast<size_t>(h * w));  // exactly h * w: no read past it
+      tg::Generator g(uint64_t(h * 1000 + w));
+      for (float& v : img) v = float(g.next_double());
+      for (int64_t dy : {int64_t(0), int64_t(2), int64_t(-1), -h, h + 3}) {
+        for (int64_t dx : {int64_t(0), int64_t(-2), int64_t(1), w, -w - 5}) {
+          constexpr float kSentinel = 123.0f;
+          const size_t n = static_cast<size_t>(pw * ph);
+          std::vector<float> a(n + 40, kSentinel), b(n + 40, kSentinel);
+          pad_shifted(img.data(), h, w, dx, dy, -0.5f, 0.25f, a.data());
+          pad_shifted_ref(img.data(), h, w, dx, dy, -0.5f, 0.25f, b.data());
+          CHECK_MESSAGE(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0, "h=", h, " w=", w,
+                        " dx=", dx, " dy=", dy);
+          for (size_t k = n; k < a.size(); ++k) REQUIRE(a[k] == kSentinel);
+        }
+      }
+    }
+  });
+  CHECK(checked_targets >= 1);
+}
+
+TEST_CASE("data kernels: pad_shifted_ref puts known pixels, fills and border where they belong") {
+  using namespace tg::data::kernels;
+  // 2 x 3 image shifted right by 1 and up by 1: pad(r + P, c + P) = img(r + 1, c - 1)
+  const std::vector<float> img = {1, 2, 3, 4, 5, 6};
+  const int64_t h = 2, w = 3, pw = w + 2 * kWarpPad, ph = h + 2 * kWarpPad;
+  std::vector<float> pad(static_cast<size_t>(pw * ph));
+  pad_shifted_ref(img.data(), h, w, /*dx=*/1, /*dy=*/-1, /*tfill=*/-1.0f, /*rfill=*/9.0f, pad.data());
+  auto at = [&](int64_t r, int64_t c) { return pad[size_t((r + kWarpPad) * pw + c + kWarpPad)]; };
+  CHECK(at(0, 0) == -1.0f);  // from column -1: translation fill
+  CHECK(at(0, 1) == 4.0f);   // img(1, 0)
+  CHECK(at(0, 2) == 5.0f);   // img(1, 1)
+  CHECK(at(1, 0) == -1.0f);  // from row 2: translation fill
+  CHECK(at(1, 2) == -1.0f);
+  CHECK(at(-1, 0) == 9.0f);  // border
+  CHECK(at(0, -2) == 9.0f);
+  CHECK(at(1, 3) == 9.0f);
+  CHECK(at(2, 4) == 9.0f);
 }
