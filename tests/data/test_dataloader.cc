@@ -1,8 +1,8 @@
 // DataLoader and dataset views: coverage of every index once per epoch, order
 // as a pure function of (seed, epoch), equality across thread counts and with
 // or without prefetch, drop_last, batch sizes 1 / k / n, resuming mid-epoch
-// from state(), clean destruction mid-epoch, errors from the worker, and
-// Subset / take / random_split.
+// from state(), clean destruction mid-epoch, errors from the worker, one
+// thread per batch with prefetch, and Subset / take / random_split.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -14,6 +14,7 @@
 #include "data/mnist.h"
 #include "fixtures.h"
 #include "tensor/parallel.h"
+#include "tests/common/test_util.h"
 
 using namespace tg::data;
 
@@ -338,4 +339,45 @@ TEST_CASE("dataloader: prefetching two batches ahead survives jumps of the curso
   }
   l.set_epoch(3);
   CHECK(l.next().data.to_vector<float>() == expect({3, 0, 9}));
+}
+
+namespace {
+// Collation through a parallel_for (as MNIST::get_batch_into splits its
+// conversion), counting the batches whose range parallel_for cut into chunks.
+struct SplitsItsBatches : Dataset {
+  int64_t size() const override { return 4096; }
+  Example get(int64_t i) const override { return {tg::zeros({1}), tg::scalar_tensor(double(i), tg::kInt64)}; }
+  Example get_batch(std::span<const int64_t> idx) const override {
+    const int64_t b = int64_t(idx.size());
+    Example out{tg::zeros({b, 1}), tg::zeros({b}, {.dtype = tg::kInt64})};
+    std::atomic<bool> cut{false};
+    tg::parallel_for(0, b, 1, [&](int64_t k0, int64_t k1) {
+      if (k1 - k0 < b) cut = true;
+      for (int64_t k = k0; k < k1; ++k) out.target.data_ptr<int64_t>()[k] = idx[size_t(k)];
+    });
+    if (cut) ++split;
+    return out;
+  }
+  mutable std::atomic<int> split{0};
+};
+}  // namespace
+
+TEST_CASE("dataloader: with prefetch, each batch is made on one thread (the dataset's parallel_for stays serial)") {
+  tgtest::ThreadsGuard guard;
+  tg::set_num_threads(2);
+  auto ds = std::make_shared<SplitsItsBatches>();
+  {
+    DataLoader l(ds, {.batch_size = 256, .shuffle = true, .seed = 3, .prefetch = true});
+    // the first batch is made by the caller before anything is queued, with
+    // the whole pool; from then on the worker and the helping caller each
+    // make whole batches
+    l.next();
+    ds->split = 0;
+    for (int k = 0; k < 64; ++k) CHECK(l.next().target.size(0) == 256);
+  }
+  CHECK(ds->split == 0);
+  // without prefetch the caller's collation may use both threads
+  DataLoader l(ds, {.batch_size = 256, .shuffle = true, .seed = 3, .prefetch = false});
+  for (int k = 0; k < 64; ++k) l.next();
+  CHECK(ds->split > 0);
 }
