@@ -96,6 +96,10 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // y = x · wᵀ + b  (x: [..., In], w: [Out, In], b: [Out] or undefined) -> [..., Out]; one GEMM
 // with a fused bias epilogue.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
+// relu(linear(x, w, b)) as one GEMM with the bias and the ReLU in its epilogue and one
+// tape node: the same values and gradients as the two ops (what nn::Sequential runs for a
+// Linear followed by a ReLU).
+Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
 
 // ---- shape and indexing ----
 Tensor reshape(const Tensor& x, const Shape& shape);

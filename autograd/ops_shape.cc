@@ -13,7 +13,9 @@ namespace tg {
 using autograd::BackwardCtx;
 using autograd::kSaveInputs;
 using autograd::kSaveNone;
+using autograd::kSaveOutput;
 using autograd::record;
+using raw::UnaryOp;
 
 // ---------------------------------------------------------------- views
 // y = x.reshape(s)   dx = dy.reshape(x.shape)
@@ -159,16 +161,31 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 Tensor Tensor::matmul(const Tensor& o) const { return tg::matmul(*this, o); }
 
+namespace {
+// The input gradients of y = x · wᵀ + b given dy (x2, dy2: leading dims flattened):
+// dx = dy · w    dw = dy2ᵀ · x2    db = Σ_rows dy
+void linear_backward(BackwardCtx& c, const Tensor& dy) {
+  const int64_t In = c.in_shape(1)[1], Out = c.in_shape(1)[0];
+  const Tensor dy2 = reshape(dy, {-1, Out});
+  if (c.needs(0)) c.accumulate(0, reshape(matmul(dy2, c.in(1)), c.in_shape(0)));
+  if (c.needs(1)) c.accumulate(1, matmul(transpose(dy2, 0, 1), reshape(c.in(0), {-1, In})));
+  if (c.needs(2)) c.accumulate(2, sum(dy2, {0}, false));
+}
+}  // namespace
+
 // x: [..., In]  w: [Out, In]  b: [Out]  ->  y: [..., Out]
-// dx = dy · w    dw = dy2ᵀ · x2    db = Σ_rows dy     (x2, dy2: leading dims flattened)
+// y = x · wᵀ + b    dx, dw, db: linear_backward(dy)
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
-  return record("linear", raw::linear(x, w, b), {x, w, b}, [](BackwardCtx& c) {
-    const int64_t In = c.in_shape(1)[1], Out = c.in_shape(1)[0];
-    const Tensor dy2 = reshape(c.dy, {-1, Out});
-    if (c.needs(0)) c.accumulate(0, reshape(matmul(dy2, c.in(1)), c.in_shape(0)));
-    if (c.needs(1)) c.accumulate(1, matmul(transpose(dy2, 0, 1), reshape(c.in(0), {-1, In})));
-    if (c.needs(2)) c.accumulate(2, sum(dy2, {0}, false));
-  });
+  return record("linear", raw::linear(x, w, b), {x, w, b}, [](BackwardCtx& c) { linear_backward(c, c.dy); });
+}
+
+// y = relu(x · wᵀ + b)   (the GEMM adds the bias and takes the ReLU in its epilogue)
+// dz = dy ⊙ [y > 0]  (relu's backward: the step is a constant of the graph)
+// dx, dw, db: linear_backward(dz)
+Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& b) {
+  return record("linear_relu", raw::linear(x, w, b, /*relu=*/true), {x, w, b}, [](BackwardCtx& c) {
+    linear_backward(c, mul(c.dy, raw::unary(UnaryOp::Step, c.out(), "linear_relu")));
+  }, kSaveInputs | kSaveOutput);
 }
 
 // ---------------------------------------------------------------- concatenation

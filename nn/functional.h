@@ -87,6 +87,7 @@ namespace functional {
 using tg::gelu;
 using tg::leaky_relu;
 using tg::linear;
+using tg::linear_relu;
 using tg::log_softmax;
 using tg::relu;
 using tg::sigmoid;

@@ -33,15 +33,25 @@ void Linear::reset_parameters(Generator& gen) {
   }
 }
 
-// x: [..., in] -> [..., out]
-Tensor Linear::forward(const Tensor& x) {
+void Linear::check_input(const Tensor& x) const {
   TG_CHECK(x.defined() && x.dim() >= 1, "Linear(", opts_.in, " -> ", opts_.out, "): expected an input [..., ",
            opts_.in, "]");
   TG_CHECK(x.size(-1) == opts_.in, "Linear(", opts_.in, " -> ", opts_.out, "): input has ", x.size(-1),
            " features (input shape ", x.shape(), ")");
   TG_CHECK(x.dtype() == weight.dtype(), "Linear(", opts_.in, " -> ", opts_.out, "): input is ", x.dtype(),
            " but the weights are ", weight.dtype(), "; convert one of them (module.to(...))");
+}
+
+// x: [..., in] -> [..., out]
+Tensor Linear::forward(const Tensor& x) {
+  check_input(x);
   return linear(x, weight, bias);
+}
+
+// x: [..., in] -> relu([..., out])
+Tensor Linear::forward_relu(const Tensor& x) {
+  check_input(x);
+  return linear_relu(x, weight, bias);
 }
 
 void Linear::pretty_print(std::ostream& os) const {

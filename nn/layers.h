@@ -33,6 +33,8 @@ class Linear : public Module {
   Linear(int64_t in, int64_t out, bool bias = true) : Linear(LinearOptions{in, out, bias}) {}
   explicit Linear(const LinearOptions& o, Generator& gen = default_generator());
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) in one GEMM and one tape node (nn::Sequential's fusion).
+  Tensor forward_relu(const Tensor& x);
   void reset_parameters(Generator& gen = default_generator());
   void pretty_print(std::ostream& os) const override;
   const LinearOptions& options() const { return opts_; }
@@ -40,6 +42,7 @@ class Linear : public Module {
   Tensor bias;    // [out] or undefined
 
  private:
+  void check_input(const Tensor& x) const;
   LinearOptions opts_;
 };
 

@@ -5,8 +5,10 @@
 #include <functional>
 #include <set>
 #include <sstream>
+#include <typeinfo>
 
 #include "autograd/grad_mode.h"
+#include "nn/layers.h"
 #include "tensor/raw.h"
 
 namespace tg::nn {
@@ -222,9 +224,21 @@ void Sequential::replace(int64_t i, std::shared_ptr<Module> m) {
   children_[index(i, "::replace")].second = std::move(m);
 }
 
+// A Linear followed by a ReLU (exactly those types: a subclass may override
+// forward) runs as one GEMM with the bias and ReLU in its epilogue and one tape
+// node (Linear::forward_relu): the same values and gradients, one pass over the
+// activations and one parallel region fewer each way.
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
-  for (auto& [n, c] : children_) y = c->forward(y);
+  for (size_t i = 0; i < children_.size(); ++i) {
+    Module& m = *children_[i].second;
+    if (i + 1 < children_.size() && typeid(m) == typeid(Linear) && typeid(*children_[i + 1].second) == typeid(ReLU)) {
+      y = static_cast<Linear&>(m).forward_relu(y);
+      ++i;
+      continue;
+    }
+    y = m.forward(y);
+  }
   return y;
 }
 

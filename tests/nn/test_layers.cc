@@ -470,3 +470,44 @@ TEST_CASE("nn layer errors: wrong input shapes and invalid options") {
   CHECK_THROWS_WITH_AS(F::conv2d(tg::zeros({1, 4, 5, 5}), tg::zeros({4, 3, 3, 3}), Tensor(), {.groups = 1}),
                        "conv2d: input has 4 channels, but weight [4,3,3,3] with groups = 1 expects 3", tg::Error);
 }
+
+TEST_CASE("nn linear_relu: gradcheck (first and second order); Sequential fuses Linear + ReLU with the same bits") {
+  Tensor x = rnd({3, 2, 4}, 21), w = rnd({5, 4}, 22), b = rnd({5}, 23);
+  CHECK(gc([](const std::vector<Tensor>& v) { return F::linear_relu(v[0], v[1], v[2]); }, {x, w, b}));
+  CHECK(gc([](const std::vector<Tensor>& v) { return F::linear_relu(v[0], v[1]); }, {x, w}));
+  const Tensor v = rnd({3, 2, 5}, 24).detach();
+  CHECK(gc(
+      [&](const std::vector<Tensor>& in) {
+        tg::EnableGradGuard eg;  // gradcheck's finite differences run under no-grad
+        Tensor y = (F::linear_relu(in[0], in[1], in[2]) * v).sum();
+        auto gr = tg::autograd::grad({y}, {in[0], in[1]}, {.create_graph = true});
+        return (gr[0] * gr[0] * in[0]).sum() + (gr[1] * gr[1] * gr[1]).sum();
+      },
+      {x, w, b}));
+
+  // A float32 MLP through Sequential (fused) and through the ops one by one.
+  tg::Generator g(5);
+  auto l1 = std::make_shared<nn::Linear>(nn::LinearOptions{6, 8}, g);
+  auto l2 = std::make_shared<nn::Linear>(nn::LinearOptions{8, 3}, g);
+  nn::Sequential seq{l1, std::make_shared<nn::ReLU>(), l2, std::make_shared<nn::ReLU>()};
+  const Tensor xs = tg::randn({7, 6}, g);
+  Tensor ys = seq.forward(xs);
+  REQUIRE(ys.impl()->meta);
+  CHECK(std::string(ys.impl()->meta->grad_fn->name) == "linear_relu");
+  ys.sum().backward();
+  std::vector<Tensor> fused;
+  for (Tensor p : {l1->weight, l1->bias, l2->weight, l2->bias}) {
+    fused.push_back(p.grad().clone());
+    p.set_grad(Tensor());
+  }
+  Tensor yu = tg::relu(tg::linear(tg::relu(tg::linear(xs, l1->weight, l1->bias)), l2->weight, l2->bias));
+  CHECK(std::string(yu.impl()->meta->grad_fn->name) == "relu");
+  CHECK(ys.to_vector<float>() == yu.to_vector<float>());
+  yu.sum().backward();
+  int k = 0;
+  for (const Tensor& p : {l1->weight, l1->bias, l2->weight, l2->bias})
+    CHECK(fused[size_t(k++)].to_vector<float>() == p.grad().to_vector<float>());
+  // a ReLU that does not follow a Linear, and a Linear at the end, run as themselves
+  nn::Sequential other{std::make_shared<nn::ReLU>(), l1};
+  CHECK(std::string(other.forward(xs).impl()->meta->grad_fn->name) == "linear");
+}
