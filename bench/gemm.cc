@@ -6,8 +6,12 @@
 // may be shared with other jobs: the cpu-* columns give 1-thread GFLOP per
 // CPU-second of the calling thread, which time-slicing does not distort (the
 // load average is printed at the start and end). Thread counts are pinned with tg::set_num_threads and
-// openblas_set_num_threads. Usage: bench_gemm [--quick] [--double]
+// openblas_set_num_threads. It also prints one core's FP32 FMA peak as measured at
+// start (the clock moves with the VM). Usage: bench_gemm [--quick] [--double]
 #include <algorithm>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -27,6 +31,34 @@
 #endif
 
 namespace {
+
+#if defined(__x86_64__)
+// One core's FP32 FMA peak as this machine runs it now: 12 independent chains
+// of 512-bit FMAs (more than latency x throughput = 4 x 2 needs), in
+// registers, for ~0.3 s. The GEMM's share of peak is against this figure
+// (the clock, and so the peak, moves with the VM's phase).
+__attribute__((target("avx512f"))) double fma_peak_gflops() {
+#define TG_R(i) __m512 a##i = _mm512_set1_ps(1.0f + float(i) * 1e-7f);
+#define TG_F(i) a##i = _mm512_fmadd_ps(a##i, m, c);
+#define TG_S(i) sum += _mm512_reduce_add_ps(a##i);
+  TG_R(0) TG_R(1) TG_R(2) TG_R(3) TG_R(4) TG_R(5) TG_R(6) TG_R(7) TG_R(8) TG_R(9) TG_R(10) TG_R(11)
+  const __m512 m = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
+  const long n = 100000000;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (long k = 0; k < n; ++k) {
+    TG_F(0) TG_F(1) TG_F(2) TG_F(3) TG_F(4) TG_F(5) TG_F(6) TG_F(7) TG_F(8) TG_F(9) TG_F(10) TG_F(11)
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  float sum = 0;
+  TG_S(0) TG_S(1) TG_S(2) TG_S(3) TG_S(4) TG_S(5) TG_S(6) TG_S(7) TG_S(8) TG_S(9) TG_S(10) TG_S(11)
+#undef TG_R
+#undef TG_F
+#undef TG_S
+  volatile float keep = sum;
+  (void)keep;
+  return double(n) * 12 * 32 / s / 1e9;
+}
+#endif
 
 struct Shape {
   int64_t M, N, K;
@@ -171,6 +203,10 @@ int main(int argc, char** argv) {
   };
   std::printf("load average: %s\n", loadavg().c_str());
   std::printf("tapegrad GEMM target: %s\n", tg::gemm_target_name());
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512f"))
+    std::printf("FP32 FMA peak, one core, now (12 chains of 512-bit FMAs): %.1f GFLOP/s\n", fma_peak_gflops());
+#endif
 #ifdef TG_HAVE_BLAS
   std::printf("OpenBLAS core: %s (OPENBLAS_CORETYPE=%s)\n", openblas_get_corename(),
               std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "<unset>");
