@@ -284,7 +284,10 @@ void PadShifted(const float* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx,
   const int64_t N = int64_t(hn::Lanes(d));
   if (pw <= 2 * N) {
     using V = hn::Vec<decltype(d)>;
-    // lane k of register j shows padded column c = jN + k - P, source column c - dx
+    // lane k of register j shows padded column c = jN + k - P, source column
+    // c - dx (a shift of w or more leaves no column of the image: clamped so
+    // that the int32 lanes cannot overflow)
+    dx = std::clamp<int64_t>(dx, -w, w);
     const auto neg1 = hn::Set(di, -1), vw = hn::Set(di, int32_t(w));
     auto lanes = [&](int64_t j, hn::Mask<decltype(d)>& inner, hn::Mask<decltype(d)>& src, hn::Vec<decltype(di)>& idx) {
       const auto c = hn::Add(hn::Iota(di, int32_t(j * N)), hn::Set(di, int32_t(-kWarpPad)));

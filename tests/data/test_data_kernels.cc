@@ -120,7 +120,7 @@ TEST_CASE("data kernels: pad_shifted matches its scalar twin on every target") {
       tg::Generator g(uint64_t(h * 1000 + w));
       for (float& v : img) v = float(g.next_double());
       for (int64_t dy : {int64_t(0), int64_t(2), int64_t(-1), -h, h + 3}) {
-        for (int64_t dx : {int64_t(0), int64_t(-2), int64_t(1), w, -w - 5}) {
+        for (int64_t dx : {int64_t(0), int64_t(-2), int64_t(1), w, -w - 5, int64_t(1) << 40, -(int64_t(1) << 33)}) {
           constexpr float kSentinel = 123.0f;
           const size_t n = static_cast<size_t>(pw * ph);
           std::vector<float> a(n + 40, kSentinel), b(n + 40, kSentinel);
