@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include <tbb/global_control.h>
+
 #include "tensor/parallel.h"
 #include "tests/common/test_util.h"
 
@@ -119,6 +121,8 @@ TEST_CASE("SerialScope: parallel_for runs as one call on this thread inside it, 
     CHECK(n == 1);
     CHECK(foreign == 0);
   }
-  // outside it, the range is split between the two threads again
-  CHECK(calls().first == 2);
+  // outside it, the range is split between the two threads again (where oneTBB
+  // gives the pool a second thread at all)
+  if (tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism) >= 2)
+    CHECK(calls().first == 2);
 }
