@@ -206,7 +206,18 @@ Example DataLoader::next() {
       out = std::move(d.ex);
     }
   }
-  if (!out) out = compute(epoch_, options_.seed, slice(order(epoch_), batch_, options_.batch_size), true);
+  if (!out) {
+    // Nobody makes this batch (the first one, or after load_state / set_epoch):
+    // the caller makes it, with the whole pool unless the worker is still busy
+    // with a stale job (then alone, not on top of it).
+    bool worker_busy = false;
+    if (options_.prefetch) {
+      std::lock_guard<std::mutex> lk(mu_);
+      worker_busy = busy_;
+    }
+    out = compute(epoch_, options_.seed, slice(order(epoch_), batch_, options_.batch_size), true,
+                  /*serial=*/worker_busy);
+  }
   if (++batch_ == batches_) {
     ++epoch_;
     batch_ = 0;

@@ -234,7 +234,8 @@ void Normalize::apply(float* x, const Shape& shape, Generator&) const {
 // ---- RandomTranslation ----
 
 RandomTranslation::RandomTranslation(int64_t max_shift, float fill) : max_shift_(max_shift), fill_(fill) {
-  TG_CHECK(max_shift >= 0, "RandomTranslation: max_shift must be >= 0, got ", max_shift);
+  TG_CHECK(max_shift >= 0 && max_shift <= (int64_t(1) << 40), "RandomTranslation: max_shift must be in [0, 2^40], got ",
+           max_shift);
 }
 
 void RandomTranslation::apply(float* x, const Shape& shape, Generator& gen) const {

@@ -274,7 +274,7 @@ HWY_INLINE void WarpGather(const float* HWY_RESTRICT pad, int64_t pw, const floa
 // rfill in the border. AVX-512 with padded rows of at most 32 floats: a row
 // is two registers, the source row's (at most 28) floats picked into place by
 // one permutex2var each and blended with the fills; other targets and wider
-// rows: one pixel at a time (the scalar twin's loop).
+// rows: row by row, fills and one copy per row.
 void PadShifted(const float* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill,
                 float rfill, float* HWY_RESTRICT pad) {
   const int64_t pw = w + 2 * kWarpPad, ph = h + 2 * kWarpPad;
@@ -326,13 +326,26 @@ void PadShifted(const float* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx,
     return;
   }
 #endif
+  // Row by row: the border, the fill where the shift leaves the image, and the
+  // source row's columns [q0, q1) in one copy.
+  const int64_t q0 = std::clamp<int64_t>(dx, 0, w), q1 = std::clamp<int64_t>(w + dx, 0, w);
   for (int64_t pr = 0; pr < ph; ++pr) {
-    for (int64_t pc = 0; pc < pw; ++pc) {
-      const int64_t r = pr - kWarpPad, c = pc - kWarpPad, sr = r - dy, sc = c - dx;
-      float v = rfill;
-      if (r >= 0 && r < h && c >= 0 && c < w) v = sr >= 0 && sr < h && sc >= 0 && sc < w ? img[sr * w + sc] : tfill;
-      pad[pr * pw + pc] = v;
+    float* row = pad + pr * pw;
+    const int64_t r = pr - kWarpPad, sr = r - dy;
+    if (r < 0 || r >= h) {
+      std::fill(row, row + pw, rfill);
+      continue;
     }
+    std::fill(row, row + kWarpPad, rfill);
+    std::fill(row + kWarpPad + w, row + pw, rfill);
+    float* inner = row + kWarpPad;
+    if (sr < 0 || sr >= h || q0 >= q1) {
+      std::fill(inner, inner + w, tfill);
+      continue;
+    }
+    std::fill(inner, inner + q0, tfill);
+    std::memcpy(inner + q0, img + sr * w + (q0 - dx), size_t(q1 - q0) * sizeof(float));
+    std::fill(inner + q1, inner + w, tfill);
   }
 }
 

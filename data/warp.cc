@@ -2,8 +2,12 @@
 // twins warp_bilinear_ref / warp_bilinear_normalize_ref (same operations in
 // the same order) and pad_shifted_ref.
 // Contracting a*b+c into an FMA would differ between targets (and from the
-// scalar twin); GCC contracts by default in C++, so it is switched off here.
-#if defined(__GNUC__) && !defined(__clang__)
+// scalar twin, and could move the scalar source rows the band is computed
+// from); GCC contracts by default in C++ and clang within an expression, so it
+// is switched off here for both.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
 #endif
 #undef HWY_TARGET_INCLUDE
@@ -32,8 +36,10 @@ void warp_bilinear_normalize(const float* pad, int64_t pw, const float* row_x, c
   HWY_DYNAMIC_DISPATCH(WarpBilinearNormalize)(pad, pw, row_x, row_y, dxq, dyq, out, h, w, mean, std);
 }
 
+// A shift of the image's size or more leaves none of it: clamped there, so
+// that no index arithmetic can overflow, whatever the shift.
 void pad_shifted(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill, float* pad) {
-  HWY_DYNAMIC_DISPATCH(PadShifted)(img, h, w, dx, dy, tfill, rfill, pad);
+  HWY_DYNAMIC_DISPATCH(PadShifted)(img, h, w, std::clamp(dx, -w, w), std::clamp(dy, -h, h), tfill, rfill, pad);
 }
 
 const char* warp_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
@@ -75,6 +81,8 @@ void warp_bilinear_normalize_ref(const float* pad, int64_t pw, const float* row_
 void pad_shifted_ref(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
                      float* pad) {
   const int64_t pw = w + 2 * kWarpPad, ph = h + 2 * kWarpPad;
+  dx = std::clamp(dx, -w, w);  // as pad_shifted: the same image, no overflow
+  dy = std::clamp(dy, -h, h);
   for (int64_t pr = 0; pr < ph; ++pr) {
     for (int64_t pc = 0; pc < pw; ++pc) {
       const int64_t r = pr - kWarpPad, c = pc - kWarpPad;  // image coordinates

@@ -81,7 +81,7 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc, GemmEpilogue ep) {
     for (int64_t n = 0; n < N; ++n) {
       T v = beta == T(0) ? T(0) : beta * c[n];
       if (bias) v += bias[n];
-      if (ep.relu && v < T(0)) v = T(0);
+      if (ep.relu && !(v > T(0))) v = T(0);  // as relu: NaN and -0 give +0
       c[n] = v;
     }
   }
@@ -196,7 +196,7 @@ void gemm_ref_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, c
       }
       double v = double(alpha) * s + (beta == T(0) ? 0.0 : double(beta) * C[m * ldc + n]);
       if (bias) v += bias[n];
-      if (ep.relu && v < 0) v = 0;
+      if (ep.relu && !(v > 0)) v = 0;  // as relu: NaN and -0 give +0
       C[m * ldc + n] = T(v);
     }
 }

@@ -59,7 +59,7 @@ inline void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& fn) {
 // threads: 14,000 -> 24,000 batches/s once the batch conversion split).
 class SerialScope {
  public:
-  SerialScope();
+  [[nodiscard]] SerialScope();
   ~SerialScope();
   SerialScope(const SerialScope&) = delete;
   SerialScope& operator=(const SerialScope&) = delete;

@@ -5,8 +5,11 @@
 // GCC contracts a*b + c into an FMA by default in C++ (-ffp-contract=fast)
 // whenever the target has one (AVX2, AVX3), which would make those targets
 // round differently from SSE4 and the twins. Contraction is switched off for
-// this file so every target computes the same bits.
-#if defined(__GNUC__) && !defined(__clang__)
+// this file so every target computes the same bits (clang contracts within an
+// expression: switched off too).
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
 #endif
 #undef HWY_TARGET_INCLUDE

@@ -114,13 +114,13 @@ TEST_CASE("data kernels: pad_shifted matches its scalar twin on every target") {
     ++checked_targets;
     // widths around one and two AVX-512 registers of padded row, and wider
     for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{
-             {1, 1}, {3, 11}, {5, 12}, {4, 13}, {28, 28}, {9, 29}, {6, 40}, {33, 7}}) {
+             {1, 1}, {3, 11}, {5, 12}, {4, 13}, {5, 20}, {28, 28}, {9, 29}, {6, 40}, {33, 7}}) {
       const int64_t pw = w + 2 * kWarpPad, ph = h + 2 * kWarpPad;
       std::vector<float> img(static_cast<size_t>(h * w));  // exactly h * w: no read past it
       tg::Generator g(uint64_t(h * 1000 + w));
       for (float& v : img) v = float(g.next_double());
-      for (int64_t dy : {int64_t(0), int64_t(2), int64_t(-1), -h, h + 3}) {
-        for (int64_t dx : {int64_t(0), int64_t(-2), int64_t(1), w, -w - 5, int64_t(1) << 40, -(int64_t(1) << 33)}) {
+      for (int64_t dy : {int64_t(0), int64_t(2), int64_t(-1), -h, h + 3, int64_t(1) << 40, INT64_MIN}) {
+        for (int64_t dx : {int64_t(0), int64_t(-2), int64_t(1), w, -w - 5, int64_t(1) << 40, INT64_MIN, INT64_MAX}) {
           constexpr float kSentinel = 123.0f;
           const size_t n = static_cast<size_t>(pw * ph);
           std::vector<float> a(n + 40, kSentinel), b(n + 40, kSentinel);

@@ -510,4 +510,14 @@ TEST_CASE("nn linear_relu: gradcheck (first and second order); Sequential fuses 
   // a ReLU that does not follow a Linear, and a Linear at the end, run as themselves
   nn::Sequential other{std::make_shared<nn::ReLU>(), l1};
   CHECK(std::string(other.forward(xs).impl()->meta->grad_fn->name) == "linear");
+  // a subclass of Linear may override forward: not fused
+  struct Doubled : nn::Linear {
+    using nn::Linear::Linear;
+    Tensor forward(const Tensor& x) override { return nn::Linear::forward(x) * 2.0; }
+  };
+  auto dbl = std::make_shared<Doubled>(6, 8);
+  nn::Sequential sub{dbl, std::make_shared<nn::ReLU>()};
+  Tensor ysub = sub.forward(xs);
+  CHECK(std::string(ysub.impl()->meta->grad_fn->name) == "relu");
+  CHECK(ysub.to_vector<float>() == tg::relu(tg::linear(xs, dbl->weight, dbl->bias) * 2.0).to_vector<float>());
 }
