@@ -98,20 +98,6 @@ RotationRows rotation_rows(double degrees, int64_t h, int64_t w, float* row_x, f
   return {cs, sn};
 }
 
-// Row `out` (w floats) of an image shifted by dx: columns [q0, q1) from
-// row sr of `img` (memmove: `img` may be the image being shifted), `fill`
-// elsewhere, and everywhere when sr is outside [0, h).
-void shifted_row(float* out, const float* img, int64_t sr, int64_t h, int64_t w, int64_t dx, int64_t q0, int64_t q1,
-                 float fill) {
-  if (sr < 0 || sr >= h || q0 >= q1) {
-    std::fill(out, out + w, fill);
-    return;
-  }
-  std::memmove(out + q0, img + sr * w + (q0 - dx), size_t(q1 - q0) * sizeof(float));
-  std::fill(out, out + q0, fill);
-  std::fill(out + q1, out + w, fill);
-}
-
 }  // namespace
 
 Generator sample_generator(uint64_t seed, int64_t epoch, int64_t index) {
@@ -139,7 +125,7 @@ void translate_inplace(float* x, int64_t c, int64_t h, int64_t w, int64_t dx, in
     // rows move by dy: walk so that a source row is read before it is overwritten
     const int64_t step = dy > 0 ? -1 : 1;
     for (int64_t r = dy > 0 ? h - 1 : 0; r >= 0 && r < h; r += step) {
-      shifted_row(img + r * w, img, r - dy, h, w, dx, q0, q1, fill);
+      kernels::shifted_row(img + r * w, img, r - dy, h, w, dx, q0, q1, fill);
     }
   }
 }

@@ -190,19 +190,17 @@ HWY_INLINE void WarpPermute(const float* HWY_RESTRICT pad, int64_t pw, const flo
       Neighbours na(a.ix), nb(b.ix);
       const float* src = pad + int64_t(band0s[i]) * pw;
       auto vrow = hn::Set(di, band0s[i]);
-      if (pw == 2 * N) {  // 28x28 images: whole rows, plain loads
+      auto walk = [&](auto load) {
         for (int32_t k = 0; k < band; ++k, src += pw, vrow = hn::Add(vrow, one)) {
-          const auto lo = hn::LoadU(d, src), hi = hn::LoadU(d, src + N);
-          na.Take(lo, hi, a.iy, vrow);
-          nb.Take(lo, hi, b.iy, vrow);
-        }
-      } else {
-        for (int32_t k = 0; k < band; ++k, src += pw, vrow = hn::Add(vrow, one)) {
-          const auto lo = hn::MaskedLoad(mlo, d, src), hi = hn::MaskedLoad(mhi, d, src + N);
+          const auto lo = load(mlo, src), hi = load(mhi, src + N);
           na.Take(lo, hi, a.iy, vrow);
           if (two) nb.Take(lo, hi, b.iy, vrow);
         }
-      }
+      };
+      if (pw == 2 * N)  // 28x28 images: whole rows, plain loads
+        walk([&](auto, const float* p) { return hn::LoadU(d, p); });
+      else
+        walk([&](auto m, const float* p) { return hn::MaskedLoad(m, d, p); });
       const V va = Blend4<kNormalize>(na.p00, na.p01, na.p10, na.p11, a.fx, a.fy, vmean, vstd);
       StoreRun(d, va, out, r * w, std::min(w, N), total);
       if (two) {
@@ -285,9 +283,7 @@ void PadShifted(const float* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx,
   if (pw <= 2 * N) {
     using V = hn::Vec<decltype(d)>;
     // lane k of register j shows padded column c = jN + k - P, source column
-    // c - dx (a shift of w or more leaves no column of the image: clamped so
-    // that the int32 lanes cannot overflow)
-    dx = std::clamp<int64_t>(dx, -w, w);
+    // c - dx (|dx| <= w: pad_shifted clamps, so the int32 lanes cannot overflow)
     const auto neg1 = hn::Set(di, -1), vw = hn::Set(di, int32_t(w));
     auto lanes = [&](int64_t j, hn::Mask<decltype(d)>& inner, hn::Mask<decltype(d)>& src, hn::Vec<decltype(di)>& idx) {
       const auto c = hn::Add(hn::Iota(di, int32_t(j * N)), hn::Set(di, int32_t(-kWarpPad)));
@@ -326,26 +322,18 @@ void PadShifted(const float* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx,
     return;
   }
 #endif
-  // Row by row: the border, the fill where the shift leaves the image, and the
-  // source row's columns [q0, q1) in one copy.
+  // Row by row: the border, then the image row translate would make.
   const int64_t q0 = std::clamp<int64_t>(dx, 0, w), q1 = std::clamp<int64_t>(w + dx, 0, w);
   for (int64_t pr = 0; pr < ph; ++pr) {
     float* row = pad + pr * pw;
-    const int64_t r = pr - kWarpPad, sr = r - dy;
+    const int64_t r = pr - kWarpPad;
     if (r < 0 || r >= h) {
       std::fill(row, row + pw, rfill);
       continue;
     }
     std::fill(row, row + kWarpPad, rfill);
     std::fill(row + kWarpPad + w, row + pw, rfill);
-    float* inner = row + kWarpPad;
-    if (sr < 0 || sr >= h || q0 >= q1) {
-      std::fill(inner, inner + w, tfill);
-      continue;
-    }
-    std::fill(inner, inner + q0, tfill);
-    std::memcpy(inner + q0, img + sr * w + (q0 - dx), size_t(q1 - q0) * sizeof(float));
-    std::fill(inner + q1, inner + w, tfill);
+    shifted_row(row + kWarpPad, img, r - dy, h, w, dx, q0, q1, tfill);
   }
 }
 

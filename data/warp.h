@@ -16,7 +16,9 @@
 // applied after the warp). Kernels know nothing of tensors: no allocation, no
 // threads, no checks.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 namespace tg::data::kernels {
 
@@ -35,9 +37,25 @@ void warp_bilinear_normalize_ref(const float* pad, int64_t pw, const float* row_
 // shifted by (dx, dy), pad(r + P, c + P) = img(r - dy, c - dx), with `tfill`
 // where that falls outside the image, inside a border of kWarpPad pixels of
 // `rfill`: the padded source of a warp, translation included.
+// Shifts are clamped to [-w, w] x [-h, h] first (the same image; no overflow).
 void pad_shifted(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill, float* pad);
 void pad_shifted_ref(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
                      float* pad);
+// Row `out` (w floats) of an image shifted by dx: columns [q0, q1) =
+// [clamp(dx, 0, w), clamp(w + dx, 0, w)) from row sr of `img` (memmove: `img`
+// may be the image being shifted), `fill` elsewhere, and everywhere when sr is
+// outside [0, h). Used by translate and by pad_shifted's row-by-row path.
+inline void shifted_row(float* out, const float* img, int64_t sr, int64_t h, int64_t w, int64_t dx, int64_t q0,
+                        int64_t q1, float fill) {
+  if (sr < 0 || sr >= h || q0 >= q1) {
+    std::fill(out, out + w, fill);
+    return;
+  }
+  std::memmove(out + q0, img + sr * w + (q0 - dx), size_t(q1 - q0) * sizeof(float));
+  std::fill(out, out + q0, fill);
+  std::fill(out + q1, out + w, fill);
+}
+
 // Name of the Highway target chosen at run time (for benchmarks).
 const char* warp_target_name();
 

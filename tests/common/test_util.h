@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <tbb/global_control.h>
+
 #include "hwy/targets.h"
 #include "tapegrad/tapegrad.h"
 
@@ -60,6 +62,12 @@ struct ThreadsGuard {
   int saved = tg::get_num_threads();
   ~ThreadsGuard() { tg::set_num_threads(saved); }
 };
+
+// Whether oneTBB gives tg's pool a second thread at all (parallel_for can only
+// split a range then).
+inline bool pool_can_split() {
+  return tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism) >= 2;
+}
 
 // Runs fn once per compiled and supported Highway target, forcing it.
 inline void for_each_target(const std::function<void(const std::string&)>& fn) {
