@@ -152,12 +152,19 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
     return;
   }
   const int64_t a = best_a, b = nt / a;
+  // Columns in whole NR panels (full vectors, no C cache line written by two
+  // threads). Rows as evenly as they go: GemmTile spreads any row count over
+  // its micro-panels, and whole micro-panels here would give one thread 140
+  // rows of a 256-row weight gradient and the other 116 (and Adam's split
+  // of that gradient would no longer match). A transposed C keeps whole
+  // micro-panels: its rows are C's columns.
   const int64_t rows = ceil_div(um, a) * cfg.mr, cols = ceil_div(un, b) * cfg.nr;
   parallel_for(0, a * b, 1, [&](int64_t t0, int64_t t1) {
     T* ws = thread_workspace<T>(cfg.workspace_elems);
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t m0 = (t / b) * rows, n0 = (t % b) * cols;
-      const int64_t m1 = std::min(M, m0 + rows), n1 = std::min(N, n0 + cols);
+      const int64_t i = t / b, n0 = (t % b) * cols, n1 = std::min(N, n0 + cols);
+      const int64_t m0 = g.trans_c ? i * rows : M * i / a;
+      const int64_t m1 = g.trans_c ? std::min(M, m0 + rows) : M * (i + 1) / a;
       if (m0 < m1 && n0 < n1) tile(g, m0, m1, n0, n1, ws);
     }
   });

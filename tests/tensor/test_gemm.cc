@@ -276,7 +276,9 @@ TEST_CASE("gemm: 1 and 2 threads give identical bits") {
   for (S s : {S{false, false, 301, 257, 613}, S{true, false, 784, 256, 128},
               S{false, true, 128, 784, 256}, S{true, true, 64, 999, 130},
               S{false, false, 1000, 40, 300}, S{false, false, 3000, 10, 300},
-              S{true, true, 2500, 7, 129}}) {
+              S{true, true, 2500, 7, 129},
+              // rows cut evenly (128 + 128, 135 + 136), not in whole micro-panels
+              S{true, false, 256, 784, 64}, S{true, false, 271, 300, 33}}) {
     const int64_t lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
     std::vector<float> A = random_vec<float>(rng, s.M * s.K), B = random_vec<float>(rng, s.K * s.N);
     std::vector<float> bias = random_vec<float>(rng, s.N);
