@@ -176,7 +176,11 @@ Tensor square(const Tensor& x) {
 // y = max(x, 0)   dx = dy * [x > 0]
 Tensor relu(const Tensor& x) {
   return record("relu", raw::unary(UnaryOp::Relu, x, "relu"), {x},
-                [](BackwardCtx& c) { c.accumulate(0, mul(c.dy, raw::unary(UnaryOp::Step, c.out(), "relu"))); }, kSaveOutput);
+                [](BackwardCtx& c) {
+                  // First order: one pass, same bits (raw::relu_backward).
+                  if (!is_grad_enabled()) return c.accumulate(0, raw::relu_backward(c.dy, c.out()));
+                  c.accumulate(0, mul(c.dy, raw::unary(UnaryOp::Step, c.out(), "relu")));
+                }, kSaveOutput);
 }
 // y = x > 0 ? x : s x   dx = dy * (x > 0 ? 1 : s)
 Tensor leaky_relu(const Tensor& x, double s) {

@@ -164,12 +164,13 @@ Tensor Tensor::matmul(const Tensor& o) const { return tg::matmul(*this, o); }
 namespace {
 // The input gradients of y = x · wᵀ + b given dy (x2, dy2: leading dims flattened):
 // dx = dy · w    dw = dy2ᵀ · x2    db = Σ_rows dy
-void linear_backward(BackwardCtx& c, const Tensor& dy) {
+// (db: Σ_rows dy already formed by the caller, or undefined)
+void linear_backward(BackwardCtx& c, const Tensor& dy, const Tensor& db = Tensor()) {
   const int64_t In = c.in_shape(1)[1], Out = c.in_shape(1)[0];
   const Tensor dy2 = reshape(dy, {-1, Out});
   if (c.needs(0)) c.accumulate(0, reshape(matmul(dy2, c.in(1)), c.in_shape(0)));
   if (c.needs(1)) c.accumulate(1, matmul(transpose(dy2, 0, 1), reshape(c.in(0), {-1, In})));
-  if (c.needs(2)) c.accumulate(2, sum(dy2, {0}, false));
+  if (c.needs(2)) c.accumulate(2, db.defined() ? db : sum(dy2, {0}, false));
 }
 }  // namespace
 
@@ -184,6 +185,14 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
 // dx, dw, db: linear_backward(dz)
 Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& b) {
   return record("linear_relu", raw::linear(x, w, b, /*relu=*/true), {x, w, b}, [](BackwardCtx& c) {
+    if (!is_grad_enabled()) {
+      // First order: dz and db = Σ_rows dz in one pass, the threads cutting
+      // dz by columns as the forward GEMM cut y and the dw GEMM cuts dz, so
+      // each half stays on one core (same bits as below).
+      Tensor db;
+      const Tensor dz = raw::relu_backward(c.dy, c.out(), &db);
+      return linear_backward(c, dz, db);
+    }
     linear_backward(c, mul(c.dy, raw::unary(UnaryOp::Step, c.out(), "linear_relu")));
   }, kSaveInputs | kSaveOutput);
 }

@@ -43,6 +43,12 @@ void binary_(BinaryOp op, const Tensor& dst, const Tensor& src, const char* name
 void binary_(BinaryOp op, const Tensor& dst, double s, const char* name);
 Tensor unary(UnaryOp op, const Tensor& x, const char* name, double p0 = 0, double p1 = 0);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// ReLU's backward in one pass, dx = dy ⊙ [y > 0]: the bits of
+// binary(Mul, dy, unary(Step, y)). With colsum, *colsum also receives dx
+// summed over every dim but the last (a bias gradient, rows added in order:
+// the bits of sum(dx, {0..dim-2})); the threads then take blocks of columns,
+// each with every row, as the GEMMs of a Linear layer cut them.
+Tensor relu_backward(const Tensor& dy, const Tensor& y, Tensor* colsum = nullptr);
 
 // ---- reductions (dims normalized: sorted, unique, in range) ----
 std::vector<int> normalize_dims(const std::vector<int64_t>& dims, int rank, const char* op);

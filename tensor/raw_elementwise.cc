@@ -149,6 +149,42 @@ Tensor unary(UnaryOp op, const Tensor& x_in, const char* name, double p0, double
   return out;
 }
 
+Tensor relu_backward(const Tensor& dy_in, const Tensor& y_in, Tensor* colsum) {
+  check_same_dtype(dy_in, y_in, "relu_backward");
+  TG_CHECK(dy_in.is_floating_point(), "relu_backward: expected floating-point tensors, got ", dy_in.dtype());
+  TG_CHECK(dy_in.shape() == y_in.shape(), "relu_backward: dy has shape ", dy_in.shape(), ", y has ", y_in.shape());
+  const Tensor dy = dy_in.is_contiguous() ? dy_in : contiguous(dy_in);
+  const Tensor y = y_in.is_contiguous() ? y_in : contiguous(y_in);
+  Tensor dx = empty(y.shape(), {.dtype = y.dtype()});
+  const int64_t n = y.numel(), C = y.dim() == 0 ? 1 : y.shape()[y.dim() - 1], R = C ? n / C : 0;
+  if (colsum) *colsum = zeros({C}, {.dtype = y.dtype()});
+  visit_dtype(y.dtype(), [&](auto z) {
+    using T = decltype(z);
+    if constexpr (std::is_floating_point_v<T>) {
+      const T* pdy = dy.raw_ptr<T>();
+      const T* py = y.raw_ptr<T>();
+      T* pdx = dx.raw_ptr<T>();
+      if (!colsum) {
+        parallel_for(0, n, 16384, [&](int64_t i0, int64_t i1) {
+          kernels::relu_backward(pdy + i0, py + i0, pdx + i0, static_cast<T*>(nullptr), i1 - i0);
+        });
+        return;
+      }
+      // Blocks of 16 columns, every row of each in order: a column's sum does
+      // not depend on the thread count.
+      T* ps = colsum->raw_ptr<T>();
+      constexpr int64_t kBlock = 16;
+      const int64_t blocks = (C + kBlock - 1) / kBlock;
+      parallel_for(0, blocks, std::max<int64_t>(1, 2048 / std::max<int64_t>(1, R * kBlock)), [&](int64_t b0, int64_t b1) {
+        const int64_t c0 = b0 * kBlock, w = std::min(C, b1 * kBlock) - c0;
+        for (int64_t r = 0; r < R; ++r)
+          kernels::relu_backward(pdy + r * C + c0, py + r * C + c0, pdx + r * C + c0, ps + c0, w);
+      });
+    }
+  });
+  return dx;
+}
+
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_same_dtype(a, b, "where");
   TG_CHECK(cond.defined(), "where: undefined condition");

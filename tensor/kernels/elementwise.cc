@@ -24,6 +24,8 @@ HWY_EXPORT(MinF32);
 HWY_EXPORT(MinF64);
 HWY_EXPORT(AccumulateF32);
 HWY_EXPORT(AccumulateF64);
+HWY_EXPORT(ReluBackwardF32);
+HWY_EXPORT(ReluBackwardF64);
 HWY_EXPORT(SoftmaxF32);
 HWY_EXPORT(SoftmaxF64);
 HWY_EXPORT(LogSoftmaxF32);
@@ -153,6 +155,12 @@ float min(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(MinF32)(x, n)
 double min(const double* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(MinF64)(x, n); }
 void accumulate(const float* x, float* out, int64_t n) { HWY_DYNAMIC_DISPATCH(AccumulateF32)(x, out, n); }
 void accumulate(const double* x, double* out, int64_t n) { HWY_DYNAMIC_DISPATCH(AccumulateF64)(x, out, n); }
+void relu_backward(const float* dy, const float* y, float* dx, float* colsum, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(ReluBackwardF32)(dy, y, dx, colsum, n);
+}
+void relu_backward(const double* dy, const double* y, double* dx, double* colsum, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(ReluBackwardF64)(dy, y, dx, colsum, n);
+}
 void softmax_row(const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxF32)(x, y, n); }
 void softmax_row(const double* x, double* y, int64_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxF64)(x, y, n); }
 void log_softmax_row(const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(LogSoftmaxF32)(x, y, n); }
@@ -171,6 +179,22 @@ void unary_ref(UnaryOp op, const float* x, float* y, int64_t n, double p0, doubl
 }
 void unary_ref(UnaryOp op, const double* x, double* y, int64_t n, double p0, double p1) {
   unary_loop(op, x, y, n, p0, p1);
+}
+namespace {
+template <class T>
+void relu_backward_loop(const T* dy, const T* y, T* dx, T* colsum, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = dy[i] * (y[i] > 0 ? T(1) : T(0));
+    dx[i] = g;
+    if (colsum) colsum[i] = colsum[i] + g;
+  }
+}
+}  // namespace
+void relu_backward_ref(const float* dy, const float* y, float* dx, float* colsum, int64_t n) {
+  relu_backward_loop(dy, y, dx, colsum, n);
+}
+void relu_backward_ref(const double* dy, const double* y, double* dx, double* colsum, int64_t n) {
+  relu_backward_loop(dy, y, dx, colsum, n);
 }
 double sum_ref(const float* x, int64_t n) {
   double s = 0;

@@ -35,6 +35,11 @@ double min(const double* x, int64_t n);
 // out[i] += x[i] for a span (column sums accumulate row after row).
 void accumulate(const float* x, float* out, int64_t n);
 void accumulate(const double* x, double* out, int64_t n);
+// ReLU's backward in one pass: dx[i] = dy[i] * (y[i] > 0 ? 1 : 0) (the same
+// products as mul(dy, step(y)), so -0 and NaN come out alike); with colsum,
+// also colsum[i] += dx[i] (a bias gradient summed row after row).
+void relu_backward(const float* dy, const float* y, float* dx, float* colsum, int64_t n);
+void relu_backward(const double* dy, const double* y, double* dx, double* colsum, int64_t n);
 // Softmax / log-softmax of one row (max-subtracted, numerically stable).
 void softmax_row(const float* x, float* y, int64_t n);
 void softmax_row(const double* x, double* y, int64_t n);
@@ -46,6 +51,8 @@ void binary_ref(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t
 void binary_ref(BinaryOp op, const double* a, int64_t sa, const double* b, int64_t sb, double* out, int64_t n);
 void unary_ref(UnaryOp op, const float* x, float* y, int64_t n, double p0 = 0, double p1 = 0);
 void unary_ref(UnaryOp op, const double* x, double* y, int64_t n, double p0 = 0, double p1 = 0);
+void relu_backward_ref(const float* dy, const float* y, float* dx, float* colsum, int64_t n);
+void relu_backward_ref(const double* dy, const double* y, double* dx, double* colsum, int64_t n);
 double sum_ref(const float* x, int64_t n);
 double sum_ref(const double* x, int64_t n);
 void softmax_row_ref(const double* x, double* y, int64_t n);

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "../common/test_util.h"
+#include "tensor/raw.h"
 
 using tg::Shape;
 using tg::Tensor;
@@ -469,6 +470,43 @@ TEST_CASE("nn layer errors: wrong input shapes and invalid options") {
                        "embedding: index 10 at position 1 is out of range for 10 embeddings", tg::Error);
   CHECK_THROWS_WITH_AS(F::conv2d(tg::zeros({1, 4, 5, 5}), tg::zeros({4, 3, 3, 3}), Tensor(), {.groups = 1}),
                        "conv2d: input has 4 channels, but weight [4,3,3,3] with groups = 1 expects 3", tg::Error);
+}
+
+TEST_CASE("relu and linear_relu: the first-order backward (one pass) gives the composed backward's bits") {
+  // First order runs raw::relu_backward (dz and the bias sum in one pass, cut
+  // by columns); with create_graph the backward is mul(dy, step(y)) and
+  // sum(dz, {0}). Both must give the same gradients bit for bit, at 1 and 2
+  // threads, including rows of dead units and exact zeros.
+  tgtest::ThreadsGuard guard;
+  tg::Generator g(9);
+  const Tensor x0 = tg::randn({64, 100}, g), w0 = tg::randn({256, 100}, g) * 0.1, b0 = tg::randn({256}, g);
+  const Tensor v = tg::randn({64, 256}, g);
+  auto grads = [&](bool fused, bool create_graph) {
+    Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+    Tensor y = fused ? F::linear_relu(x, w, b) : tg::relu(tg::linear(x, w, b));
+    Tensor loss = (y * v).sum();
+    std::vector<std::vector<float>> out;
+    for (const Tensor& gr : tg::autograd::grad({loss}, {x, w, b}, {.create_graph = create_graph}))
+      out.push_back(gr.to_vector<float>());
+    return out;
+  };
+  for (int threads : {1, 2}) {
+    tg::set_num_threads(threads);
+    CAPTURE(threads);
+    const auto composed = grads(true, true);
+    CHECK(grads(true, false) == composed);
+    CHECK(grads(false, false) == composed);
+    CHECK(grads(false, true) == composed);
+  }
+  // the raw op on its own: dx = dy * step(y), colsum = sum over rows, 3-D, 37 columns
+  const Tensor dy = tg::randn({3, 5, 37}, g), y = tg::randn({3, 5, 37}, g);
+  Tensor colsum;
+  const Tensor dx = tg::raw::relu_backward(dy, y, &colsum);
+  CHECK(dx.to_vector<float>() == tg::mul(dy, tg::raw::unary(tg::kernels::UnaryOp::Step, y, "step")).to_vector<float>());
+  CHECK(colsum.shape() == Shape{37});
+  CHECK(colsum.to_vector<float>() == tg::sum(dx, {0, 1}).to_vector<float>());
+  CHECK_THROWS_WITH_AS(tg::raw::relu_backward(dy, tg::zeros({3, 5})), "relu_backward: dy has shape [3,5,37], y has [3,5]",
+                       tg::Error);
 }
 
 TEST_CASE("nn linear_relu: gradcheck (first and second order); Sequential fuses Linear + ReLU with the same bits") {

@@ -1,5 +1,7 @@
 // Every elementwise/reduction kernel against its scalar twin, on every
 // compiled Highway target, lengths 0..67, misaligned pointers.
+#include <cstring>
+#include <limits>
 #include <random>
 
 #include "../common/test_util.h"
@@ -117,6 +119,44 @@ TEST_CASE("kernels: sum, max, min, accumulate and softmax rows on every target")
         for (int i = 0; i < n; ++i) CHECK(std::abs(yf[size_t(i)] - yr[size_t(i)]) < 2e-7);
       }
     CHECK(sum(static_cast<const float*>(nullptr), 0) == 0.0f);
+  });
+}
+
+template <class T>
+void check_relu_backward(const std::string& target) {
+  // dy and y drawn from values that stress the product: ±0, ±inf, NaN, subnormals
+  const T special[] = {T(0), -T(0), std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(),
+                       std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::denorm_min(),
+                       -std::numeric_limits<T>::denorm_min(), T(1.5), T(-2.25)};
+  std::mt19937 rng(7);
+  for (int n = 0; n <= 67; ++n)
+    for (int mis = 0; mis < 3; ++mis) {
+      auto dy = random_values<T>(size_t(n + 3), -3, 3, uint32_t(n * 5 + mis));
+      auto y = random_values<T>(size_t(n + 3), -3, 3, uint32_t(n * 5 + mis + 1));
+      for (int i = 0; i < n + 3; i += 3) dy[size_t(i)] = special[rng() % 9], y[size_t(i)] = special[rng() % 9];
+      std::vector<T> dx(size_t(n + 3), T(-7)), dxr(size_t(n + 3), T(-7));
+      std::vector<T> cs = random_values<T>(size_t(n + 3), -1, 1, uint32_t(n)), csr = cs;
+      relu_backward(dy.data() + mis, y.data() + mis, dx.data() + mis, cs.data() + mis, n);
+      relu_backward_ref(dy.data() + mis, y.data() + mis, dxr.data() + mis, csr.data() + mis, n);
+      INFO("target ", target, " n=", n, " mis=", mis);
+      CHECK(std::memcmp(dx.data(), dxr.data(), dx.size() * sizeof(T)) == 0);
+      CHECK(std::memcmp(cs.data(), csr.data(), cs.size() * sizeof(T)) == 0);
+      // without column sums: the same dx, nothing else written
+      std::vector<T> dx2(size_t(n + 3), T(-7));
+      relu_backward(dy.data() + mis, y.data() + mis, dx2.data() + mis, static_cast<T*>(nullptr), n);
+      CHECK(std::memcmp(dx2.data(), dxr.data(), dx2.size() * sizeof(T)) == 0);
+      // the twin is dy * step(y) with step = 1 for y > 0, else 0
+      for (int i = 0; i < n; ++i) {
+        const T want = dy[size_t(i + mis)] * (y[size_t(i + mis)] > 0 ? T(1) : T(0));
+        CHECK(std::memcmp(&dxr[size_t(i + mis)], &want, sizeof(T)) == 0);
+      }
+    }
+}
+
+TEST_CASE("kernels: relu_backward matches its scalar twin bit for bit on every target") {
+  tgtest::for_each_target([&](const std::string& target) {
+    check_relu_backward<float>(target);
+    check_relu_backward<double>(target);
   });
 }
 
