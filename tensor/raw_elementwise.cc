@@ -175,7 +175,8 @@ Tensor relu_backward(const Tensor& dy_in, const Tensor& y_in, Tensor* colsum) {
       T* ps = colsum->raw_ptr<T>();
       constexpr int64_t kBlock = 16;
       const int64_t blocks = (C + kBlock - 1) / kBlock;
-      parallel_for(0, blocks, std::max<int64_t>(1, 2048 / std::max<int64_t>(1, R * kBlock)), [&](int64_t b0, int64_t b1) {
+      const int64_t grain = std::max<int64_t>(1, 2048 / std::max<int64_t>(1, R * kBlock));
+      parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
         const int64_t c0 = b0 * kBlock, w = std::min(C, b1 * kBlock) - c0;
         for (int64_t r = 0; r < R; ++r)
           kernels::relu_backward(pdy + r * C + c0, py + r * C + c0, pdx + r * C + c0, ps + c0, w);
