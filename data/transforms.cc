@@ -118,14 +118,16 @@ Tensor Transform::operator()(const Tensor& x, Generator& gen) const {
 // out(y, x) = in(y - dy, x - dx), `fill` where that falls outside
 void translate_inplace(float* x, int64_t c, int64_t h, int64_t w, int64_t dx, int64_t dy, float fill) {
   if (dx == 0 && dy == 0) return;
-  // columns [q0, q1) of an output row come from columns [q0 - dx, q1 - dx) of its source row
-  const int64_t q0 = std::clamp<int64_t>(dx, 0, w), q1 = std::clamp<int64_t>(w + dx, 0, w);
+  // A shift of the image's size or more leaves none of it: clamped there (as
+  // kernels::pad_shifted does), so no index arithmetic can overflow.
+  dx = std::clamp(dx, -w, w);
+  dy = std::clamp(dy, -h, h);
   for (int64_t ch = 0; ch < c; ++ch) {
     float* img = x + ch * h * w;
     // rows move by dy: walk so that a source row is read before it is overwritten
     const int64_t step = dy > 0 ? -1 : 1;
     for (int64_t r = dy > 0 ? h - 1 : 0; r >= 0 && r < h; r += step) {
-      kernels::shifted_row(img + r * w, img, r - dy, h, w, dx, q0, q1, fill);
+      kernels::shifted_row(img + r * w, img, r - dy, h, w, dx, fill);
     }
   }
 }

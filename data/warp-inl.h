@@ -323,7 +323,6 @@ void PadShifted(const float* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx,
   }
 #endif
   // Row by row: the border, then the image row translate would make.
-  const int64_t q0 = std::clamp<int64_t>(dx, 0, w), q1 = std::clamp<int64_t>(w + dx, 0, w);
   for (int64_t pr = 0; pr < ph; ++pr) {
     float* row = pad + pr * pw;
     const int64_t r = pr - kWarpPad;
@@ -333,7 +332,7 @@ void PadShifted(const float* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx,
     }
     std::fill(row, row + kWarpPad, rfill);
     std::fill(row + kWarpPad + w, row + pw, rfill);
-    shifted_row(row + kWarpPad, img, r - dy, h, w, dx, q0, q1, tfill);
+    shifted_row(row + kWarpPad, img, r - dy, h, w, dx, tfill);
   }
 }
 

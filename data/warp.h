@@ -41,12 +41,12 @@ void warp_bilinear_normalize_ref(const float* pad, int64_t pw, const float* row_
 void pad_shifted(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill, float* pad);
 void pad_shifted_ref(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
                      float* pad);
-// Row `out` (w floats) of an image shifted by dx: columns [q0, q1) =
-// [clamp(dx, 0, w), clamp(w + dx, 0, w)) from row sr of `img` (memmove: `img`
-// may be the image being shifted), `fill` elsewhere, and everywhere when sr is
-// outside [0, h). Used by translate and by pad_shifted's row-by-row path.
-inline void shifted_row(float* out, const float* img, int64_t sr, int64_t h, int64_t w, int64_t dx, int64_t q0,
-                        int64_t q1, float fill) {
+// Row `out` (w floats) of an image shifted by dx (|dx| <= w): columns
+// [q0, q1) = [max(dx, 0), min(w + dx, w)) from row sr of `img` (memmove:
+// `img` may be the image being shifted), `fill` elsewhere, and everywhere when
+// sr is outside [0, h). Used by translate and by pad_shifted's row-by-row path.
+inline void shifted_row(float* out, const float* img, int64_t sr, int64_t h, int64_t w, int64_t dx, float fill) {
+  const int64_t q0 = std::max<int64_t>(dx, 0), q1 = std::min(w + dx, w);
   if (sr < 0 || sr >= h || q0 >= q1) {
     std::fill(out, out + w, fill);
     return;

@@ -65,6 +65,12 @@ TEST_CASE("transforms: translate moves a known pixel and fills with 0") {
         std::vector<float>{2, 0, 4, 0});
   tg::Tensor two = tg::tensor(std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8}, {2, 2, 2});
   CHECK(translate(two, 0, 1).to_vector<float>() == std::vector<float>{0, 0, 1, 2, 0, 0, 5, 6});
+  // shifts of the image's size or more, up to the int64 limits: nothing of it is left
+  for (int64_t big : {int64_t(4), int64_t(1) << 40, INT64_MAX, INT64_MIN, -int64_t(4)}) {
+    CHECK(translate(full, big, 0, -1.0f).to_vector<float>() == std::vector<float>(16, -1.0f));
+    CHECK(translate(full, 0, big, -1.0f).to_vector<float>() == std::vector<float>(16, -1.0f));
+  }
+  CHECK(translate(full, 3, INT64_MIN, -1.0f).to_vector<float>() == std::vector<float>(16, -1.0f));
 }
 
 TEST_CASE("transforms: RandomTranslation is a pure shift within [-k, k]") {
