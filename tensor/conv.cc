@@ -208,24 +208,15 @@ void im2col_spans(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* col
       }
 }
 
-// dx: [Cg, H, W] = col2im(dcol) (overwritten, not accumulated).
+// dx: [Cg, H, W] = col2im(dcol) (overwritten, not accumulated), one
+// kernels::col2im_plane per channel: each dx row summed in registers, in the
+// (kh, kw) order of adding dcol's spans one by one into a zeroed image. dcol
+// must have kSlack readable elements before it and after its last row.
 template <class T>
-void col2im_spans(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* dx, int64_t ld) {
-  const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w;
-  T* dxp = scratch<T, 5>(d.Cg * Hp * Wp);
-  std::fill(dxp, dxp + d.Cg * Hp * Wp, T(0));
+void col2im_planes(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* dx) {
   for (int64_t c = 0; c < d.Cg; ++c)
-    for (int64_t kh = 0; kh < g.KH; ++kh)
-      for (int64_t kw = 0; kw < g.KW; ++kw) {
-        const int64_t row = (c * g.KH + kh) * g.KW + kw;
-        kernels::add_spans(dcol + row * ld, d.OH, d.OW,
-                           dxp + (c * Hp + kh * g.dil_h) * Wp + kw * g.dil_w, g.stride_h * Wp);
-      }
-  for (int64_t c = 0; c < d.Cg; ++c)
-    for (int64_t h = 0; h < g.H; ++h) {
-      const T* src = dxp + (c * Hp + h + g.pad_h) * Wp + g.pad_w;
-      std::copy(src, src + g.W, dx + (c * g.H + h) * g.W);
-    }
+    kernels::col2im_plane(dcol + c * g.KH * g.KW * d.P, d.P, g.KH, g.KW, d.OH, d.OW, g.stride_h, g.dil_h, g.dil_w,
+                          g.pad_h, g.pad_w, g.H, g.W, dx + c * g.H * g.W);
 }
 
 // The forward by row_axpy and dw by row_dots, without im2col: worth it when a
@@ -376,7 +367,13 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
   // dx = col2im(w_gᵀ · dy_g), image by image.
   if (dx) {
     parallel_for(0, g.N, 1, [&](int64_t n0, int64_t n1) {
-      T* dcol = d.direct ? nullptr : scratch<T, 1>(col_elems<T>(d));
+      // dcol with kSlack zeros on either side (col2im_plane reads up to a vector around each span row)
+      T* dcol = nullptr;
+      if (!d.direct) {
+        dcol = scratch<T, 1>(col_elems<T>(d) + kSlack<T>) + kSlack<T>;
+        std::fill(dcol - kSlack<T>, dcol, T(0));
+        std::fill(dcol + d.CKK * d.P, dcol + d.CKK * d.P + kSlack<T>, T(0));
+      }
       for (int64_t n = n0; n < n1; ++n)
         for (int64_t gr = 0; gr < g.groups; ++gr) {
           const T* dyg = dy + (n * g.OC + gr * d.OCg) * d.P;
@@ -388,7 +385,7 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
           }
           gemm<T>(true, false, d.CKK, d.P, d.OCg, T(1), wg, d.CKK, dyg, d.P, T(0), dcol, d.P);
           if (use_spans(g)) {
-            col2im_spans(g, d, dcol, dxg, d.P);
+            col2im_planes(g, d, dcol, dxg);
           } else {
             std::fill(dxg, dxg + d.Cg * g.H * g.W, T(0));
             col2im_add(g, d, dcol, dxg);

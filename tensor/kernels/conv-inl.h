@@ -1,8 +1,8 @@
-// Per-target bodies of tg::kernels::copy_spans / add_spans / row_dots (see
-// conv.h for the contracts). LeNet's spans are 28 and 10 elements long, so the per-span
-// overhead is what matters: copies use whole vectors and let the last one run
-// over (into the next span's place or the caller's slack); adds cannot run
-// over, so their tail steps down to 128-bit and then one-lane vectors.
+// Per-target bodies of tg::kernels::copy_spans / col2im_plane / row_dots /
+// row_axpy (see conv.h for the contracts). LeNet's spans are 28 and 10 elements
+// long, so the per-span overhead is what matters: copies use whole vectors and
+// let the last one run over (into the next span's place or the caller's slack);
+// col2im sums each output row in a register instead of adding spans into memory.
 #if defined(TG_TENSOR_KERNELS_CONV_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef TG_TENSOR_KERNELS_CONV_INL_H_
 #undef TG_TENSOR_KERNELS_CONV_INL_H_
@@ -35,27 +35,82 @@ void CopySpans(const T* HWY_RESTRICT src, size_t src_stride, size_t rows, size_t
   }
 }
 
-// dst[i] += src[i] for i < n, touching nothing else.
-template <class D, class T = hn::TFromD<D>>
-HWY_INLINE size_t AddStep(D d, const T* HWY_RESTRICT src, T* HWY_RESTRICT dst, size_t i,
-                          size_t n) {
-  const size_t L = hn::Lanes(d);
-  for (; i + L <= n; i += L) hn::StoreU(hn::Add(hn::LoadU(d, dst + i), hn::LoadU(d, src + i)), d, dst + i);
-  return i;
-}
+// ---- col2im_plane: one channel of col2im for a unit horizontal stride.
+//      out[h·W + j] = sum over kh < KH, then kw < KW, of src[(kh·KW + kw)·ld + oh·OW + ow]
+//      with h + pad_h = oh·sh + kh·dh, j + pad_w = ow + kw·dw, 0 <= oh < OH, 0 <= ow < OW.
+// Each output is one chain of adds from +0 in (kh, kw) order, kept in a register:
+// a vector of j holds one output row's columns; for tap kw it loads the span
+// row shifted by kw·dw and zeroes the lanes whose ow falls outside [0, OW)
+// (a masked-off lane adds +0, which changes no sum that starts from +0). A block
+// of kC2R rows keeps kC2R independent chains in flight. Loads may start up to a
+// vector before a span row and end up to a vector after it (those lanes are
+// masked out); out gets exactly H·W elements.
+inline constexpr size_t kC2R = 4, kC2Taps = 16;
 
 template <class T>
-void AddSpans(const T* HWY_RESTRICT src, size_t rows, size_t len, T* HWY_RESTRICT dst,
-              size_t dst_stride) {
+void Col2ImPlane(const T* HWY_RESTRICT src, size_t ld, size_t KH, size_t KW, int64_t OH, int64_t OW, int64_t sh,
+                 int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, size_t H, size_t W, T* HWY_RESTRICT out) {
   const hn::ScalableTag<T> d;
-  const hn::CappedTag<T, 16 / sizeof(T)> d4;
-  const hn::CappedTag<T, 1> d1;
-  for (size_t r = 0; r < rows; ++r) {
-    const T* s = src + r * len;
-    T* o = dst + r * dst_stride;
-    size_t i = AddStep(d, s, o, 0, len);
-    i = AddStep(d4, s, o, i, len);
-    AddStep(d1, s, o, i, len);
+  using V = hn::Vec<decltype(d)>;
+  using M = hn::Mask<decltype(d)>;
+  const size_t L = hn::Lanes(d);
+  for (size_t j0 = 0; j0 < W; j0 += L) {
+    const int64_t wl = int64_t(std::min(L, W - j0));
+    // Tap kw's lane mask and the span offset of lane 0; false when no lane is inside.
+    const auto tap = [&](size_t kw, M& m, int64_t& o) {
+      o = int64_t(j0) + pad_w - int64_t(kw) * dw;
+      const int64_t lo = std::max<int64_t>(0, -o), hi = std::min<int64_t>(wl, OW - o);
+      if (lo >= hi) return false;
+      m = hn::AndNot(hn::FirstN(d, size_t(lo)), hn::FirstN(d, size_t(hi)));
+      return true;
+    };
+    const size_t nt = std::min(KW, kC2Taps);
+    M mask[kC2Taps];
+    int64_t off[kC2Taps];
+    bool live[kC2Taps];
+    for (size_t kw = 0; kw < nt; ++kw) live[kw] = tap(kw, mask[kw], off[kw]);
+    for (size_t h0 = 0; h0 < H; h0 += kC2R) {
+      V acc[kC2R];
+      for (size_t r = 0; r < kC2R; ++r) acc[r] = hn::Zero(d);
+      for (size_t kh = 0; kh < KH; ++kh) {
+        const T* base[kC2R];  // span row of (kh, oh) for each output row, or null
+        for (size_t r = 0; r < kC2R; ++r) {
+          base[r] = nullptr;
+          const int64_t t = int64_t(h0 + r) + pad_h - int64_t(kh) * dh;
+          if (h0 + r >= H || t < 0 || (sh != 1 && t % sh != 0)) continue;
+          const int64_t oh = sh == 1 ? t : t / sh;
+          if (oh >= OH) continue;
+          base[r] = src + kh * KW * ld + size_t(oh * OW);
+        }
+        for (size_t kw = 0; kw < KW; ++kw) {
+          M m;
+          int64_t o;
+          if (kw < nt) {
+            if (!live[kw]) continue;
+            m = mask[kw];
+            o = off[kw];
+          } else if (!tap(kw, m, o)) {
+            continue;
+          }
+          for (size_t r = 0; r < kC2R; ++r)
+            if (base[r]) acc[r] = hn::Add(acc[r], hn::IfThenElseZero(m, hn::LoadU(d, base[r] + kw * ld + o)));
+        }
+      }
+      for (size_t r = 0; r < kC2R && h0 + r < H; ++r) {
+        T* dst = out + (h0 + r) * W + j0;
+        if (size_t(wl) == L) {
+          hn::StoreU(acc[r], d, dst);
+        } else {
+#if HWY_TARGET <= HWY_AVX3
+          hn::BlendedStore(acc[r], hn::FirstN(d, size_t(wl)), d, dst);  // AVX-512: writes only those lanes
+#else
+          HWY_ALIGN T tmp[hn::MaxLanes(d)];
+          hn::Store(acc[r], d, tmp);
+          for (int64_t e = 0; e < wl; ++e) dst[e] = tmp[e];
+#endif
+        }
+      }
+    }
   }
 }
 
@@ -228,11 +283,13 @@ void CopySpansF32(const float* src, int64_t ss, int64_t rows, int64_t len, float
 void CopySpansF64(const double* src, int64_t ss, int64_t rows, int64_t len, double* dst) {
   CopySpans(src, size_t(ss), size_t(rows), size_t(len), dst);
 }
-void AddSpansF32(const float* src, int64_t rows, int64_t len, float* dst, int64_t ds) {
-  AddSpans(src, size_t(rows), size_t(len), dst, size_t(ds));
+void Col2ImPlaneF32(const float* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
+                    int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, float* out) {
+  Col2ImPlane(src, size_t(ld), size_t(KH), size_t(KW), OH, OW, sh, dh, dw, pad_h, pad_w, size_t(H), size_t(W), out);
 }
-void AddSpansF64(const double* src, int64_t rows, int64_t len, double* dst, int64_t ds) {
-  AddSpans(src, size_t(rows), size_t(len), dst, size_t(ds));
+void Col2ImPlaneF64(const double* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
+                    int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, double* out) {
+  Col2ImPlane(src, size_t(ld), size_t(KH), size_t(KW), OH, OW, sh, dh, dw, pad_h, pad_w, size_t(H), size_t(W), out);
 }
 
 }  // namespace HWY_NAMESPACE

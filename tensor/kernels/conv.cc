@@ -1,5 +1,5 @@
 // Per-target compilation and dynamic dispatch of conv-inl.h, plus the scalar
-// twins: the span copy and add one element at a time.
+// twins: the span copy and col2im one element at a time.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "tensor/kernels/conv.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -15,8 +15,8 @@ namespace tg::kernels {
 
 HWY_EXPORT(CopySpansF32);
 HWY_EXPORT(CopySpansF64);
-HWY_EXPORT(AddSpansF32);
-HWY_EXPORT(AddSpansF64);
+HWY_EXPORT(Col2ImPlaneF32);
+HWY_EXPORT(Col2ImPlaneF64);
 HWY_EXPORT(RowDotsF32);
 HWY_EXPORT(RowDotsF64);
 HWY_EXPORT(RowAxpyF32);
@@ -48,11 +48,13 @@ void copy_spans(const float* src, int64_t ss, int64_t rows, int64_t len, float* 
 void copy_spans(const double* src, int64_t ss, int64_t rows, int64_t len, double* dst) {
   HWY_DYNAMIC_DISPATCH(CopySpansF64)(src, ss, rows, len, dst);
 }
-void add_spans(const float* src, int64_t rows, int64_t len, float* dst, int64_t ds) {
-  HWY_DYNAMIC_DISPATCH(AddSpansF32)(src, rows, len, dst, ds);
+void col2im_plane(const float* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
+                  int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, float* out) {
+  HWY_DYNAMIC_DISPATCH(Col2ImPlaneF32)(src, ld, KH, KW, OH, OW, sh, dh, dw, pad_h, pad_w, H, W, out);
 }
-void add_spans(const double* src, int64_t rows, int64_t len, double* dst, int64_t ds) {
-  HWY_DYNAMIC_DISPATCH(AddSpansF64)(src, rows, len, dst, ds);
+void col2im_plane(const double* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
+                  int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, double* out) {
+  HWY_DYNAMIC_DISPATCH(Col2ImPlaneF64)(src, ld, KH, KW, OH, OW, sh, dh, dw, pad_h, pad_w, H, W, out);
 }
 
 namespace {
@@ -62,9 +64,19 @@ void copy_ref(const T* src, int64_t ss, int64_t rows, int64_t len, T* dst) {
     for (int64_t i = 0; i < len; ++i) dst[r * len + i] = src[r * ss + i];
 }
 template <class T>
-void add_ref(const T* src, int64_t rows, int64_t len, T* dst, int64_t ds) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t i = 0; i < len; ++i) dst[r * ds + i] += src[r * len + i];
+void col2im_plane_ref_t(const T* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
+                        int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, T* out) {
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t j = 0; j < W; ++j) {
+      T s = 0;
+      for (int64_t kh = 0; kh < KH; ++kh)
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          const int64_t t = h + pad_h - kh * dh, ow = j + pad_w - kw * dw;
+          if (t < 0 || t % sh != 0 || t / sh >= OH || ow < 0 || ow >= OW) continue;
+          s += src[(kh * KW + kw) * ld + t / sh * OW + ow];
+        }
+      out[h * W + j] = s;
+    }
 }
 template <class T>
 void row_dots_ref_t(const T* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const T* b,
@@ -120,11 +132,13 @@ void copy_spans_ref(const float* s, int64_t ss, int64_t rows, int64_t len, float
 void copy_spans_ref(const double* s, int64_t ss, int64_t rows, int64_t len, double* d) {
   copy_ref(s, ss, rows, len, d);
 }
-void add_spans_ref(const float* s, int64_t rows, int64_t len, float* d, int64_t ds) {
-  add_ref(s, rows, len, d, ds);
+void col2im_plane_ref(const float* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
+                      int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, float* out) {
+  col2im_plane_ref_t(src, ld, KH, KW, OH, OW, sh, dh, dw, pad_h, pad_w, H, W, out);
 }
-void add_spans_ref(const double* s, int64_t rows, int64_t len, double* d, int64_t ds) {
-  add_ref(s, rows, len, d, ds);
+void col2im_plane_ref(const double* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
+                      int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, double* out) {
+  col2im_plane_ref_t(src, ld, KH, KW, OH, OW, sh, dh, dw, pad_h, pad_w, H, W, out);
 }
 
 }  // namespace tg::kernels

@@ -1,14 +1,23 @@
-// Span copies and adds for im2col/col2im with unit horizontal stride: the
+// Span copies for im2col, col2im by rows, with unit horizontal stride: the
 // inner loops of conv2d on a padded image, dispatched at run time.
 //
-//   copy_spans: dst[r * len + i]         = src[r * src_stride + i]
-//   add_spans:  dst[r * dst_stride + i] += src[r * len + i]      (r < rows, i < len)
+//   copy_spans: dst[r * len + i]         = src[r * src_stride + i]      (r < rows, i < len)
 //
 // copy_spans moves whole vectors: it may read up to kSpanSlackBytes past each
 // source span and write up to kSpanSlackBytes past dst[rows * len - 1]; the
 // caller provides that slack (conv.cc's scratch buffers) and calls it in
 // increasing dst order, so a span's overflow is overwritten by the next one.
-// add_spans reads and writes exactly the elements named.
+//
+//   col2im_plane: out[h * W + j] = sum over kh < KH, then kw < KW, of
+//                   src[(kh * KW + kw) * ld + oh * OW + ow]
+//                 where h + pad_h = oh * sh + kh * dh and j + pad_w = ow + kw * dw,
+//                 0 <= oh < OH, 0 <= ow < OW        (h < H, j < W; out overwritten)
+// one input channel of col2im with unit horizontal stride: src holds that
+// channel's KH * KW rows of the column matrix, ld apart. Each output is one
+// chain of additions from +0 in (kh, kw) order (the order of adding the spans
+// one by one into a zeroed image). It may read up to kSpanSlackBytes before
+// src and past the end of every span row (those values never reach a sum);
+// it writes exactly the H * W outputs.
 //
 //   row_dots:   out[o * N + q] = sum over i < imgs, r < rows, j < len of
 //                 a[i * a_img + o * a_chan + r * a_row + j] * b[i * b_img + b_off[q] + r * b_row + j]
@@ -37,8 +46,14 @@ inline constexpr int64_t kSpanSlackBytes = 64;
 
 void copy_spans(const float* src, int64_t src_stride, int64_t rows, int64_t len, float* dst);
 void copy_spans(const double* src, int64_t src_stride, int64_t rows, int64_t len, double* dst);
-void add_spans(const float* src, int64_t rows, int64_t len, float* dst, int64_t dst_stride);
-void add_spans(const double* src, int64_t rows, int64_t len, double* dst, int64_t dst_stride);
+void col2im_plane(const float* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
+                  int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, float* out);
+void col2im_plane(const double* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
+                  int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, double* out);
+void col2im_plane_ref(const float* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
+                      int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, float* out);
+void col2im_plane_ref(const double* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
+                      int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, double* out);
 
 void row_dots(const float* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const float* b,
               const int64_t* b_off, int64_t b_img, int64_t b_row, int64_t N, int64_t imgs, int64_t rows,
@@ -66,8 +81,5 @@ void row_axpy_ref(const double* w, int64_t ldw, const double* init, int64_t M, c
 void copy_spans_ref(const float* src, int64_t src_stride, int64_t rows, int64_t len, float* dst);
 void copy_spans_ref(const double* src, int64_t src_stride, int64_t rows, int64_t len,
                     double* dst);
-void add_spans_ref(const float* src, int64_t rows, int64_t len, float* dst, int64_t dst_stride);
-void add_spans_ref(const double* src, int64_t rows, int64_t len, double* dst,
-                   int64_t dst_stride);
 
 }  // namespace tg::kernels

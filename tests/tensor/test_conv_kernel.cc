@@ -3,9 +3,10 @@
 // 0..40, 0..5 rows, source strides len..len+3, pointers misaligned by 0..3
 // elements. copy_spans may run over by kSpanSlackBytes (into the slack the
 // caller provides): the test checks everything up to rows * len and leaves
-// that slack in the buffers. add_spans must touch exactly the named elements:
-// sentinels between and after the destination rows check it. row_dots (the
-// weight gradient's dot products) with NaN wherever it must not look.
+// that slack in the buffers. col2im_plane (random values: one chain of adds in
+// a fixed order, so the same bits) with NaN wherever it must not look and
+// sentinels after the plane. row_dots (the weight gradient's dot products) with
+// NaN wherever it must not look.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -43,17 +44,59 @@ void check_all_targets() {
           k::copy_spans(src.data() + mis, stride, rows, len, a.data() + mis);
           k::copy_spans_ref(src.data() + mis, stride, rows, len, b.data() + mis);
           REQUIRE(std::memcmp(a.data(), b.data(), size_t(mis + rows * len) * sizeof(T)) == 0);
-          // add: dst rows `stride` apart, sentinels in the gaps and after
-          std::vector<T> c(size_t(mis + rows * stride + 4)), e;
-          for (auto& v : c) v = next();
-          e = c;
-          k::add_spans(src.data() + mis, rows, len, c.data() + mis, stride);
-          k::add_spans_ref(src.data() + mis, rows, len, e.data() + mis, stride);
-          REQUIRE(std::memcmp(c.data(), e.data(), c.size() * sizeof(T)) == 0);
           ++checked;
         }
   });
   CHECK(checked >= 41 * 6 * 4);
+}
+
+// col2im_plane on every target against its twin. Geometries: kernel 1..5
+// (and 18 taps wide, past the kernel's precomputed masks), padding, vertical
+// stride and dilation, horizontal dilation, rows from 1 to 40 wide (one, two and
+// three vectors). The column rows are ld apart with NaN in the gaps, in the
+// vector of slack before and after them; random values elsewhere.
+template <class T>
+void check_col2im_all_targets() {
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const int64_t slack = k::kSpanSlackBytes / int64_t(sizeof(T));
+  uint64_t state = 5;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return T(int64_t(state >> 33) % 200001 - 100000) / T(977);
+  };
+  struct Geo {
+    int64_t H, W, KH, KW, ph, pw, sh, dh, dw;
+  };
+  std::vector<Geo> geos;
+  for (int64_t W : {1, 5, 10, 14, 16, 17, 28, 33, 40})
+    for (int64_t K : {1, 2, 3, 5})
+      for (int64_t pad : {0, 1, 2})
+        for (int64_t sh : {1, 2})
+          for (int64_t dil : {1, 2}) geos.push_back({W % 7 + 3 + K, W, K, K, pad, pad, sh, dil, dil});
+  geos.push_back({14, 10, 5, 5, 0, 0, 1, 1, 1});   // LeNet's conv2
+  geos.push_back({28, 28, 5, 5, 2, 2, 1, 1, 1});   // LeNet's conv1
+  geos.push_back({6, 40, 2, 18, 0, 3, 1, 1, 1});   // 18 taps
+  geos.push_back({4, 20, 1, 18, 0, 0, 1, 1, 1});   // taps wider than the row: empty spans
+  int checked = 0;
+  tgtest::for_each_target([&](const std::string& target) {
+    for (const Geo& g : geos) {
+      const int64_t OH = (g.H + 2 * g.ph - g.dh * (g.KH - 1) - 1) / g.sh + 1;
+      const int64_t OW = g.W + 2 * g.pw - g.dw * (g.KW - 1);
+      if (OH < 1 || OW < 1) continue;
+      const int64_t P = OH * OW, ld = P + (g.W % 3), rows = g.KH * g.KW, mis = (g.W + g.KH) % 4;
+      INFO(target, " H=", g.H, " W=", g.W, " K=", g.KH, "x", g.KW, " pad=", g.ph, " sh=", g.sh, " dil=", g.dh);
+      std::vector<T> src(size_t(mis + slack + rows * ld + slack), nan);
+      T* s0 = src.data() + mis + slack;
+      for (int64_t q = 0; q < rows; ++q)
+        for (int64_t p = 0; p < P; ++p) s0[q * ld + p] = next();
+      std::vector<T> got(size_t(g.H * g.W + 5), T(-3)), want = got;
+      k::col2im_plane(s0, ld, g.KH, g.KW, OH, OW, g.sh, g.dh, g.dw, g.ph, g.pw, g.H, g.W, got.data());
+      k::col2im_plane_ref(s0, ld, g.KH, g.KW, OH, OW, g.sh, g.dh, g.dw, g.ph, g.pw, g.H, g.W, want.data());
+      REQUIRE(std::memcmp(got.data(), want.data(), got.size() * sizeof(T)) == 0);  // sentinels after it too
+      ++checked;
+    }
+  });
+  CHECK(checked >= 100);
 }
 
 // Values k/8 with |k| <= 8 from a fixed LCG: every product of two is a
@@ -183,7 +226,7 @@ TEST_CASE("conv kernels: row_dots equals its scalar twin on every target (float3
   check_row_dots_all_targets<double>();
 }
 
-TEST_CASE("conv kernels: the scalar twins copy and add the named spans") {
+TEST_CASE("conv kernels: the scalar twin copies the named spans") {
   const float src[] = {1, 2, 3, 4, 5, 6, 7, 8};
   float dst[4 + 16] = {};
   k::copy_spans_ref(src, 3, 2, 2, dst);  // rows {1,2} and {4,5}
@@ -191,16 +234,40 @@ TEST_CASE("conv kernels: the scalar twins copy and add the named spans") {
   CHECK(dst[1] == 2);
   CHECK(dst[2] == 4);
   CHECK(dst[3] == 5);
-  float acc[6] = {10, 10, 10, 10, 10, 10};
-  k::add_spans_ref(src, 2, 2, acc, 3);  // acc[0..1] += {1,2}, acc[3..4] += {3,4}
-  const float want[6] = {11, 12, 10, 13, 14, 10};
-  for (int i = 0; i < 6; ++i) CHECK(acc[i] == want[i]);
 }
 
-TEST_CASE("conv kernels: float32 span copies and adds equal their scalar twins on every target") {
+TEST_CASE("conv kernels: the col2im_plane twin sums the named span elements") {
+  // One channel, 2x2 kernel, 2x2 output (P = 4) -> 3x3 image, no padding: every
+  // tap (kh, kw) puts its 2x2 block at offset (kh, kw).
+  const double src[] = {1, 2, 3, 4,       // tap (0,0)
+                        10, 20, 30, 40,   // tap (0,1)
+                        100, 200, 300, 400,  // tap (1,0)
+                        1000, 2000, 3000, 4000};  // tap (1,1)
+  double out[9];
+  k::col2im_plane_ref(src, 4, 2, 2, 2, 2, 1, 1, 1, 0, 0, 3, 3, out);
+  const double want[9] = {1, 2 + 10, 20, 3 + 100, 4 + 30 + 200 + 1000, 40 + 2000, 300, 400 + 3000, 4000};
+  for (int i = 0; i < 9; ++i) CHECK(out[i] == want[i]);
+  // padding 1: a 1x1 image is padded position (1, 1), where oh + kh = 1 and
+  // ow + kw = 1: tap (0,0) element (1,1), (0,1) (1,0), (1,0) (0,1), (1,1) (0,0).
+  double one = -1;
+  k::col2im_plane_ref(src, 4, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, &one);
+  CHECK(one == 4 + 30 + 200 + 1000);
+  // vertical stride 2: rows h = 2 oh + kh; 1x4 output (P = 4) -> 2x5 image
+  double s2[10];
+  k::col2im_plane_ref(src, 4, 2, 2, 1, 4, 2, 1, 1, 0, 0, 2, 5, s2);
+  const double want2[10] = {1, 2 + 10, 3 + 20, 4 + 30, 40, 100, 200 + 1000, 300 + 2000, 400 + 3000, 4000};
+  for (int i = 0; i < 10; ++i) CHECK(s2[i] == want2[i]);
+}
+
+TEST_CASE("conv kernels: col2im_plane equals its scalar twin on every target (float32, float64, NaN around the rows)") {
+  check_col2im_all_targets<float>();
+  check_col2im_all_targets<double>();
+}
+
+TEST_CASE("conv kernels: float32 span copies equal their scalar twins on every target") {
   check_all_targets<float>();
 }
 
-TEST_CASE("conv kernels: float64 span copies and adds equal their scalar twins on every target") {
+TEST_CASE("conv kernels: float64 span copies equal their scalar twins on every target") {
   check_all_targets<double>();
 }
