@@ -41,76 +41,83 @@ void CopySpans(const T* HWY_RESTRICT src, size_t src_stride, size_t rows, size_t
 // Each output is one chain of adds from +0 in (kh, kw) order, kept in a register:
 // a vector of j holds one output row's columns; for tap kw it loads the span
 // row shifted by kw·dw and zeroes the lanes whose ow falls outside [0, OW)
-// (a masked-off lane adds +0, which changes no sum that starts from +0). A block
-// of kC2R rows keeps kC2R independent chains in flight. Loads may start up to a
-// vector before a span row and end up to a vector after it (those lanes are
-// masked out); out gets exactly H·W elements.
-inline constexpr size_t kC2R = 4, kC2Taps = 16;
+// (a masked-off lane adds +0, which changes no sum that starts from +0; a tap
+// with no lane inside adds +0 from the row's start). Rows are independent
+// chains, which the core overlaps. KC > 0 fixes KW at compile time (the taps
+// unrolled, their masks in registers); KC == 0 takes KW at run time, masks for
+// the first kC2Taps precomputed. Loads may start up to a vector before a span
+// row and end up to a vector after it; out gets exactly H·W elements.
+inline constexpr size_t kC2Taps = 16;
 
-template <class T>
-void Col2ImPlane(const T* HWY_RESTRICT src, size_t ld, size_t KH, size_t KW, int64_t OH, int64_t OW, int64_t sh,
-                 int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, size_t H, size_t W, T* HWY_RESTRICT out) {
+template <size_t KC, class T>
+void Col2ImPlaneK(const T* HWY_RESTRICT src, size_t ld, size_t KH, size_t KW_rt, int64_t OH, int64_t OW, int64_t sh,
+                  int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, size_t H, size_t W, T* HWY_RESTRICT out) {
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   using M = hn::Mask<decltype(d)>;
   const size_t L = hn::Lanes(d);
+  const size_t KW = KC ? KC : KW_rt;
+  constexpr size_t kCap = KC ? KC : kC2Taps;
+  const size_t nt = std::min(KW, kCap);
   for (size_t j0 = 0; j0 < W; j0 += L) {
     const int64_t wl = int64_t(std::min(L, W - j0));
-    // Tap kw's lane mask and the span offset of lane 0; false when no lane is inside.
+    // Tap kw's lane mask and the span offset of lane 0 (none and 0 when no lane is inside).
     const auto tap = [&](size_t kw, M& m, int64_t& o) {
       o = int64_t(j0) + pad_w - int64_t(kw) * dw;
       const int64_t lo = std::max<int64_t>(0, -o), hi = std::min<int64_t>(wl, OW - o);
-      if (lo >= hi) return false;
-      m = hn::AndNot(hn::FirstN(d, size_t(lo)), hn::FirstN(d, size_t(hi)));
-      return true;
+      if (lo >= hi) {
+        m = hn::FirstN(d, 0);
+        o = 0;
+      } else {
+        m = hn::AndNot(hn::FirstN(d, size_t(lo)), hn::FirstN(d, size_t(hi)));
+      }
     };
-    const size_t nt = std::min(KW, kC2Taps);
-    M mask[kC2Taps];
-    int64_t off[kC2Taps];
-    bool live[kC2Taps];
-    for (size_t kw = 0; kw < nt; ++kw) live[kw] = tap(kw, mask[kw], off[kw]);
-    for (size_t h0 = 0; h0 < H; h0 += kC2R) {
-      V acc[kC2R];
-      for (size_t r = 0; r < kC2R; ++r) acc[r] = hn::Zero(d);
+    M mask[kCap];
+    int64_t off[kCap];
+    for (size_t kw = 0; kw < nt; ++kw) tap(kw, mask[kw], off[kw]);
+    for (size_t h = 0; h < H; ++h) {
+      V acc = hn::Zero(d);
       for (size_t kh = 0; kh < KH; ++kh) {
-        const T* base[kC2R];  // span row of (kh, oh) for each output row, or null
-        for (size_t r = 0; r < kC2R; ++r) {
-          base[r] = nullptr;
-          const int64_t t = int64_t(h0 + r) + pad_h - int64_t(kh) * dh;
-          if (h0 + r >= H || t < 0 || (sh != 1 && t % sh != 0)) continue;
-          const int64_t oh = sh == 1 ? t : t / sh;
-          if (oh >= OH) continue;
-          base[r] = src + kh * KW * ld + size_t(oh * OW);
-        }
-        for (size_t kw = 0; kw < KW; ++kw) {
+        const int64_t t = int64_t(h) + pad_h - int64_t(kh) * dh;
+        if (t < 0 || (sh != 1 && t % sh != 0)) continue;
+        const int64_t oh = sh == 1 ? t : t / sh;
+        if (oh >= OH) continue;
+        const T* p = src + kh * KW * ld + size_t(oh * OW);
+        for (size_t kw = 0; kw < nt; ++kw)
+          acc = hn::Add(acc, hn::IfThenElseZero(mask[kw], hn::LoadU(d, p + kw * ld + off[kw])));
+        for (size_t kw = nt; kw < KW; ++kw) {
           M m;
           int64_t o;
-          if (kw < nt) {
-            if (!live[kw]) continue;
-            m = mask[kw];
-            o = off[kw];
-          } else if (!tap(kw, m, o)) {
-            continue;
-          }
-          for (size_t r = 0; r < kC2R; ++r)
-            if (base[r]) acc[r] = hn::Add(acc[r], hn::IfThenElseZero(m, hn::LoadU(d, base[r] + kw * ld + o)));
+          tap(kw, m, o);
+          acc = hn::Add(acc, hn::IfThenElseZero(m, hn::LoadU(d, p + kw * ld + o)));
         }
       }
-      for (size_t r = 0; r < kC2R && h0 + r < H; ++r) {
-        T* dst = out + (h0 + r) * W + j0;
-        if (size_t(wl) == L) {
-          hn::StoreU(acc[r], d, dst);
-        } else {
+      T* dst = out + h * W + j0;
+      if (size_t(wl) == L) {
+        hn::StoreU(acc, d, dst);
+      } else {
 #if HWY_TARGET <= HWY_AVX3
-          hn::BlendedStore(acc[r], hn::FirstN(d, size_t(wl)), d, dst);  // AVX-512: writes only those lanes
+        hn::BlendedStore(acc, hn::FirstN(d, size_t(wl)), d, dst);  // AVX-512: writes only those lanes
 #else
-          HWY_ALIGN T tmp[hn::MaxLanes(d)];
-          hn::Store(acc[r], d, tmp);
-          for (int64_t e = 0; e < wl; ++e) dst[e] = tmp[e];
+        HWY_ALIGN T tmp[hn::MaxLanes(d)];
+        hn::Store(acc, d, tmp);
+        for (int64_t e = 0; e < wl; ++e) dst[e] = tmp[e];
 #endif
-        }
       }
     }
+  }
+}
+
+template <class T>
+void Col2ImPlane(const T* HWY_RESTRICT src, size_t ld, size_t KH, size_t KW, int64_t OH, int64_t OW, int64_t sh,
+                 int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, size_t H, size_t W, T* HWY_RESTRICT out) {
+  switch (KW) {
+    case 3:
+      return Col2ImPlaneK<3>(src, ld, KH, KW, OH, OW, sh, dh, dw, pad_h, pad_w, H, W, out);
+    case 5:
+      return Col2ImPlaneK<5>(src, ld, KH, KW, OH, OW, sh, dh, dw, pad_h, pad_w, H, W, out);
+    default:
+      return Col2ImPlaneK<0>(src, ld, KH, KW, OH, OW, sh, dh, dw, pad_h, pad_w, H, W, out);
   }
 }
 
