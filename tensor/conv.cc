@@ -43,7 +43,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
 
 // A per-thread buffer that only grows (slot 0: columns, 1: column grads,
 // 2: the dw/db partial sums of one backward call, 3: max-pool window codes,
-// 4: padded images, 5: a padded image gradient, 6: row_dots offsets).
+// 4: padded images, 6: row_dots offsets).
 template <class T, int Slot>
 T* scratch(size_t elems) {
   struct Buf {
@@ -158,10 +158,10 @@ TG_NO_LIBC_LOOPS void col2im_add(const Conv2dGeometry& g, const ConvDims& d, con
 }
 
 // With a horizontal stride of 1 every row of col is OH spans of OW contiguous
-// elements of the zero-padded image, and col2im adds such spans back: the
-// span kernels (tensor/kernels/conv.h) do that with whole vectors, much faster
-// than the element loops above for LeNet's 28- and 10-wide rows. Same values,
-// same order of additions, so the same bits.
+// elements of the zero-padded image: im2col copies them with whole vectors and
+// col2im sums each image row from them in registers (tensor/kernels/conv.h),
+// much faster than the element loops above for LeNet's 28- and 10-wide rows.
+// Same values, same order of additions, so the same bits.
 inline bool use_spans(const Conv2dGeometry& g) { return g.stride_w == 1; }
 
 template <class T>
@@ -303,10 +303,11 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
     parallel_for(0, g.N, nb, [&](int64_t n0, int64_t n1) {
       T* col = scratch<T, 0>(d.CKK * ld + kSlack<T>);
       T* out = scratch<T, 1>(d.OCg * nb * d.P);
-      // this range's images in equal groups of at most nb (32 images: 4 x 8, not 10 + 10 + 10 + 2)
-      const int64_t groups = (n1 - n0 + nb - 1) / nb, per = (n1 - n0 + groups - 1) / groups;
-      for (int64_t c0 = n0; c0 < n1; c0 += per) {
-        const int64_t k = std::min(per, n1 - c0);
+      // this range's m images in nsets sets of at most nb, sizes differing by at
+      // most one (32: 8 + 8 + 8 + 8, not 10 + 10 + 10 + 2; 64: 10 + 9 x 6)
+      const int64_t m = n1 - n0, nsets = (m + nb - 1) / nb, base = m / nsets, rem = m % nsets;
+      for (int64_t set = 0, c0 = n0; set < nsets; ++set) {
+        const int64_t k = base + (set < rem ? 1 : 0);
         for (int64_t gr = 0; gr < g.groups; ++gr) {
           for (int64_t i = 0; i < k; ++i)
             im2col_spans(g, d, x + ((c0 + i) * g.C + gr * d.Cg) * g.H * g.W, col + i * d.P, ld);
@@ -324,6 +325,7 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
                 std::copy(src, src + d.P, dst);
             }
         }
+        c0 += k;
       }
     });
     return;

@@ -59,6 +59,10 @@ void Col2ImPlaneK(const T* HWY_RESTRICT src, size_t ld, size_t KH, size_t KW_rt,
   const size_t KW = KC ? KC : KW_rt;
   constexpr size_t kCap = KC ? KC : kC2Taps;
   const size_t nt = std::min(KW, kCap);
+  if (OH <= 0 || OW <= 0) {  // no spans: every sum is empty
+    std::fill(out, out + H * W, T(0));
+    return;
+  }
   for (size_t j0 = 0; j0 < W; j0 += L) {
     const int64_t wl = int64_t(std::min(L, W - j0));
     // Tap kw's lane mask and the span offset of lane 0 (none and 0 when no lane is inside).

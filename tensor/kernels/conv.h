@@ -15,7 +15,9 @@
 // one input channel of col2im with unit horizontal stride: src holds that
 // channel's KH * KW rows of the column matrix, ld apart. Each output is one
 // chain of additions from +0 in (kh, kw) order (the order of adding the spans
-// one by one into a zeroed image). It may read up to kSpanSlackBytes before
+// one by one into a zeroed image; lanes outside a span add +0, which leaves
+// such a sum unchanged in the default rounding mode without flush-to-zero,
+// the only one tapegrad runs in). OH or OW <= 0: all zeros. It may read up to kSpanSlackBytes before
 // src and past the end of every span row (those values never reach a sum);
 // it writes exactly the H * W outputs.
 //
