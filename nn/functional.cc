@@ -20,7 +20,9 @@ namespace functional {
 using autograd::BackwardCtx;
 using autograd::kSaveInputs;
 using autograd::kSaveNone;
+using autograd::kSaveOutput;
 using autograd::record;
+using raw::UnaryOp;
 
 namespace {
 
@@ -50,7 +52,7 @@ Tensor reduce(const Tensor& l, Reduction r) {
 // <conv(x, w), dy> = <x, conv_dx(dy, w)> = <w, conv_dw(x, dy)> gives every
 // derivative: d conv_dx / d dy ← conv(g, w), d conv_dx / d w ← conv_dw(g, dy),
 // d conv_dw / d x ← conv_dx(dy, g), d conv_dw / d dy ← conv(x, g).
-Tensor conv_raw(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g);
+Tensor conv_raw(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g, bool relu = false);
 Tensor conv_dx(const Tensor& dy, const Tensor& w, const Conv2dGeometry& g);
 Tensor conv_dw(const Tensor& x, const Tensor& dy, const Conv2dGeometry& g);
 Tensor conv_dw_raw(const Tensor& x, const Tensor& dy, const Conv2dGeometry& g, Tensor* db);
@@ -60,30 +62,44 @@ Conv2dGeometry with_batch(Conv2dGeometry g, int64_t n) {
   return g;
 }
 
-// y = conv(x, w) + b     dx = conv_dx(dy, w)   dw = conv_dw(x, dy)   db = Σ_{n,oh,ow} dy
-Tensor conv_raw(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g) {
+// dx = conv_dx(dy, w)   dw = conv_dw(x, dy)   db = Σ_{n,oh,ow} dy   (dy: the
+// gradient w.r.t. the convolution's output, before any fused ReLU)
+void conv_backward(BackwardCtx& c, const Tensor& dy, const Conv2dGeometry& g, bool has_bias) {
+  if (c.needs(0)) c.accumulate(0, conv_dx(dy, c.in(1), g));
+  if (!c.create_graph && has_bias && c.needs(1) && c.needs(2)) {
+    // First order: dw and db in one pass over dy, image chunk by image chunk
+    // (with create_graph, conv_dw and sum below are recorded).
+    Tensor db;
+    c.accumulate(1, conv_dw_raw(c.in(0), dy, with_batch(g, c.in(0).size(0)), &db));
+    c.accumulate(2, db);
+    return;
+  }
+  if (c.needs(1)) c.accumulate(1, conv_dw(c.in(0), dy, g));
+  if (has_bias && c.needs(2)) c.accumulate(2, sum(dy, {0, 2, 3}));
+}
+
+// y = conv(x, w) + b, or relu of it (one pass, one tape node):
+//   dz = dy ⊙ [y > 0]  (relu's backward: the step is a constant of the graph), then conv_backward(dz)
+Tensor conv_raw(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g, bool relu) {
   const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : Tensor();
   Tensor y = empty({g.N, g.OC, g.OH(), g.OW()}, {.dtype = x.dtype()});
   visit_float_dtype(x.dtype(), [&](auto t) {
     using T = decltype(t);
     conv2d_forward<T>(g, xc.raw_ptr<T>(), wc.raw_ptr<T>(), bc.defined() ? bc.raw_ptr<T>() : nullptr,
-                      y.raw_ptr<T>());
+                      y.raw_ptr<T>(), relu);
   });
   const bool has_bias = b.defined();
-  auto backward = [g, has_bias](BackwardCtx& c) {
-    if (c.needs(0)) c.accumulate(0, conv_dx(c.dy, c.in(1), g));
-    if (!c.create_graph && has_bias && c.needs(1) && c.needs(2)) {
-      // First order: dw and db in one pass over dy, image chunk by image chunk
-      // (with create_graph, conv_dw and sum below are recorded).
-      Tensor db;
-      c.accumulate(1, conv_dw_raw(c.in(0), c.dy, with_batch(g, c.in(0).size(0)), &db));
-      c.accumulate(2, db);
-      return;
-    }
-    if (c.needs(1)) c.accumulate(1, conv_dw(c.in(0), c.dy, g));
-    if (has_bias && c.needs(2)) c.accumulate(2, sum(c.dy, {0, 2, 3}));
-  };
-  if (b.defined()) return record("conv2d", y, {x, w, b}, backward);
+  if (relu) {
+    auto backward = [g, has_bias](BackwardCtx& c) {
+      const Tensor dz = c.create_graph ? mul(c.dy, raw::unary(UnaryOp::Step, c.out(), "conv2d_relu"))
+                                       : raw::relu_backward(c.dy, c.out());
+      conv_backward(c, dz, g, has_bias);
+    };
+    if (has_bias) return record("conv2d_relu", y, {x, w, b}, backward, kSaveInputs | kSaveOutput);
+    return record("conv2d_relu", y, {x, w}, backward, kSaveInputs | kSaveOutput);
+  }
+  auto backward = [g, has_bias](BackwardCtx& c) { conv_backward(c, c.dy, g, has_bias); };
+  if (has_bias) return record("conv2d", y, {x, w, b}, backward);
   return record("conv2d", y, {x, w}, backward);
 }
 
@@ -176,7 +192,8 @@ Tensor avg_unpool(const Tensor& dy, const Pool2dGeometry& g0) {
 // conv2d
 // x: [N, C, H, W]  w: [OC, C/groups, KH, KW]  b: [OC]  ->  y: [N, OC, OH, OW]
 // y[n,o] = b[o] + Σ_{c in group(o), kh, kw} w[o, c, kh, kw] · x[n, c, oh·s - p + kh·d, ow·s - p + kw·d]
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dFuncOptions& o) {
+namespace {
+Conv2dGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dFuncOptions& o) {
   check_float(x, "conv2d", "input");
   check_float(w, "conv2d", "weight");
   TG_CHECK(x.dim() == 4, "conv2d: expected a 4-D input [N, C, H, W], got shape ", x.shape());
@@ -205,7 +222,18 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dFun
   TG_CHECK(g.OH() > 0 && g.OW() > 0, "conv2d: input of shape ", x.shape(), " is too small for kernel ",
            Size2(g.KH, g.KW), " with padding ", o.padding, " and dilation ", o.dilation, " (output would be ",
            g.OH(), "x", g.OW(), ")");
-  return conv_raw(x, w, b, g);
+  return g;
+}
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dFuncOptions& o) {
+  return conv_raw(x, w, b, conv_geometry(x, w, b, o));
+}
+
+// relu(conv2d(x, w, b)) with the ReLU in the convolution's output pass: one
+// tape node, the same values and gradients (nn::Sequential's Conv2d + ReLU).
+Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dFuncOptions& o) {
+  return conv_raw(x, w, b, conv_geometry(x, w, b, o), /*relu=*/true);
 }
 
 // ---------------------------------------------------------------------------

@@ -96,6 +96,8 @@ using tg::tanh;
 
 // x: [N, C, H, W]  w: [OC, C/groups, KH, KW]  b: [OC] or undefined  ->  [N, OC, OH, OW]
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), const Conv2dFuncOptions& o = {});
+// relu(conv2d(x, w, b, o)) in one pass and one tape node (the same values and gradients)
+Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(), const Conv2dFuncOptions& o = {});
 // x: [N, C, H, W] -> [N, C, OH, OW]
 Tensor max_pool2d(const Tensor& x, const MaxPool2dOptions& o);
 Tensor avg_pool2d(const Tensor& x, const AvgPool2dOptions& o);

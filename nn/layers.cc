@@ -85,16 +85,28 @@ void Conv2d::reset_parameters(Generator& gen) {
   }
 }
 
-Tensor Conv2d::forward(const Tensor& x) {
+void Conv2d::check_input(const Tensor& x) const {
   TG_CHECK(x.defined() && x.dim() == 4, "Conv2d(", opts_.in, " -> ", opts_.out, "): expected a 4-D input [N, ",
            opts_.in, ", H, W], got shape ", x.defined() ? x.shape() : Shape{});
   TG_CHECK(x.size(1) == opts_.in, "Conv2d(", opts_.in, " -> ", opts_.out, "): input has ", x.size(1),
            " channels, expected ", opts_.in, " (input shape ", x.shape(), ")");
   TG_CHECK(x.dtype() == weight.dtype(), "Conv2d(", opts_.in, " -> ", opts_.out, "): input is ", x.dtype(),
            " but the weights are ", weight.dtype());
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  check_input(x);
   return functional::conv2d(x, weight, bias,
                             {.stride = opts_.stride, .padding = opts_.padding, .dilation = opts_.dilation,
                              .groups = opts_.groups});
+}
+
+// x: [N, in, H, W] -> relu([N, out, OH, OW])
+Tensor Conv2d::forward_relu(const Tensor& x) {
+  check_input(x);
+  return functional::conv2d_relu(x, weight, bias,
+                                 {.stride = opts_.stride, .padding = opts_.padding, .dilation = opts_.dilation,
+                                  .groups = opts_.groups});
 }
 
 void Conv2d::pretty_print(std::ostream& os) const {

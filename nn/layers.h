@@ -62,6 +62,8 @@ class Conv2d : public Module {
   Conv2d(int64_t in, int64_t out, Size2 kernel) : Conv2d(Conv2dOptions{.in = in, .out = out, .kernel = kernel}) {}
   explicit Conv2d(const Conv2dOptions& o, Generator& gen = default_generator());
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) with the ReLU in the convolution's output pass, one tape node (nn::Sequential's fusion).
+  Tensor forward_relu(const Tensor& x);
   void reset_parameters(Generator& gen = default_generator());
   void pretty_print(std::ostream& os) const override;
   const Conv2dOptions& options() const { return opts_; }
@@ -69,6 +71,7 @@ class Conv2d : public Module {
   Tensor bias;    // [out] or undefined
 
  private:
+  void check_input(const Tensor& x) const;
   Conv2dOptions opts_;
 };
 

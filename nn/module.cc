@@ -224,16 +224,23 @@ void Sequential::replace(int64_t i, std::shared_ptr<Module> m) {
   children_[index(i, "::replace")].second = std::move(m);
 }
 
-// A Linear followed by a ReLU (exactly those types: a subclass may override
-// forward) runs as one GEMM with the bias and ReLU in its epilogue and one tape
-// node (Linear::forward_relu): the same values and gradients, one pass over the
-// activations and one parallel region fewer each way.
+// A Linear or a Conv2d followed by a ReLU (exactly those types: a subclass may
+// override forward) runs as one op with the ReLU in its output pass and one tape
+// node (Linear::forward_relu: the GEMM's epilogue; Conv2d::forward_relu): the
+// same values and gradients, one pass over the activations and one parallel
+// region fewer each way.
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
   for (size_t i = 0; i < children_.size(); ++i) {
     Module& m = *children_[i].second;
-    if (i + 1 < children_.size() && typeid(m) == typeid(Linear) && typeid(*children_[i + 1].second) == typeid(ReLU)) {
+    const bool relu_next = i + 1 < children_.size() && typeid(*children_[i + 1].second) == typeid(ReLU);
+    if (relu_next && typeid(m) == typeid(Linear)) {
       y = static_cast<Linear&>(m).forward_relu(y);
+      ++i;
+      continue;
+    }
+    if (relu_next && typeid(m) == typeid(Conv2d)) {
+      y = static_cast<Conv2d&>(m).forward_relu(y);
       ++i;
       continue;
     }

@@ -268,6 +268,12 @@ inline int64_t reduction_chunk(int64_t N) { return std::max<int64_t>(1, (N + 7) 
 
 }  // namespace
 
+// ReLU's rule in place (the same as the relu op: v > 0 ? v : 0).
+template <class T>
+void relu_inplace(T* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) v[i] = v[i] > T(0) ? v[i] : T(0);
+}
+
 // Images side by side in one GEMM: with few output positions per image
 // (LeNet's conv2: 100) a GEMM per image leaves most of its last column tile
 // empty; nb images make N = nb·P columns (~1000). Same products and sums per
@@ -278,7 +284,7 @@ inline int64_t images_per_gemm(const Conv2dGeometry& g, const ConvDims& d) {
 }
 
 template <class T>
-void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y, bool relu) {
   const ConvDims d = check_conv(g, "conv2d_forward");
   if (g.N == 0) return;
   if (use_row_kernels<T>(g, d)) {
@@ -292,7 +298,8 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
         for (int64_t gr = 0; gr < g.groups; ++gr) {
           const T* xp = pad_image(g, d, x + (n * g.C + gr * d.Cg) * g.H * g.W);
           kernels::row_axpy(w + gr * d.OCg * d.CKK, d.CKK, bias ? bias + gr * d.OCg : nullptr, d.OCg, xp, off,
-                            g.stride_h * Wp, d.CKK, d.OH, d.OW, y + (n * g.OC + gr * d.OCg) * d.P, d.P, d.OW);
+                            g.stride_h * Wp, d.CKK, d.OH, d.OW, y + (n * g.OC + gr * d.OCg) * d.P, d.P, d.OW,
+                            relu);
         }
     });
     return;
@@ -323,6 +330,7 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
                 for (int64_t p = 0; p < d.P; ++p) dst[p] = src[p] + b;
               else
                 std::copy(src, src + d.P, dst);
+              if (relu) relu_inplace(dst, d.P);
             }
         }
         c0 += k;
@@ -353,6 +361,7 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
         // y_g[OCg, P] = w_g[OCg, CKK] · col[CKK, P] (+ y_g holding the bias)
         gemm<T>(false, false, d.OCg, d.P, d.CKK, T(1), w + gr * d.OCg * d.CKK, d.CKK, cols, d.P,
                 beta, yg, d.P);
+        if (relu) relu_inplace(yg, d.OCg * d.P);
       }
     }
   });
@@ -615,7 +624,7 @@ void avg_pool2d_backward(const Pool2dGeometry& g, const T* dy, T* dx) {
 }
 
 #define TG_CONV_INSTANTIATE(T)                                                                 \
-  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*);    \
+  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*, bool); \
   template void conv2d_backward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*, T*, \
                                    T*);                                                        \
   template void max_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*, int64_t*);          \

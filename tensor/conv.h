@@ -32,8 +32,9 @@ struct Conv2dGeometry {
 };
 
 // x: [N, C, H, W]  w: [OC, C/groups, KH, KW]  bias: [OC] or nullptr  ->  y: [N, OC, OH, OW]
+// relu: y = relu(conv) in the same pass (ReLU's rule, v > 0 ? v : 0).
 template <class T>
-void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y);
+void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y, bool relu = false);
 // dy: [N, OC, OH, OW] -> dx: [N, C, H, W], dw: [OC, C/groups, KH, KW], db: [OC]; any may be null.
 template <class T>
 void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* dy, T* dx, T* dw,
@@ -76,7 +77,7 @@ void avg_pool2d_backward(const Pool2dGeometry& g, const T* dy, T* dx);
 
 #define TG_CONV_EXTERN(T)                                                                      \
   extern template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*,  \
-                                         T*);                                                  \
+                                         T*, bool);                                            \
   extern template void conv2d_backward<T>(const Conv2dGeometry&, const T*, const T*, const T*, \
                                           T*, T*, T*);                                         \
   extern template void max_pool2d_forward<T>(const Pool2dGeometry&, const T*, T*, int64_t*);   \

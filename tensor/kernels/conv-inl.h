@@ -207,7 +207,7 @@ void RowDotsF64(const double* a, int64_t a_img, int64_t a_chan, int64_t a_row, i
 // (rows) in the last block repeat the last one and are not stored; the last
 // partial vector of j is stored through a buffer (only len elements written).
 // Every output is one chain of FMAs in q order, starting from `init` (the
-// bias, or zero).
+// bias, or zero); with `relu`, x > 0 ? x : 0 of it is stored (ReLU's rule).
 #if HWY_MAX_BYTES >= 64
 inline constexpr size_t kAxO = 6, kAxR = 2, kAxJ = 2;  // kAxJ == 2: the blocks below assume it
 #else
@@ -219,7 +219,7 @@ template <size_t JV, class T>
 HWY_INLINE void RowAxpyBlock(const T* HWY_RESTRICT w, size_t ldw, const T* HWY_RESTRICT init, size_t M, size_t o0,
                              const T* HWY_RESTRICT b, const int64_t* HWY_RESTRICT b_off, size_t b_row, size_t N,
                              size_t rows, size_t r0, size_t len, size_t j0, T* HWY_RESTRICT out, size_t out_chan,
-                             size_t out_row) {
+                             size_t out_row, bool relu) {
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   const size_t L = hn::Lanes(d);
@@ -241,6 +241,13 @@ HWY_INLINE void RowAxpyBlock(const T* HWY_RESTRICT w, size_t ldw, const T* HWY_R
       for (size_t k = 0; k < kAxR; ++k)
         for (size_t v = 0; v < JV; ++v) acc[i][k][v] = hn::MulAdd(vw, vb[k][v], acc[i][k][v]);
     }
+  }
+  if (relu) {  // ReLU's rule: x > 0 ? x : 0 (NaN and -0 become +0)
+    const V zero = hn::Zero(d);
+    for (size_t i = 0; i < kAxO; ++i)
+      for (size_t k = 0; k < kAxR; ++k)
+        for (size_t v = 0; v < JV; ++v)
+          acc[i][k][v] = hn::IfThenElse(hn::Gt(acc[i][k][v], zero), acc[i][k][v], zero);
   }
   for (size_t i = 0; i < kAxO && o0 + i < M; ++i)
     for (size_t k = 0; k < kAxR && r0 + k < rows; ++k)
@@ -264,28 +271,32 @@ HWY_INLINE void RowAxpyBlock(const T* HWY_RESTRICT w, size_t ldw, const T* HWY_R
 template <class T>
 void RowAxpy(const T* HWY_RESTRICT w, size_t ldw, const T* HWY_RESTRICT init, size_t M,
              const T* HWY_RESTRICT b, const int64_t* HWY_RESTRICT b_off, size_t b_row, size_t N, size_t rows,
-             size_t len, T* HWY_RESTRICT out, size_t out_chan, size_t out_row) {
+             size_t len, T* HWY_RESTRICT out, size_t out_chan, size_t out_row, bool relu) {
   const size_t L = hn::Lanes(hn::ScalableTag<T>());
   for (size_t o0 = 0; o0 < M; o0 += kAxO)
     for (size_t r0 = 0; r0 < rows; r0 += kAxR)
       for (size_t j0 = 0; j0 < len; j0 += kAxJ * L) {
         // only vectors that start inside the row: reads end within a vector of len
         if (j0 + L < len)
-          RowAxpyBlock<kAxJ>(w, ldw, init, M, o0, b, b_off, b_row, N, rows, r0, len, j0, out, out_chan, out_row);
+          RowAxpyBlock<kAxJ>(w, ldw, init, M, o0, b, b_off, b_row, N, rows, r0, len, j0, out, out_chan, out_row,
+                             relu);
         else
-          RowAxpyBlock<1>(w, ldw, init, M, o0, b, b_off, b_row, N, rows, r0, len, j0, out, out_chan, out_row);
+          RowAxpyBlock<1>(w, ldw, init, M, o0, b, b_off, b_row, N, rows, r0, len, j0, out, out_chan, out_row,
+                          relu);
       }
 }
 
 void RowAxpyF32(const float* w, int64_t ldw, const float* init, int64_t M, const float* b, const int64_t* b_off,
-                int64_t b_row, int64_t N, int64_t rows, int64_t len, float* out, int64_t out_chan, int64_t out_row) {
+                int64_t b_row, int64_t N, int64_t rows, int64_t len, float* out, int64_t out_chan, int64_t out_row,
+                bool relu) {
   RowAxpy(w, size_t(ldw), init, size_t(M), b, b_off, size_t(b_row), size_t(N), size_t(rows), size_t(len), out,
-          size_t(out_chan), size_t(out_row));
+          size_t(out_chan), size_t(out_row), relu);
 }
 void RowAxpyF64(const double* w, int64_t ldw, const double* init, int64_t M, const double* b, const int64_t* b_off,
-                int64_t b_row, int64_t N, int64_t rows, int64_t len, double* out, int64_t out_chan, int64_t out_row) {
+                int64_t b_row, int64_t N, int64_t rows, int64_t len, double* out, int64_t out_chan, int64_t out_row,
+                bool relu) {
   RowAxpy(w, size_t(ldw), init, size_t(M), b, b_off, size_t(b_row), size_t(N), size_t(rows), size_t(len), out,
-          size_t(out_chan), size_t(out_row));
+          size_t(out_chan), size_t(out_row), relu);
 }
 
 void CopySpansF32(const float* src, int64_t ss, int64_t rows, int64_t len, float* dst) {

@@ -23,12 +23,14 @@ HWY_EXPORT(RowAxpyF32);
 HWY_EXPORT(RowAxpyF64);
 
 void row_axpy(const float* w, int64_t ldw, const float* init, int64_t M, const float* b, const int64_t* b_off,
-              int64_t b_row, int64_t N, int64_t rows, int64_t len, float* out, int64_t out_chan, int64_t out_row) {
-  HWY_DYNAMIC_DISPATCH(RowAxpyF32)(w, ldw, init, M, b, b_off, b_row, N, rows, len, out, out_chan, out_row);
+              int64_t b_row, int64_t N, int64_t rows, int64_t len, float* out, int64_t out_chan, int64_t out_row,
+              bool relu) {
+  HWY_DYNAMIC_DISPATCH(RowAxpyF32)(w, ldw, init, M, b, b_off, b_row, N, rows, len, out, out_chan, out_row, relu);
 }
 void row_axpy(const double* w, int64_t ldw, const double* init, int64_t M, const double* b, const int64_t* b_off,
-              int64_t b_row, int64_t N, int64_t rows, int64_t len, double* out, int64_t out_chan, int64_t out_row) {
-  HWY_DYNAMIC_DISPATCH(RowAxpyF64)(w, ldw, init, M, b, b_off, b_row, N, rows, len, out, out_chan, out_row);
+              int64_t b_row, int64_t N, int64_t rows, int64_t len, double* out, int64_t out_chan, int64_t out_row,
+              bool relu) {
+  HWY_DYNAMIC_DISPATCH(RowAxpyF64)(w, ldw, init, M, b, b_off, b_row, N, rows, len, out, out_chan, out_row, relu);
 }
 
 void row_dots(const float* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const float* b,
@@ -94,25 +96,27 @@ void row_dots_ref_t(const T* a, int64_t a_img, int64_t a_chan, int64_t a_row, in
 }
 template <class T>
 void row_axpy_ref_t(const T* w, int64_t ldw, const T* init, int64_t M, const T* b, const int64_t* b_off,
-                    int64_t b_row, int64_t N, int64_t rows, int64_t len, T* out, int64_t out_chan, int64_t out_row) {
+                    int64_t b_row, int64_t N, int64_t rows, int64_t len, T* out, int64_t out_chan, int64_t out_row,
+                    bool relu) {
   for (int64_t o = 0; o < M; ++o)
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t j = 0; j < len; ++j) {
         T s = init ? init[o] : T(0);
         for (int64_t q = 0; q < N; ++q) s = std::fma(w[o * ldw + q], b[b_off[q] + r * b_row + j], s);
-        out[o * out_chan + r * out_row + j] = s;
+        out[o * out_chan + r * out_row + j] = relu ? (s > T(0) ? s : T(0)) : s;
       }
 }
 }  // namespace
 
 void row_axpy_ref(const float* w, int64_t ldw, const float* init, int64_t M, const float* b, const int64_t* b_off,
-                  int64_t b_row, int64_t N, int64_t rows, int64_t len, float* out, int64_t out_chan, int64_t out_row) {
-  row_axpy_ref_t(w, ldw, init, M, b, b_off, b_row, N, rows, len, out, out_chan, out_row);
+                  int64_t b_row, int64_t N, int64_t rows, int64_t len, float* out, int64_t out_chan, int64_t out_row,
+                  bool relu) {
+  row_axpy_ref_t(w, ldw, init, M, b, b_off, b_row, N, rows, len, out, out_chan, out_row, relu);
 }
-void row_axpy_ref(const double* w, int64_t ldw, const double* init, int64_t M, const double* b,
-                  const int64_t* b_off, int64_t b_row, int64_t N, int64_t rows, int64_t len, double* out,
-                  int64_t out_chan, int64_t out_row) {
-  row_axpy_ref_t(w, ldw, init, M, b, b_off, b_row, N, rows, len, out, out_chan, out_row);
+void row_axpy_ref(const double* w, int64_t ldw, const double* init, int64_t M, const double* b, const int64_t* b_off,
+                  int64_t b_row, int64_t N, int64_t rows, int64_t len, double* out, int64_t out_chan, int64_t out_row,
+                  bool relu) {
+  row_axpy_ref_t(w, ldw, init, M, b, b_off, b_row, N, rows, len, out, out_chan, out_row, relu);
 }
 
 void row_dots_ref(const float* a, int64_t a_img, int64_t a_chan, int64_t a_row, int64_t M, const float* b,

@@ -32,7 +32,8 @@
 //
 //   row_axpy:   out[o * out_chan + r * out_row + j] = init[o] (or 0 if init is null)
 //                 + sum over q < N, in q order, of w[o * ldw + q] * b[b_off[q] + r * b_row + j]
-//               (o < M, r < rows, j < len; one fused multiply-add per q)
+//               (o < M, r < rows, j < len; one fused multiply-add per q), and
+//               with relu, s > 0 ? s : 0 of that sum s (ReLU's rule: NaN and -0 give +0)
 // the forward of a convolution with unit horizontal stride from the padded
 // image, without im2col. It may read up to kSpanSlackBytes past the last
 // element of every row of b; it writes exactly the outputs named. Each output
@@ -71,14 +72,17 @@ void row_dots_ref(const double* a, int64_t a_img, int64_t a_chan, int64_t a_row,
                   int64_t len, double* out);
 
 void row_axpy(const float* w, int64_t ldw, const float* init, int64_t M, const float* b, const int64_t* b_off,
-              int64_t b_row, int64_t N, int64_t rows, int64_t len, float* out, int64_t out_chan, int64_t out_row);
+              int64_t b_row, int64_t N, int64_t rows, int64_t len, float* out, int64_t out_chan, int64_t out_row,
+              bool relu = false);
 void row_axpy(const double* w, int64_t ldw, const double* init, int64_t M, const double* b, const int64_t* b_off,
-              int64_t b_row, int64_t N, int64_t rows, int64_t len, double* out, int64_t out_chan, int64_t out_row);
+              int64_t b_row, int64_t N, int64_t rows, int64_t len, double* out, int64_t out_chan, int64_t out_row,
+              bool relu = false);
 void row_axpy_ref(const float* w, int64_t ldw, const float* init, int64_t M, const float* b, const int64_t* b_off,
-                  int64_t b_row, int64_t N, int64_t rows, int64_t len, float* out, int64_t out_chan, int64_t out_row);
+                  int64_t b_row, int64_t N, int64_t rows, int64_t len, float* out, int64_t out_chan, int64_t out_row,
+                  bool relu = false);
 void row_axpy_ref(const double* w, int64_t ldw, const double* init, int64_t M, const double* b,
                   const int64_t* b_off, int64_t b_row, int64_t N, int64_t rows, int64_t len, double* out,
-                  int64_t out_chan, int64_t out_row);
+                  int64_t out_chan, int64_t out_row, bool relu = false);
 
 void copy_spans_ref(const float* src, int64_t src_stride, int64_t rows, int64_t len, float* dst);
 void copy_spans_ref(const double* src, int64_t src_stride, int64_t rows, int64_t len,

@@ -559,3 +559,94 @@ TEST_CASE("nn linear_relu: gradcheck (first and second order); Sequential fuses 
   CHECK(std::string(ysub.impl()->meta->grad_fn->name) == "relu");
   CHECK(ysub.to_vector<float>() == tg::relu(tg::linear(xs, dbl->weight, dbl->bias) * 2.0).to_vector<float>());
 }
+
+TEST_CASE("conv2d_relu: relu(conv2d) in one pass, the same bits on every conv route, forward and backward") {
+  // LeNet's conv1 (row kernels), conv2 (images side by side in one GEMM) and a
+  // strided conv (im2col + GEMM per image); with and without bias; at 1 and 2
+  // threads; first order and create_graph (each against the unfused ops in the
+  // same mode). Exact zeros in y included (dead units).
+  tgtest::ThreadsGuard guard;
+  struct Case {
+    Shape x, w;
+    nn::Conv2dFuncOptions o;
+  };
+  const std::vector<Case> cases = {{{6, 1, 28, 28}, {6, 1, 5, 5}, {.padding = 2}},
+                                   {{6, 6, 14, 14}, {16, 6, 5, 5}, {}},
+                                   {{3, 4, 9, 9}, {5, 4, 3, 3}, {.stride = 2, .padding = 1}}};
+  tg::Generator g(17);
+  for (const Case& cs : cases)
+    for (bool bias : {true, false}) {
+      const Tensor x0 = tg::randn(cs.x, g), w0 = tg::randn(cs.w, g) * 0.2, b0 = tg::randn({cs.w[0]}, g) * 0.5;
+      auto run = [&](bool fused, bool create_graph) {
+        Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+        const Tensor bb = bias ? b : Tensor();
+        Tensor y = fused ? F::conv2d_relu(x, w, bb, cs.o) : tg::relu(F::conv2d(x, w, bb, cs.o));
+        const Tensor v = tg::ones_like(y) + tg::arange(0, y.numel()).reshape(y.shape()).to(y.dtype()) * 0.001;
+        std::vector<Tensor> wrt = {x, w};
+        if (bias) wrt.push_back(b);
+        std::vector<std::vector<float>> out = {y.to_vector<float>()};
+        for (const Tensor& gr : tg::autograd::grad({(y * v).sum()}, wrt, {.create_graph = create_graph}))
+          out.push_back(gr.to_vector<float>());
+        return out;
+      };
+      for (int threads : {1, 2}) {
+        tg::set_num_threads(threads);
+        CAPTURE(cs.x);
+        CAPTURE(bias);
+        CAPTURE(threads);
+        const auto want = run(false, false);
+        size_t zeros = 0;
+        for (float e : want[0]) zeros += e == 0.0f;
+        CHECK(zeros > want[0].size() / 5);  // the ReLU cuts
+        CHECK(run(true, false) == want);
+        // with create_graph both record the composed backward (db as a plain
+        // sum: other bits than the chunked first-order pass, the same either way)
+        CHECK(run(true, true) == run(false, true));
+      }
+    }
+}
+
+TEST_CASE("nn conv2d_relu: gradcheck (first and second order); Sequential fuses Conv2d + ReLU with the same bits") {
+  Tensor x = rnd({2, 3, 6, 6}, 31), w = rnd({4, 3, 3, 3}, 32), b = rnd({4}, 33);
+  CHECK(gc([](const std::vector<Tensor>& v) { return F::conv2d_relu(v[0], v[1], v[2], {.padding = 1}); }, {x, w, b}));
+  CHECK(gc([](const std::vector<Tensor>& v) { return F::conv2d_relu(v[0], v[1], Tensor(), {.stride = 2}); },
+           {x, w}));
+  const Tensor v = rnd({2, 4, 4, 4}, 34).detach();
+  CHECK(gc(
+      [&](const std::vector<Tensor>& in) {
+        tg::EnableGradGuard eg;  // gradcheck's finite differences run under no-grad
+        Tensor y = (F::conv2d_relu(in[0], in[1], in[2]) * v).sum();
+        auto gr = tg::autograd::grad({y}, {in[0], in[1]}, {.create_graph = true});
+        return (gr[0] * gr[0] * in[0]).sum() + (gr[1] * gr[1] * gr[1]).sum();
+      },
+      {x, w, b}));
+
+  // LeNet's front through Sequential (fused) and op by op, float32
+  tg::Generator g(6);
+  auto c1 = std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 1, .out = 6, .kernel = 5, .padding = 2}, g);
+  auto c2 = std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in = 6, .out = 16, .kernel = 5}, g);
+  nn::Sequential seq{c1, std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2), c2,
+                     std::make_shared<nn::ReLU>()};
+  const Tensor xs = tg::randn({5, 1, 28, 28}, g);
+  Tensor ys = seq.forward(xs);
+  REQUIRE(ys.impl()->meta);
+  CHECK(std::string(ys.impl()->meta->grad_fn->name) == "conv2d_relu");
+  ys.sum().backward();
+  std::vector<Tensor> fused;
+  for (Tensor p : {c1->weight, c1->bias, c2->weight, c2->bias}) {
+    fused.push_back(p.grad().clone());
+    p.set_grad(Tensor());
+  }
+  Tensor yu = tg::relu(F::conv2d(F::max_pool2d(tg::relu(F::conv2d(xs, c1->weight, c1->bias, {.padding = 2})),
+                                               {.kernel = 2}),
+                                 c2->weight, c2->bias));
+  CHECK(std::string(yu.impl()->meta->grad_fn->name) == "relu");
+  CHECK(ys.to_vector<float>() == yu.to_vector<float>());
+  yu.sum().backward();
+  int k = 0;
+  for (const Tensor& p : {c1->weight, c1->bias, c2->weight, c2->bias})
+    CHECK(fused[size_t(k++)].to_vector<float>() == p.grad().to_vector<float>());
+  // a Conv2d not followed by a ReLU runs as itself
+  nn::Sequential plain{c1, std::make_shared<nn::MaxPool2d>(2)};
+  CHECK(std::string(plain.forward(xs).impl()->meta->grad_fn->name) == "max_pool2d");
+}

@@ -176,9 +176,10 @@ void check_row_axpy_all_targets() {
       for (int64_t M : {1, 5, 6, 7, 13})
         for (int64_t N : {1, 4, 9})
           for (int64_t rows : {1, 2, 3})
-            for (bool with_init : {false, true}) {
+            for (int flags = 0; flags < 4; ++flags) {
+              const bool with_init = flags & 1, relu = flags & 2;
               const int64_t mis = (len + M + N) % 4, b_row = len + 3, out_row = len + 2, out_chan = rows * out_row + 1;
-              INFO(target, " len=", len, " M=", M, " N=", N, " rows=", rows, " init=", with_init);
+              INFO(target, " len=", len, " M=", M, " N=", N, " rows=", rows, " init=", with_init, " relu=", relu);
               std::vector<int64_t> off(static_cast<size_t>(N), 0);
               for (int64_t q = 0; q < N; ++q) off[size_t(q)] = (q * 7) % 4 * b_row + q % 3;
               std::vector<T> b(size_t(mis + (rows + 4) * b_row + slack), nan);
@@ -190,14 +191,14 @@ void check_row_axpy_all_targets() {
               for (auto& v : init) v = next();
               std::vector<T> got(size_t(mis + M * out_chan + 1), T(-7)), want = got;
               k::row_axpy(w.data(), N + 1, with_init ? init.data() : nullptr, M, b.data() + mis, off.data(), b_row, N,
-                          rows, len, got.data() + mis, out_chan, out_row);
+                          rows, len, got.data() + mis, out_chan, out_row, relu);
               k::row_axpy_ref(w.data(), N + 1, with_init ? init.data() : nullptr, M, b.data() + mis, off.data(), b_row,
-                              N, rows, len, want.data() + mis, out_chan, out_row);
+                              N, rows, len, want.data() + mis, out_chan, out_row, relu);
               REQUIRE(std::memcmp(got.data(), want.data(), got.size() * sizeof(T)) == 0);  // gaps untouched too
               ++checked;
             }
   });
-  CHECK(checked >= 9 * 5 * 3 * 3 * 2);
+  CHECK(checked >= 9 * 5 * 3 * 3 * 4);
 }
 
 }  // namespace
@@ -213,6 +214,14 @@ TEST_CASE("conv kernels: the row_axpy twin computes the named sums") {
   CHECK(out[1] == 0.5 + 2 * 2 + 10 * 3);
   CHECK(out[2] == 0.5 + 2 * 4 + 10 * 5);  // r 1
   CHECK(out[3] == 0.5 + 2 * 5 + 10 * 6);
+  // relu: ReLU's rule on the sum; init -40 makes the first two outputs negative
+  const double neg[] = {-40};
+  k::row_axpy_ref(w, 2, neg, 1, b, off, 3, 2, 2, 2, out, 0, 2, /*relu=*/true);
+  CHECK(out[0] == 0.0);
+  CHECK_FALSE(std::signbit(out[0]));
+  CHECK(out[1] == 0.0);
+  CHECK(out[2] == -40 + 2 * 4 + 10 * 5);  // 18
+  CHECK(out[3] == -40 + 2 * 5 + 10 * 6);  // 30
 }
 
 TEST_CASE("conv kernels: row_axpy equals its scalar twin on every target (float32, float64, NaN in the slack)") {
