@@ -561,8 +561,8 @@ TEST_CASE("nn linear_relu: gradcheck (first and second order); Sequential fuses 
 }
 
 TEST_CASE("conv2d_relu: relu(conv2d) in one pass, the same bits on every conv route, forward and backward") {
-  // LeNet's conv1 (row kernels), conv2 (images side by side in one GEMM) and a
-  // strided conv (im2col + GEMM per image); with and without bias; at 1 and 2
+  // LeNet's conv1 (row kernels), conv2 (images side by side in one GEMM), a
+  // strided conv (im2col + GEMM per image) and a grouped, dilated one; with and without bias; at 1 and 2
   // threads; first order and create_graph (each against the unfused ops in the
   // same mode). Exact zeros in y included (dead units).
   tgtest::ThreadsGuard guard;
@@ -572,7 +572,8 @@ TEST_CASE("conv2d_relu: relu(conv2d) in one pass, the same bits on every conv ro
   };
   const std::vector<Case> cases = {{{6, 1, 28, 28}, {6, 1, 5, 5}, {.padding = 2}},
                                    {{6, 6, 14, 14}, {16, 6, 5, 5}, {}},
-                                   {{3, 4, 9, 9}, {5, 4, 3, 3}, {.stride = 2, .padding = 1}}};
+                                   {{3, 4, 9, 9}, {5, 4, 3, 3}, {.stride = 2, .padding = 1}},
+                                   {{2, 4, 11, 11}, {6, 2, 3, 3}, {.padding = 1, .dilation = 2, .groups = 2}}};
   tg::Generator g(17);
   for (const Case& cs : cases)
     for (bool bias : {true, false}) {
