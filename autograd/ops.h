@@ -54,6 +54,9 @@ Tensor abs(const Tensor& x);
 Tensor sign(const Tensor& x);  // not differentiable (zero gradient)
 Tensor square(const Tensor& x);
 Tensor relu(const Tensor& x);
+// ReLU's backward given its output y: dy ⊙ [y > 0] (differentiable in dy when grad mode
+// is on, as inside a create_graph backward; one kernel pass otherwise).
+Tensor relu_grad(const Tensor& dy, const Tensor& y);
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);

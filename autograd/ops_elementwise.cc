@@ -176,11 +176,15 @@ Tensor square(const Tensor& x) {
 // y = max(x, 0)   dx = dy * [x > 0]
 Tensor relu(const Tensor& x) {
   return record("relu", raw::unary(UnaryOp::Relu, x, "relu"), {x},
-                [](BackwardCtx& c) {
-                  // First order: one pass, same bits (raw::relu_backward).
-                  if (!is_grad_enabled()) return c.accumulate(0, raw::relu_backward(c.dy, c.out()));
-                  c.accumulate(0, mul(c.dy, raw::unary(UnaryOp::Step, c.out(), "relu")));
-                }, kSaveOutput);
+                [](BackwardCtx& c) { c.accumulate(0, relu_grad(c.dy, c.out())); }, kSaveOutput);
+}
+
+// dy ⊙ [y > 0]: recorded as mul(dy, step(y)) while a backward is being
+// recorded (the step is a constant of the graph), else one raw pass with the
+// same bits (raw::relu_backward). The backward of relu, linear_relu, conv2d_relu.
+Tensor relu_grad(const Tensor& dy, const Tensor& y) {
+  if (!is_grad_enabled()) return raw::relu_backward(dy, y);
+  return mul(dy, raw::unary(UnaryOp::Step, y, "relu"));
 }
 // y = x > 0 ? x : s x   dx = dy * (x > 0 ? 1 : s)
 Tensor leaky_relu(const Tensor& x, double s) {

@@ -193,7 +193,7 @@ Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& b) {
       const Tensor dz = raw::relu_backward(c.dy, c.out(), &db);
       return linear_backward(c, dz, db);
     }
-    linear_backward(c, mul(c.dy, raw::unary(UnaryOp::Step, c.out(), "linear_relu")));
+    linear_backward(c, relu_grad(c.dy, c.out()));
   }, kSaveInputs | kSaveOutput);
 }
 

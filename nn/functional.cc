@@ -22,7 +22,6 @@ using autograd::kSaveInputs;
 using autograd::kSaveNone;
 using autograd::kSaveOutput;
 using autograd::record;
-using raw::UnaryOp;
 
 namespace {
 
@@ -90,11 +89,7 @@ Tensor conv_raw(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dG
   });
   const bool has_bias = b.defined();
   if (relu) {
-    auto backward = [g, has_bias](BackwardCtx& c) {
-      const Tensor dz = c.create_graph ? mul(c.dy, raw::unary(UnaryOp::Step, c.out(), "conv2d_relu"))
-                                       : raw::relu_backward(c.dy, c.out());
-      conv_backward(c, dz, g, has_bias);
-    };
+    auto backward = [g, has_bias](BackwardCtx& c) { conv_backward(c, relu_grad(c.dy, c.out()), g, has_bias); };
     if (has_bias) return record("conv2d_relu", y, {x, w, b}, backward, kSaveInputs | kSaveOutput);
     return record("conv2d_relu", y, {x, w}, backward, kSaveInputs | kSaveOutput);
   }

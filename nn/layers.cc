@@ -94,19 +94,19 @@ void Conv2d::check_input(const Tensor& x) const {
            " but the weights are ", weight.dtype());
 }
 
+Conv2dFuncOptions Conv2d::func_options() const {
+  return {.stride = opts_.stride, .padding = opts_.padding, .dilation = opts_.dilation, .groups = opts_.groups};
+}
+
 Tensor Conv2d::forward(const Tensor& x) {
   check_input(x);
-  return functional::conv2d(x, weight, bias,
-                            {.stride = opts_.stride, .padding = opts_.padding, .dilation = opts_.dilation,
-                             .groups = opts_.groups});
+  return functional::conv2d(x, weight, bias, func_options());
 }
 
 // x: [N, in, H, W] -> relu([N, out, OH, OW])
 Tensor Conv2d::forward_relu(const Tensor& x) {
   check_input(x);
-  return functional::conv2d_relu(x, weight, bias,
-                                 {.stride = opts_.stride, .padding = opts_.padding, .dilation = opts_.dilation,
-                                  .groups = opts_.groups});
+  return functional::conv2d_relu(x, weight, bias, func_options());
 }
 
 void Conv2d::pretty_print(std::ostream& os) const {

@@ -72,6 +72,7 @@ class Conv2d : public Module {
 
  private:
   void check_input(const Tensor& x) const;
+  Conv2dFuncOptions func_options() const;  // opts_ as functional::conv2d takes them
   Conv2dOptions opts_;
 };
 

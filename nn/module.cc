@@ -237,14 +237,12 @@ Tensor Sequential::forward(const Tensor& x) {
     if (relu_next && typeid(m) == typeid(Linear)) {
       y = static_cast<Linear&>(m).forward_relu(y);
       ++i;
-      continue;
-    }
-    if (relu_next && typeid(m) == typeid(Conv2d)) {
+    } else if (relu_next && typeid(m) == typeid(Conv2d)) {
       y = static_cast<Conv2d&>(m).forward_relu(y);
       ++i;
-      continue;
+    } else {
+      y = m.forward(y);
     }
-    y = m.forward(y);
   }
   return y;
 }

@@ -34,11 +34,11 @@ namespace {
 
 template <class T>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, GemmEpilogue ep = {}) {
   if constexpr (sizeof(T) == 4)
-    sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
   else
-    dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
 }
 
 // A per-thread buffer that only grows (slot 0: columns, 1: column grads,
@@ -268,12 +268,6 @@ inline int64_t reduction_chunk(int64_t N) { return std::max<int64_t>(1, (N + 7) 
 
 }  // namespace
 
-// ReLU's rule in place (the same as the relu op: v > 0 ? v : 0).
-template <class T>
-void relu_inplace(T* v, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) v[i] = v[i] > T(0) ? v[i] : T(0);
-}
-
 // Images side by side in one GEMM: with few output positions per image
 // (LeNet's conv2: 100) a GEMM per image leaves most of its last column tile
 // empty; nb images make N = nb·P columns (~1000). Same products and sums per
@@ -326,11 +320,12 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
               const T* src = out + o * k * d.P + i * d.P;
               T* dst = y + ((c0 + i) * g.OC + gr * d.OCg + o) * d.P;
               const T b = bias ? bias[gr * d.OCg + o] : T(0);
-              if (bias)
+              if (relu)  // + bias, then relu's rule (adding a zero bias changes no result of it)
+                for (int64_t p = 0; p < d.P; ++p) dst[p] = src[p] + b > T(0) ? src[p] + b : T(0);
+              else if (bias)
                 for (int64_t p = 0; p < d.P; ++p) dst[p] = src[p] + b;
               else
                 std::copy(src, src + d.P, dst);
-              if (relu) relu_inplace(dst, d.P);
             }
         }
         c0 += k;
@@ -358,10 +353,9 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
             std::fill(yg + o * d.P, yg + (o + 1) * d.P, bias[gr * d.OCg + o]);
           beta = T(1);
         }
-        // y_g[OCg, P] = w_g[OCg, CKK] · col[CKK, P] (+ y_g holding the bias)
+        // y_g[OCg, P] = w_g[OCg, CKK] · col[CKK, P] (+ y_g holding the bias), relu in the epilogue
         gemm<T>(false, false, d.OCg, d.P, d.CKK, T(1), w + gr * d.OCg * d.CKK, d.CKK, cols, d.P,
-                beta, yg, d.P);
-        if (relu) relu_inplace(yg, d.OCg * d.P);
+                beta, yg, d.P, {nullptr, relu});
       }
     }
   });

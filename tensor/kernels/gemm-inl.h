@@ -337,6 +337,9 @@ HWY_INLINE void PackB(bool trans, const T* HWY_RESTRICT B, size_t ldb, size_t p,
 
 // How one KC pass stores its tile: c = alpha * acc + beta * c (beta == 0: c is
 // not read), then + bias[n] and ReLU (only on the last KC pass).
+// The epilogue's ReLU, Max(x, 0), is relu's rule x > 0 ? x : 0 on every
+// target: a NaN or -0 gives the second operand, +0 (x86 max; Highway's scalar
+// Max returns the other operand of a NaN). Tested with NaN outputs.
 template <class T>
 struct StoreArgs {
   T alpha;

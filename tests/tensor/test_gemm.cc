@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 #include <hwy/targets.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -316,6 +317,44 @@ TEST_CASE("gemm: 1 and 2 threads give identical bits") {
     CHECK(C1 == C2);
     CHECK(D1 == D2);
   }
+}
+
+// The fused ReLU follows relu's rule on every target: a NaN output (a NaN in a
+// row of A or a column of B) and a -0 give +0, as in the reference; wide tiles,
+// partial tiles and the transposed store of narrow products (N < NR).
+template <class T>
+void relu_nan_case(int64_t M, int64_t N, int64_t K) {
+  std::mt19937 rng(uint32_t(M * 131 + N * 7 + K));
+  std::vector<T> A = random_vec<T>(rng, M * K), B = random_vec<T>(rng, K * N);
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  for (int64_t r = 0; r < M; r += 3) A[r * K + r % K] = nan;
+  for (int64_t c = 1; c < N; c += 4) B[(c % K) * N + c] = nan;
+  std::vector<T> C(M * N, T(5)), R(M * N, T(7));
+  gemm<T>(false, false, M, N, K, T(1), A.data(), K, B.data(), N, T(0), C.data(), N, {nullptr, true});
+  gemm_ref<T>(false, false, M, N, K, T(1), A.data(), K, B.data(), N, T(0), R.data(), N, {nullptr, true});
+  int nan_rows = 0, bad = 0;
+  for (int64_t i = 0; i < M * N; ++i) {
+    if (i / N % 3 == 0) {  // a NaN row: every output is +0
+      ++nan_rows;
+      bad += !(C[i] == T(0) && !std::signbit(C[i]) && R[i] == T(0) && !std::signbit(R[i]));
+    } else {
+      bad += std::isnan(C[i]) != std::isnan(R[i]) || (!std::isnan(R[i]) && std::abs(C[i] - R[i]) > T(1e-4));
+    }
+  }
+  CHECK(nan_rows > 0);
+  CHECK(bad == 0);
+}
+
+TEST_CASE("gemm: the fused ReLU turns NaN into +0 on every Highway target") {
+  tgtest::for_each_target([&](const std::string& target_name) {
+    CAPTURE(target_name);
+    for (auto [M, N, K] : {std::array<int64_t, 3>{37, 70, 9}, {50, 5, 7}, {3, 33, 4}, {29, 16, 5}}) {
+      CAPTURE(M);
+      CAPTURE(N);
+      relu_nan_case<float>(M, N, K);
+      relu_nan_case<double>(M, N, K);
+    }
+  });
 }
 
 TEST_CASE("gemm: argument checks") {
