@@ -21,8 +21,10 @@ void for_each_chunk(const std::vector<int64_t>& numels,
   int64_t total = 0;
   for (int64_t n : numels) total += n;
   if (total < kParallelMin || get_num_threads() == 1) {
-    for (size_t i = 0; i < numels.size(); ++i)
-      if (numels[i] > 0) fn(i, 0, numels[i]);
+    serial_region([&] {
+      for (size_t i = 0; i < numels.size(); ++i)
+        if (numels[i] > 0) fn(i, 0, numels[i]);
+    });
     return;
   }
   // Part p of n holds the p-th n-th of every parameter: parallel_for gives

@@ -123,7 +123,7 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
   }
   const int64_t nt = get_num_threads();
   if (nt == 1 || M * N * K < kSerialFlops || detail::in_parallel_region()) {
-    tile(g, 0, M, 0, N, thread_workspace<T>(cfg.workspace_elems));
+    serial_region([&] { tile(g, 0, M, 0, N, thread_workspace<T>(cfg.workspace_elems)); });
     return;
   }
   // Cut C into a x b rectangles (a * b == nt) of whole micro-tiles, choosing
@@ -148,7 +148,7 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
   // parameter), instead of half of every row crossing between cores.
   if (g.trans_a && !g.trans_c && um >= nt && best_cost >= 0) best_a = nt;
   if (best_cost < 0) {  // fewer micro-tiles than threads: one rectangle
-    tile(g, 0, M, 0, N, thread_workspace<T>(cfg.workspace_elems));
+    serial_region([&] { tile(g, 0, M, 0, N, thread_workspace<T>(cfg.workspace_elems)); });
     return;
   }
   const int64_t a = best_a, b = nt / a;

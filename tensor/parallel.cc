@@ -23,15 +23,20 @@
 // An exception thrown by a chunk is rethrown on the calling thread.
 #include "tensor/parallel.h"
 
+#include <cxxabi.h>
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "tensor/error.h"
@@ -215,6 +220,134 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() { return g_threads; }
+
+// ---------------------------------------------------------------- region profile
+namespace {
+struct SiteTotals {
+  int64_t calls = 0, ns = 0;
+};
+struct Profile {
+  std::mutex mu;
+  std::map<std::pair<const std::type_info*, bool>, SiteTotals> sites;  // (site, serial)
+  const bool from_env = [] {
+    const char* v = std::getenv("TG_PROFILE_REGIONS");
+    return v && *v && std::string(v) != "0";
+  }();
+  ~Profile() {
+    if (from_env) std::fputs(format_region_profile().c_str(), stderr);
+  }
+};
+Profile& profile() {
+  static Profile p;
+  return p;
+}
+
+// "tg::raw::relu_backward(tg::Tensor const&, ...)::{lambda(auto:1)#1}::operator()<float>(float) const::{lambda(long, long)#2}"
+// -> "tg::raw::relu_backward::{lambda}::{lambda}"
+std::string short_site(const std::type_info& t) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(t.name(), nullptr, nullptr, &status);
+  std::string full = status == 0 && d ? d : t.name();
+  std::free(d);
+  const std::string anon = "(anonymous namespace)";
+  for (size_t at; (at = full.find(anon)) != std::string::npos;) full.replace(at, anon.size(), "{anon}");
+  std::string out;
+  int paren = 0, angle = 0;
+  for (size_t i = 0; i < full.size(); ++i) {
+    const char c = full[i];
+    if (c == '(') ++paren;
+    else if (c == ')') --paren;
+    else if (c == '<' && paren == 0) ++angle;
+    else if (c == '>' && paren == 0) --angle;
+    else if (paren == 0 && angle == 0) out += c;
+  }
+  for (size_t at; (at = out.find(" const")) != std::string::npos;) out.erase(at, 6);
+  for (size_t at; (at = out.find("::operator")) != std::string::npos;) out.erase(at, 10);
+  for (size_t at = 0; (at = out.find("{lambda#", at)) != std::string::npos;) {
+    const size_t close = out.find('}', at);
+    if (close == std::string::npos) break;
+    out.replace(at, close - at + 1, "{lambda}");
+    at += 8;
+  }
+  return out;
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+thread_local int t_timed = 0;
+}  // namespace
+
+namespace detail {
+std::atomic<bool> g_region_profiling{profile().from_env};
+
+bool in_timed_region() { return t_timed > 0; }
+
+RegionTimer::RegionTimer(const std::type_info& site, bool serial) : site_(site), serial_(serial), t0_(now_ns()) {
+  ++t_timed;
+}
+RegionTimer::~RegionTimer() {
+  --t_timed;
+  const int64_t ns = now_ns() - t0_;
+  Profile& p = profile();
+  std::lock_guard<std::mutex> lock(p.mu);
+  SiteTotals& s = p.sites[{&site_, serial_}];
+  ++s.calls;
+  s.ns += ns;
+}
+}  // namespace detail
+
+void set_region_profiling(bool on) { detail::g_region_profiling.store(on, std::memory_order_relaxed); }
+bool region_profiling() { return detail::g_region_profiling.load(std::memory_order_relaxed); }
+
+std::vector<RegionStat> region_profile() {
+  Profile& p = profile();
+  std::map<std::string, RegionStat> by_name;  // two lambda types can print alike
+  {
+    std::lock_guard<std::mutex> lock(p.mu);
+    for (const auto& [site, t] : p.sites) {
+      RegionStat& r = by_name[short_site(*site.first) + (site.second ? " [serial]" : "")];
+      r.calls += t.calls;
+      r.total_us += double(t.ns) / 1e3;
+    }
+  }
+  std::vector<RegionStat> out;
+  for (auto& [name, r] : by_name) {
+    r.site = name;
+    out.push_back(r);
+  }
+  std::sort(out.begin(), out.end(), [](const RegionStat& a, const RegionStat& b) { return a.total_us > b.total_us; });
+  return out;
+}
+
+void reset_region_profile() {
+  Profile& p = profile();
+  std::lock_guard<std::mutex> lock(p.mu);
+  p.sites.clear();
+}
+
+std::string format_region_profile() {
+  const std::vector<RegionStat> stats = region_profile();
+  double total = 0;
+  for (const RegionStat& r : stats) total += r.total_us;
+  std::ostringstream os;
+  char head[160];
+  std::snprintf(head, sizeof(head), "parallel regions (%d thread(s); wall time on the calling thread, %.1f ms in all):\n",
+                get_num_threads(), total / 1e3);
+  os << head
+     << "| site | calls | total ms | us per call | share |\n|---|---|---|---|---|\n";
+  char buf[128];
+  for (const RegionStat& r : stats) {
+    std::snprintf(buf, sizeof(buf), " | %lld | %.2f | %.2f | %.1f%% |\n", static_cast<long long>(r.calls),
+                  r.total_us / 1e3, r.total_us / double(std::max<int64_t>(r.calls, 1)),
+                  total > 0 ? 100.0 * r.total_us / total : 0.0);
+    os << "| " << r.site << buf;
+  }
+  return os.str();
+}
 
 SerialScope::SerialScope() { ++t_depth; }
 SerialScope::~SerialScope() { --t_depth; }

@@ -12,11 +12,21 @@
 // combines partial results (reductions) uses parallel_chunks, whose chunk
 // boundaries depend only on (n, chunk) and never on the thread count; partial
 // results are then combined in chunk order by the caller.
+//
+// Region profile: with TG_PROFILE_REGIONS=1 in the environment (the table is
+// printed to stderr at exit) or set_region_profiling(true), every top-level
+// parallel_for is timed on the calling thread and counted per call site (the
+// lambda's type): where a training step's parallel time goes, op by op. Off,
+// it costs one relaxed atomic load per parallel_for.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
+#include <vector>
 
 namespace tg {
 
@@ -38,18 +48,81 @@ class RangeFn {
 };
 void parallel_for_impl(int64_t begin, int64_t end, int64_t grain, RangeFn fn);
 bool in_parallel_region();
+
+extern std::atomic<bool> g_region_profiling;
+// True inside a region being timed on this thread (a nested parallel_for,
+// which runs serially, is part of it; at one thread no region sets
+// in_parallel_region()).
+bool in_timed_region();
+// Times one top-level region (its constructor and destructor read the clock)
+// and adds it to the call site's totals.
+class RegionTimer {
+ public:
+  // serial: a serial_region (listed apart from the site's parallel_for calls)
+  explicit RegionTimer(const std::type_info& site, bool serial = false);
+  ~RegionTimer();
+  RegionTimer(const RegionTimer&) = delete;
+  RegionTimer& operator=(const RegionTimer&) = delete;
+
+ private:
+  const std::type_info& site_;
+  bool serial_;
+  int64_t t0_;
+};
+
+template <class F>
+inline void run_range(int64_t begin, int64_t end, int64_t grain, F& fn) {
+  if (end - begin <= grain || get_num_threads() == 1 || in_parallel_region()) {
+    fn(begin, end);
+    return;
+  }
+  parallel_for_impl(begin, end, grain, RangeFn(fn));
+}
 }  // namespace detail
 
 template <class F>
 inline void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& fn) {
   if (end <= begin) return;
-  if (end - begin <= grain || get_num_threads() == 1 || detail::in_parallel_region()) {
-    fn(begin, end);
+  auto& f = fn;
+  if (detail::g_region_profiling.load(std::memory_order_relaxed) && !detail::in_parallel_region() &&
+      !detail::in_timed_region()) [[unlikely]] {
+    const detail::RegionTimer timer(typeid(F));
+    detail::run_range(begin, end, grain, f);
     return;
   }
-  auto& f = fn;
-  detail::parallel_for_impl(begin, end, grain, detail::RangeFn(f));
+  detail::run_range(begin, end, grain, f);
 }
+
+// Runs fn() on this thread; with the region profile on, timed as a region of
+// its call site, like a parallel_for. For ops that skip parallel_for when
+// they run serially (GEMM, the optimizers), so that a one-thread profile
+// still shows them.
+template <class F>
+inline void serial_region(F&& fn) {
+  if (detail::g_region_profiling.load(std::memory_order_relaxed) && !detail::in_parallel_region() &&
+      !detail::in_timed_region()) [[unlikely]] {
+    const detail::RegionTimer timer(typeid(F), /*serial=*/true);
+    fn();
+    return;
+  }
+  fn();
+}
+
+// Region profile (see the file comment). Entries are per call site, largest
+// total first; `site` is the demangled lambda type without argument and
+// template lists, e.g. "tg::optim::detail::for_each_chunk::{lambda}", with
+// " [serial]" for serial_region calls.
+struct RegionStat {
+  std::string site;
+  int64_t calls = 0;
+  double total_us = 0;
+};
+void set_region_profiling(bool on);
+bool region_profiling();
+std::vector<RegionStat> region_profile();
+void reset_region_profile();
+// A Markdown table: site, calls, total ms, µs per call, share of the total.
+std::string format_region_profile();
 
 // Within its lifetime, every parallel_for on this thread runs serially on it,
 // as inside a parallel region. For threads that are already one of several

@@ -33,8 +33,10 @@ struct Proc {
 };
 
 // Starts `tapegrad args...` with stdout/stderr going to `log`; with fsize > 0
-// the child may write files of at most fsize bytes (SIGXFSZ ignored: EFBIG).
-Proc start(const std::vector<std::string>& args, const std::string& log, long fsize = -1) {
+// the child may write files of at most fsize bytes (SIGXFSZ ignored: EFBIG);
+// env: variables set in the child only.
+Proc start(const std::vector<std::string>& args, const std::string& log, long fsize = -1,
+           const std::vector<std::pair<std::string, std::string>>& env = {}) {
   std::vector<std::string> all = {TG_TAPEGRAD_BIN};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -49,6 +51,7 @@ Proc start(const std::vector<std::string>& args, const std::string& log, long fs
       ::dup2(fd, 2);
       ::close(fd);
     }
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     if (fsize > 0) {
       ::signal(SIGXFSZ, SIG_IGN);
       struct rlimit rl = {rlim_t(fsize), rlim_t(fsize)};
@@ -67,8 +70,9 @@ int wait_exit(Proc p) {
   return WEXITSTATUS(status);
 }
 
-int run(const std::vector<std::string>& args, const std::string& log, long fsize = -1) {
-  return wait_exit(start(args, log, fsize));
+int run(const std::vector<std::string>& args, const std::string& log, long fsize = -1,
+        const std::vector<std::pair<std::string, std::string>>& env = {}) {
+  return wait_exit(start(args, log, fsize, env));
 }
 
 std::string slurp(const std::string& p) {
@@ -204,4 +208,18 @@ TEST_CASE("cli: a diverging run (--lr 1e6) stops with the step and the culprit a
   CHECK(log2.find("at step ") != std::string::npos);
   CHECK(log2.find("parameter '") != std::string::npos);
   CHECK(slurp(out + "/train_state.safetensors") == good);
+}
+
+TEST_CASE("cli: TG_PROFILE_REGIONS=1 prints the parallel regions per call site at exit, and nothing without it") {
+  Data d;
+  REQUIRE(run(d.train_args(d.dir.file("plain")), d.dir.file("plain.log")) == 0);
+  CHECK(slurp(d.dir.file("plain.log")).find("parallel regions") == std::string::npos);
+  REQUIRE(run(d.train_args(d.dir.file("prof"), {"--threads", "2"}), d.dir.file("prof.log"), -1,
+              {{"TG_PROFILE_REGIONS", "1"}}) == 0);
+  const std::string log = slurp(d.dir.file("prof.log"));
+  CAPTURE(log);
+  CHECK(log.find("parallel regions (2 thread(s); wall time on the calling thread, ") != std::string::npos);
+  CHECK(log.find("| site | calls | total ms | us per call | share |") != std::string::npos);
+  CHECK(log.find("| tg::{anon}::gemm_impl::{lambda}") != std::string::npos);  // the MLP's products
+  CHECK(log.find("| tg::optim::detail::for_each_chunk::{lambda}") != std::string::npos);  // the optimizer
 }

@@ -4,12 +4,14 @@
 // keeps working; two threads issuing parallel regions at once (the data
 // loader's prefetch thread next to training) both get complete, correct
 // results; nested regions run serially inside the outer one, and so does any
-// region inside a SerialScope.
+// region inside a SerialScope. The region profile counts top-level regions per
+// call site, only while it is on.
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -124,4 +126,60 @@ TEST_CASE("SerialScope: parallel_for runs as one call on this thread inside it, 
   // outside it, the range is split between the two threads again (where oneTBB
   // gives the pool a second thread at all)
   if (tgtest::pool_can_split()) CHECK(calls().first == 2);
+}
+
+namespace {
+// A named function, so the site's name is known: its lambda's type prints as
+// "profiled_op::{lambda}".
+void profiled_op(std::vector<int>& v) {
+  tg::parallel_for(0, int64_t(v.size()), 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      v[size_t(i)] += 1;
+      // a nested region runs inside this one: not a site of its own
+      tg::parallel_for(0, 4, 1, [](int64_t, int64_t) {});
+    }
+  });
+}
+// serial_region: timed as its own " [serial]" site; a parallel_for inside it
+// is part of it.
+void profiled_serial_op(std::vector<int>& v) {
+  tg::serial_region([&] {
+    for (int& x : v) ++x;
+    profiled_op(v);
+  });
+}
+}  // namespace
+
+TEST_CASE("region profile: per call site, top-level regions only, nothing recorded when off") {
+  ThreadsGuard guard;
+  const bool was = tg::region_profiling();
+  std::vector<int> v(1000, 0);
+  for (int T : {1, 2}) {
+    tg::set_num_threads(T);
+    CAPTURE(T);
+    tg::reset_region_profile();
+    tg::set_region_profiling(false);
+    profiled_op(v);
+    CHECK(tg::region_profile().empty());
+    tg::set_region_profiling(true);
+    for (int k = 0; k < 5; ++k) profiled_op(v);
+    tg::parallel_for(0, 0, 1, [](int64_t, int64_t) {});  // empty: not a region
+    profiled_serial_op(v);
+    tg::set_region_profiling(false);
+    const std::vector<tg::RegionStat> stats = tg::region_profile();
+    REQUIRE(stats.size() == 2);
+    const bool first_is_op = stats[0].calls == 5;
+    const tg::RegionStat& op = stats[first_is_op ? 0 : 1];
+    const tg::RegionStat& serial = stats[first_is_op ? 1 : 0];
+    CHECK(op.site == "{anon}::profiled_op::{lambda}");
+    CHECK(op.calls == 5);
+    CHECK(op.total_us > 0);
+    CHECK(serial.site == "{anon}::profiled_serial_op::{lambda} [serial]");
+    CHECK(serial.calls == 1);
+    const std::string table = tg::format_region_profile();
+    CHECK(table.find("| {anon}::profiled_op::{lambda} | 5 | ") != std::string::npos);
+  }
+  for (int x : v) REQUIRE(x == 16);  // 8 increments per thread count
+  tg::reset_region_profile();
+  tg::set_region_profiling(was);
 }
