@@ -497,9 +497,10 @@ template <class F>
 void for_planes(const Pool2dGeometry& g, F&& f) {
   const int64_t planes = g.N * g.C;
   const int64_t work = std::max<int64_t>(1, g.H * g.W);
-  parallel_for(0, planes, std::max<int64_t>(1, 16384 / work), [&](int64_t p0, int64_t p1) {
+  auto range = [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) f(p);
-  });
+  };
+  detail::parallel_for_as<std::remove_cvref_t<F>>(0, planes, std::max<int64_t>(1, 16384 / work), range);
 }
 }  // namespace
 

@@ -31,7 +31,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <map>
 #include <memory>
@@ -229,21 +231,27 @@ struct SiteTotals {
 struct Profile {
   std::mutex mu;
   std::map<std::pair<const std::type_info*, bool>, SiteTotals> sites;  // (site, serial)
-  const bool from_env = [] {
-    const char* v = std::getenv("TG_PROFILE_REGIONS");
-    return v && *v && std::string(v) != "0";
-  }();
-  ~Profile() {
-    if (from_env) std::fputs(format_region_profile().c_str(), stderr);
-  }
+  bool from_env = false;
 };
+void print_at_exit() { std::fputs(format_region_profile().c_str(), stderr); }
+// Never destroyed, so a region that ends during exit (another static's
+// destructor, a thread not joined) still finds it; the table is printed by an
+// atexit hook.
 Profile& profile() {
-  static Profile p;
-  return p;
+  static Profile* const p = [] {
+    auto* q = new Profile;
+    const char* v = std::getenv("TG_PROFILE_REGIONS");
+    q->from_env = v && *v && std::string(v) != "0";
+    if (q->from_env) std::atexit(print_at_exit);
+    return q;
+  }();
+  return *p;
 }
 
 // "tg::raw::relu_backward(tg::Tensor const&, ...)::{lambda(auto:1)#1}::operator()<float>(float) const::{lambda(long, long)#2}"
-// -> "tg::raw::relu_backward::{lambda}::{lambda}"
+// -> "tg::raw::relu_backward::{lambda}::{lambda}": argument and template
+// lists dropped (an operator's own symbol, as in operator< or operator(),
+// is kept whole), then "::operator()", " const" and lambda numbers.
 std::string short_site(const std::type_info& t) {
   int status = 0;
   char* d = abi::__cxa_demangle(t.name(), nullptr, nullptr, &status);
@@ -251,18 +259,30 @@ std::string short_site(const std::type_info& t) {
   std::free(d);
   const std::string anon = "(anonymous namespace)";
   for (size_t at; (at = full.find(anon)) != std::string::npos;) full.replace(at, anon.size(), "{anon}");
+  auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
   std::string out;
   int paren = 0, angle = 0;
-  for (size_t i = 0; i < full.size(); ++i) {
-    const char c = full[i];
+  for (size_t i = 0; i < full.size();) {
+    if (full.compare(i, 8, "operator") == 0 && (i == 0 || !ident(full[i - 1])) &&
+        (i + 8 == full.size() || !ident(full[i + 8]))) {
+      size_t j = i + 8;
+      if (full.compare(j, 2, "()") == 0 || full.compare(j, 2, "[]") == 0)
+        j += 2;
+      else
+        while (j < full.size() && std::strchr("<>=!+-*/%&|^~,", full[j])) ++j;
+      if (paren == 0 && angle == 0) out.append(full, i, j - i);
+      i = j;
+      continue;
+    }
+    const char c = full[i++];
     if (c == '(') ++paren;
-    else if (c == ')') --paren;
+    else if (c == ')') paren = std::max(0, paren - 1);
     else if (c == '<' && paren == 0) ++angle;
-    else if (c == '>' && paren == 0) --angle;
+    else if (c == '>' && paren == 0) angle = std::max(0, angle - 1);
     else if (paren == 0 && angle == 0) out += c;
   }
   for (size_t at; (at = out.find(" const")) != std::string::npos;) out.erase(at, 6);
-  for (size_t at; (at = out.find("::operator")) != std::string::npos;) out.erase(at, 10);
+  for (size_t at; (at = out.find("::operator()")) != std::string::npos;) out.erase(at, 12);
   for (size_t at = 0; (at = out.find("{lambda#", at)) != std::string::npos;) {
     const size_t close = out.find('}', at);
     if (close == std::string::npos) break;
@@ -278,25 +298,58 @@ int64_t now_ns() {
       .count();
 }
 
-thread_local int t_timed = 0;
+thread_local int t_timed = 0;  // > 0 inside a timed region on this thread
+
+// Times one region and adds it to its site's totals (the depth is restored
+// when fn throws).
+class RegionTimer {
+ public:
+  RegionTimer(const std::type_info& site, bool serial) : site_(site), serial_(serial), t0_(now_ns()) { ++t_timed; }
+  ~RegionTimer() {
+    --t_timed;
+    const int64_t ns = now_ns() - t0_;
+    Profile& p = profile();
+    std::lock_guard<std::mutex> lock(p.mu);
+    SiteTotals& s = p.sites[{&site_, serial_}];
+    ++s.calls;
+    s.ns += ns;
+  }
+  RegionTimer(const RegionTimer&) = delete;
+  RegionTimer& operator=(const RegionTimer&) = delete;
+
+ private:
+  const std::type_info& site_;
+  bool serial_;
+  int64_t t0_;
+};
 }  // namespace
 
 namespace detail {
-std::atomic<bool> g_region_profiling{profile().from_env};
+// constinit: a set_region_profiling() from another file's static initializer
+// cannot be overwritten by this one's; the environment is read just below.
+constinit std::atomic<bool> g_region_profiling{false};
+namespace {
+[[maybe_unused]] const bool g_profile_from_env = [] {
+  if (profile().from_env) g_region_profiling.store(true, std::memory_order_relaxed);
+  return true;
+}();
+}  // namespace
 
-bool in_timed_region() { return t_timed > 0; }
-
-RegionTimer::RegionTimer(const std::type_info& site, bool serial) : site_(site), serial_(serial), t0_(now_ns()) {
-  ++t_timed;
+bool timed_range(int64_t begin, int64_t end, int64_t grain, RangeFn fn, const std::type_info& site) {
+  if (in_parallel_region() || t_timed > 0) return false;
+  const RegionTimer timer(site, /*serial=*/false);
+  if (end - begin <= grain || get_num_threads() == 1)
+    fn(begin, end);
+  else
+    parallel_for_impl(begin, end, grain, fn);
+  return true;
 }
-RegionTimer::~RegionTimer() {
-  --t_timed;
-  const int64_t ns = now_ns() - t0_;
-  Profile& p = profile();
-  std::lock_guard<std::mutex> lock(p.mu);
-  SiteTotals& s = p.sites[{&site_, serial_}];
-  ++s.calls;
-  s.ns += ns;
+
+bool timed_call(RangeFn fn, const std::type_info& site) {
+  if (in_parallel_region() || t_timed > 0) return false;
+  const RegionTimer timer(site, /*serial=*/true);
+  fn(0, 1);
+  return true;
 }
 }  // namespace detail
 

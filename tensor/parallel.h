@@ -14,10 +14,10 @@
 // results are then combined in chunk order by the caller.
 //
 // Region profile: with TG_PROFILE_REGIONS=1 in the environment (the table is
-// printed to stderr at exit) or set_region_profiling(true), every top-level
-// parallel_for is timed on the calling thread and counted per call site (the
-// lambda's type): where a training step's parallel time goes, op by op. Off,
-// it costs one relaxed atomic load per parallel_for.
+// printed to stderr at a normal exit) or set_region_profiling(true), every
+// top-level parallel_for is timed on the calling thread and counted per call
+// site (the lambda's type): where a training step's parallel time goes, op by
+// op. Off, it costs one relaxed atomic load per parallel_for.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -50,28 +50,22 @@ void parallel_for_impl(int64_t begin, int64_t end, int64_t grain, RangeFn fn);
 bool in_parallel_region();
 
 extern std::atomic<bool> g_region_profiling;
-// True inside a region being timed on this thread (a nested parallel_for,
-// which runs serially, is part of it; at one thread no region sets
-// in_parallel_region()).
-bool in_timed_region();
-// Times one top-level region (its constructor and destructor read the clock)
-// and adds it to the call site's totals.
-class RegionTimer {
- public:
-  // serial: a serial_region (listed apart from the site's parallel_for calls)
-  explicit RegionTimer(const std::type_info& site, bool serial = false);
-  ~RegionTimer();
-  RegionTimer(const RegionTimer&) = delete;
-  RegionTimer& operator=(const RegionTimer&) = delete;
+// The profiled paths, out of line (the hot path only loads the flag): run
+// the region as parallel_for / serial_region would, timed under `site`, and
+// return true; or return false without running it when this thread is
+// inside a parallel or timed region (a nested region is part of that one).
+[[gnu::cold]] bool timed_range(int64_t begin, int64_t end, int64_t grain, RangeFn fn, const std::type_info& site);
+[[gnu::cold]] bool timed_call(RangeFn fn, const std::type_info& site);
 
- private:
-  const std::type_info& site_;
-  bool serial_;
-  int64_t t0_;
-};
-
-template <class F>
-inline void run_range(int64_t begin, int64_t end, int64_t grain, F& fn) {
+// parallel_for whose region profile entry is named after Site: helpers that
+// run a caller's functor in a region (parallel_chunks, for_each_row, ...) pass
+// the functor's type, so the profile names the caller, not the helper.
+template <class Site, class F>
+inline void parallel_for_as(int64_t begin, int64_t end, int64_t grain, F& fn) {
+  if (end <= begin) return;
+  if (g_region_profiling.load(std::memory_order_relaxed)) [[unlikely]] {
+    if (timed_range(begin, end, grain, RangeFn(fn), typeid(Site))) return;
+  }
   if (end - begin <= grain || get_num_threads() == 1 || in_parallel_region()) {
     fn(begin, end);
     return;
@@ -82,36 +76,27 @@ inline void run_range(int64_t begin, int64_t end, int64_t grain, F& fn) {
 
 template <class F>
 inline void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& fn) {
-  if (end <= begin) return;
-  auto& f = fn;
-  if (detail::g_region_profiling.load(std::memory_order_relaxed) && !detail::in_parallel_region() &&
-      !detail::in_timed_region()) [[unlikely]] {
-    const detail::RegionTimer timer(typeid(F));
-    detail::run_range(begin, end, grain, f);
-    return;
-  }
-  detail::run_range(begin, end, grain, f);
+  detail::parallel_for_as<std::remove_cvref_t<F>>(begin, end, grain, fn);
 }
 
 // Runs fn() on this thread; with the region profile on, timed as a region of
-// its call site, like a parallel_for. For ops that skip parallel_for when
-// they run serially (GEMM, the optimizers), so that a one-thread profile
-// still shows them.
+// its call site ("[serial]"), like a parallel_for. For ops that skip
+// parallel_for when they run serially (GEMM, the optimizers), so that a
+// one-thread profile still shows them.
 template <class F>
 inline void serial_region(F&& fn) {
-  if (detail::g_region_profiling.load(std::memory_order_relaxed) && !detail::in_parallel_region() &&
-      !detail::in_timed_region()) [[unlikely]] {
-    const detail::RegionTimer timer(typeid(F), /*serial=*/true);
-    fn();
-    return;
+  if (detail::g_region_profiling.load(std::memory_order_relaxed)) [[unlikely]] {
+    auto call = [&](int64_t, int64_t) { fn(); };
+    if (detail::timed_call(detail::RangeFn(call), typeid(std::remove_cvref_t<F>))) return;
   }
   fn();
 }
 
-// Region profile (see the file comment). Entries are per call site, largest
-// total first; `site` is the demangled lambda type without argument and
-// template lists, e.g. "tg::optim::detail::for_each_chunk::{lambda}", with
-// " [serial]" for serial_region calls.
+// Region profile (see the file comment). One entry per call site (the
+// functor's type; two sites that print alike are merged), largest total
+// first; `site` is the demangled type without argument and template lists,
+// e.g. "tg::optim::detail::for_each_chunk::{lambda}", with " [serial]" for
+// serial_region calls.
 struct RegionStat {
   std::string site;
   int64_t calls = 0;
@@ -121,7 +106,8 @@ void set_region_profiling(bool on);
 bool region_profiling();
 std::vector<RegionStat> region_profile();
 void reset_region_profile();
-// A Markdown table: site, calls, total ms, µs per call, share of the total.
+// A Markdown table: site, calls, total ms, µs per call, share of the total
+// (the header's thread count is get_num_threads() when it is formatted).
 std::string format_region_profile();
 
 // Within its lifetime, every parallel_for on this thread runs serially on it,
@@ -143,9 +129,10 @@ class SerialScope {
 template <class F>
 inline void parallel_chunks(int64_t n, int64_t chunk, F&& fn) {
   const int64_t nchunks = (n + chunk - 1) / chunk;
-  parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
+  auto chunks = [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) fn(c, c * chunk, std::min(n, (c + 1) * chunk));
-  });
+  };
+  detail::parallel_for_as<std::remove_cvref_t<F>>(0, nchunks, 1, chunks);
 }
 
 }  // namespace tg

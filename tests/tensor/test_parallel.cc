@@ -8,6 +8,7 @@
 // call site, only while it is on.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <stdexcept>
@@ -140,6 +141,24 @@ void profiled_op(std::vector<int>& v) {
     }
   });
 }
+// An operator's symbol survives the name shortening ("operator<", not a bare
+// "<" opening a template list).
+struct Probe {
+  std::vector<int>* v;
+};
+bool operator<(const Probe& a, const Probe&) {
+  tg::parallel_for(0, 4, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) (*a.v)[size_t(i)] += 0;
+  });
+  return true;
+}
+// A helper that runs the caller's functor in a region is named after the
+// caller: here parallel_chunks.
+void chunked_op(std::vector<int>& v) {
+  tg::parallel_chunks(int64_t(v.size()), 100, [&](int64_t, int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) v[size_t(i)] += 0;
+  });
+}
 // serial_region: timed as its own " [serial]" site; a parallel_for inside it
 // is part of it.
 void profiled_serial_op(std::vector<int>& v) {
@@ -168,6 +187,7 @@ TEST_CASE("region profile: per call site, top-level regions only, nothing record
     tg::set_region_profiling(false);
     const std::vector<tg::RegionStat> stats = tg::region_profile();
     REQUIRE(stats.size() == 2);
+    CHECK(stats[0].total_us >= stats[1].total_us);  // largest first
     const bool first_is_op = stats[0].calls == 5;
     const tg::RegionStat& op = stats[first_is_op ? 0 : 1];
     const tg::RegionStat& serial = stats[first_is_op ? 1 : 0];
@@ -180,6 +200,27 @@ TEST_CASE("region profile: per call site, top-level regions only, nothing record
     CHECK(table.find("| {anon}::profiled_op::{lambda} | 5 | ") != std::string::npos);
   }
   for (int x : v) REQUIRE(x == 16);  // 8 increments per thread count
+
+  // helpers and operators are named after their caller; a region that throws
+  // is counted and leaves the next one counted too
+  tg::set_num_threads(2);
+  tg::reset_region_profile();
+  tg::set_region_profiling(true);
+  chunked_op(v);
+  CHECK(Probe{&v} < Probe{&v});
+  CHECK_THROWS_AS(tg::parallel_for(0, 8, 1, [](int64_t, int64_t) { throw std::runtime_error("chunk"); }),
+                  std::runtime_error);
+  profiled_op(v);
+  tg::set_region_profiling(false);
+  std::vector<std::string> sites;
+  for (const tg::RegionStat& r : tg::region_profile()) sites.push_back(r.site + " x" + std::to_string(r.calls));
+  std::sort(sites.begin(), sites.end());
+  CAPTURE(sites);
+  REQUIRE(sites.size() == 4);
+  CHECK(sites[0].find("::{lambda} x1") != std::string::npos);  // the throwing lambda (in the test case)
+  CHECK(sites[1] == "{anon}::chunked_op::{lambda} x1");
+  CHECK(sites[2] == "{anon}::operator<::{lambda} x1");
+  CHECK(sites[3] == "{anon}::profiled_op::{lambda} x1");
   tg::reset_region_profile();
   tg::set_region_profiling(was);
 }
