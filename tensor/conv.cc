@@ -321,7 +321,10 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
               T* dst = y + ((c0 + i) * g.OC + gr * d.OCg + o) * d.P;
               const T b = bias ? bias[gr * d.OCg + o] : T(0);
               if (relu)  // + bias, then relu's rule (adding a zero bias changes no result of it)
-                for (int64_t p = 0; p < d.P; ++p) dst[p] = src[p] + b > T(0) ? src[p] + b : T(0);
+                for (int64_t p = 0; p < d.P; ++p) {
+                  const T v = src[p] + b;
+                  dst[p] = v > T(0) ? v : T(0);
+                }
               else if (bias)
                 for (int64_t p = 0; p < d.P; ++p) dst[p] = src[p] + b;
               else
@@ -497,10 +500,9 @@ template <class F>
 void for_planes(const Pool2dGeometry& g, F&& f) {
   const int64_t planes = g.N * g.C;
   const int64_t work = std::max<int64_t>(1, g.H * g.W);
-  auto range = [&](int64_t p0, int64_t p1) {
+  detail::parallel_for_as<F>(0, planes, std::max<int64_t>(1, 16384 / work), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) f(p);
-  };
-  detail::parallel_for_as<std::remove_cvref_t<F>>(0, planes, std::max<int64_t>(1, 16384 / work), range);
+  });
 }
 }  // namespace
 

@@ -60,19 +60,18 @@ void for_each_row(const Loop& L, F&& fn, int64_t work_per_thread = 32768) {
   if (rows == 0) return;
   int64_t inner[3];
   for (int k = 0; k < L.nops; ++k) inner[k] = L.strides[k][L.ndim - 1];
-  using Site = std::remove_cvref_t<F>;  // the region profile names the caller's fn
+  // (parallel_for_as<F>: the region profile names the caller's fn, not this helper)
   if (rows == 1) {
     // One long row (a contiguous tensor): split it into independent pieces.
-    auto pieces = [&](int64_t i0, int64_t i1) {
+    parallel_for_as<F>(0, n, work_per_thread, [&](int64_t i0, int64_t i1) {
       int64_t off[3];
       for (int k = 0; k < L.nops; ++k) off[k] = i0 * inner[k];
       fn(off, i1 - i0, inner);
-    };
-    parallel_for_as<Site>(0, n, work_per_thread, pieces);
+    });
     return;
   }
   const int64_t grain = work_per_thread / n > 1 ? work_per_thread / n : 1;
-  auto row_range = [&](int64_t r0, int64_t r1) {
+  parallel_for_as<F>(0, rows, grain, [&](int64_t r0, int64_t r1) {
     int64_t idx[Shape::kMaxDims] = {};
     int64_t off[3] = {0, 0, 0};
     int64_t r = r0;
@@ -91,8 +90,7 @@ void for_each_row(const Loop& L, F&& fn, int64_t work_per_thread = 32768) {
         idx[d] = 0;
       }
     }
-  };
-  parallel_for_as<Site>(0, rows, grain, row_range);
+  });
 }
 
 }  // namespace tg::detail

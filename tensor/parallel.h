@@ -57,14 +57,15 @@ extern std::atomic<bool> g_region_profiling;
 [[gnu::cold]] bool timed_range(int64_t begin, int64_t end, int64_t grain, RangeFn fn, const std::type_info& site);
 [[gnu::cold]] bool timed_call(RangeFn fn, const std::type_info& site);
 
-// parallel_for whose region profile entry is named after Site: helpers that
-// run a caller's functor in a region (parallel_chunks, for_each_row, ...) pass
-// the functor's type, so the profile names the caller, not the helper.
+// parallel_for whose region profile entry is named after Site (cv and ref
+// dropped): helpers that run a caller's functor in a region (parallel_chunks,
+// for_each_row, ...) pass the functor's type, so the profile names the
+// caller, not the helper.
 template <class Site, class F>
-inline void parallel_for_as(int64_t begin, int64_t end, int64_t grain, F& fn) {
+inline void parallel_for_as(int64_t begin, int64_t end, int64_t grain, F&& fn) {
   if (end <= begin) return;
   if (g_region_profiling.load(std::memory_order_relaxed)) [[unlikely]] {
-    if (timed_range(begin, end, grain, RangeFn(fn), typeid(Site))) return;
+    if (timed_range(begin, end, grain, RangeFn(fn), typeid(std::remove_cvref_t<Site>))) return;
   }
   if (end - begin <= grain || get_num_threads() == 1 || in_parallel_region()) {
     fn(begin, end);
@@ -76,7 +77,7 @@ inline void parallel_for_as(int64_t begin, int64_t end, int64_t grain, F& fn) {
 
 template <class F>
 inline void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& fn) {
-  detail::parallel_for_as<std::remove_cvref_t<F>>(begin, end, grain, fn);
+  detail::parallel_for_as<F>(begin, end, grain, fn);
 }
 
 // Runs fn() on this thread; with the region profile on, timed as a region of
@@ -129,10 +130,9 @@ class SerialScope {
 template <class F>
 inline void parallel_chunks(int64_t n, int64_t chunk, F&& fn) {
   const int64_t nchunks = (n + chunk - 1) / chunk;
-  auto chunks = [&](int64_t c0, int64_t c1) {
+  detail::parallel_for_as<F>(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) fn(c, c * chunk, std::min(n, (c + 1) * chunk));
-  };
-  detail::parallel_for_as<std::remove_cvref_t<F>>(0, nchunks, 1, chunks);
+  });
 }
 
 }  // namespace tg

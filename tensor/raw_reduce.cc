@@ -95,10 +95,10 @@ Tensor reduce_rows(const Tensor& x, const std::vector<int>& dims, bool keepdim, 
   if (O == 1) {
     po[0] = row(px, R, true);
   } else {
-    auto rows = [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o) po[o] = row(px + o * R, R, false);
-    };
-    detail::parallel_for_as<RowFn>(0, O, std::max<int64_t>(1, 32768 / std::max<int64_t>(R, 1)), rows);
+    detail::parallel_for_as<RowFn>(0, O, std::max<int64_t>(1, 32768 / std::max<int64_t>(R, 1)),
+                                   [&](int64_t o0, int64_t o1) {
+                                     for (int64_t o = o0; o < o1; ++o) po[o] = row(px + o * R, R, false);
+                                   });
   }
   return out;
 }

@@ -5,6 +5,7 @@
 // float64 gradchecks (conv2d with groups/dilation/stride/padding, second order
 // through conv and pools, pools, norms, losses), train/eval behaviour
 // (Dropout, BatchNorm), init bounds, and error messages.
+#include <functional>
 #include <map>
 
 #include "../common/test_util.h"
@@ -103,6 +104,41 @@ bool gc(const tg::autograd::GradcheckFn& fn, const std::vector<Tensor>& in) {
   auto r = gradcheck(fn, in);
   if (!r.ok) MESSAGE(r.report);
   return r.ok;
+}
+
+// Second order for a layer op(x, w, b): the gradients of <op(x, w, b), v> w.r.t.
+// x and w, recorded with create_graph, folded into a scalar whose own gradient
+// gradcheck compares with finite differences.
+bool gc_second_order(const std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>& op, const Tensor& v,
+                     const std::vector<Tensor>& xwb) {
+  return gc(
+      [&](const std::vector<Tensor>& in) {
+        tg::EnableGradGuard eg;  // gradcheck's finite differences run under no-grad
+        Tensor y = (op(in[0], in[1], in[2]) * v).sum();
+        auto gr = tg::autograd::grad({y}, {in[0], in[1]}, {.create_graph = true});
+        return (gr[0] * gr[0] * in[0]).sum() + (gr[1] * gr[1] * gr[1]).sum();
+      },
+      xwb);
+}
+
+// Sequential's fused output ys (its node named `fused`) against the same
+// layers op by op (unfused(), ending in a ReLU): the same values and the same
+// parameter gradients, bit for bit.
+void check_fusion(const Tensor& ys, const char* fused, const std::vector<Tensor>& params,
+                  const std::function<Tensor()>& unfused) {
+  REQUIRE(ys.impl()->meta);
+  CHECK(std::string(ys.impl()->meta->grad_fn->name) == fused);
+  ys.sum().backward();
+  std::vector<std::vector<float>> grads;
+  for (Tensor p : params) {
+    grads.push_back(p.grad().to_vector<float>());
+    p.set_grad(Tensor());
+  }
+  const Tensor yu = unfused();
+  CHECK(std::string(yu.impl()->meta->grad_fn->name) == "relu");
+  CHECK(ys.to_vector<float>() == yu.to_vector<float>());
+  yu.sum().backward();
+  for (size_t k = 0; k < params.size(); ++k) CHECK(grads[k] == params[k].grad().to_vector<float>());
 }
 
 Tensor rnd(const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
@@ -513,15 +549,8 @@ TEST_CASE("nn linear_relu: gradcheck (first and second order); Sequential fuses 
   Tensor x = rnd({3, 2, 4}, 21), w = rnd({5, 4}, 22), b = rnd({5}, 23);
   CHECK(gc([](const std::vector<Tensor>& v) { return F::linear_relu(v[0], v[1], v[2]); }, {x, w, b}));
   CHECK(gc([](const std::vector<Tensor>& v) { return F::linear_relu(v[0], v[1]); }, {x, w}));
-  const Tensor v = rnd({3, 2, 5}, 24).detach();
-  CHECK(gc(
-      [&](const std::vector<Tensor>& in) {
-        tg::EnableGradGuard eg;  // gradcheck's finite differences run under no-grad
-        Tensor y = (F::linear_relu(in[0], in[1], in[2]) * v).sum();
-        auto gr = tg::autograd::grad({y}, {in[0], in[1]}, {.create_graph = true});
-        return (gr[0] * gr[0] * in[0]).sum() + (gr[1] * gr[1] * gr[1]).sum();
-      },
-      {x, w, b}));
+  CHECK(gc_second_order([](const Tensor& x_, const Tensor& w_, const Tensor& b_) { return F::linear_relu(x_, w_, b_); },
+                        rnd({3, 2, 5}, 24).detach(), {x, w, b}));
 
   // A float32 MLP through Sequential (fused) and through the ops one by one.
   tg::Generator g(5);
@@ -529,22 +558,9 @@ TEST_CASE("nn linear_relu: gradcheck (first and second order); Sequential fuses 
   auto l2 = std::make_shared<nn::Linear>(nn::LinearOptions{8, 3}, g);
   nn::Sequential seq{l1, std::make_shared<nn::ReLU>(), l2, std::make_shared<nn::ReLU>()};
   const Tensor xs = tg::randn({7, 6}, g);
-  Tensor ys = seq.forward(xs);
-  REQUIRE(ys.impl()->meta);
-  CHECK(std::string(ys.impl()->meta->grad_fn->name) == "linear_relu");
-  ys.sum().backward();
-  std::vector<Tensor> fused;
-  for (Tensor p : {l1->weight, l1->bias, l2->weight, l2->bias}) {
-    fused.push_back(p.grad().clone());
-    p.set_grad(Tensor());
-  }
-  Tensor yu = tg::relu(tg::linear(tg::relu(tg::linear(xs, l1->weight, l1->bias)), l2->weight, l2->bias));
-  CHECK(std::string(yu.impl()->meta->grad_fn->name) == "relu");
-  CHECK(ys.to_vector<float>() == yu.to_vector<float>());
-  yu.sum().backward();
-  int k = 0;
-  for (const Tensor& p : {l1->weight, l1->bias, l2->weight, l2->bias})
-    CHECK(fused[size_t(k++)].to_vector<float>() == p.grad().to_vector<float>());
+  check_fusion(seq.forward(xs), "linear_relu", {l1->weight, l1->bias, l2->weight, l2->bias}, [&] {
+    return tg::relu(tg::linear(tg::relu(tg::linear(xs, l1->weight, l1->bias)), l2->weight, l2->bias));
+  });
   // a ReLU that does not follow a Linear, and a Linear at the end, run as themselves
   nn::Sequential other{std::make_shared<nn::ReLU>(), l1};
   CHECK(std::string(other.forward(xs).impl()->meta->grad_fn->name) == "linear");
@@ -612,15 +628,8 @@ TEST_CASE("nn conv2d_relu: gradcheck (first and second order); Sequential fuses 
   CHECK(gc([](const std::vector<Tensor>& v) { return F::conv2d_relu(v[0], v[1], v[2], {.padding = 1}); }, {x, w, b}));
   CHECK(gc([](const std::vector<Tensor>& v) { return F::conv2d_relu(v[0], v[1], Tensor(), {.stride = 2}); },
            {x, w}));
-  const Tensor v = rnd({2, 4, 4, 4}, 34).detach();
-  CHECK(gc(
-      [&](const std::vector<Tensor>& in) {
-        tg::EnableGradGuard eg;  // gradcheck's finite differences run under no-grad
-        Tensor y = (F::conv2d_relu(in[0], in[1], in[2]) * v).sum();
-        auto gr = tg::autograd::grad({y}, {in[0], in[1]}, {.create_graph = true});
-        return (gr[0] * gr[0] * in[0]).sum() + (gr[1] * gr[1] * gr[1]).sum();
-      },
-      {x, w, b}));
+  CHECK(gc_second_order([](const Tensor& x_, const Tensor& w_, const Tensor& b_) { return F::conv2d_relu(x_, w_, b_); },
+                        rnd({2, 4, 4, 4}, 34).detach(), {x, w, b}));
 
   // LeNet's front through Sequential (fused) and op by op, float32
   tg::Generator g(6);
@@ -629,24 +638,11 @@ TEST_CASE("nn conv2d_relu: gradcheck (first and second order); Sequential fuses 
   nn::Sequential seq{c1, std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2), c2,
                      std::make_shared<nn::ReLU>()};
   const Tensor xs = tg::randn({5, 1, 28, 28}, g);
-  Tensor ys = seq.forward(xs);
-  REQUIRE(ys.impl()->meta);
-  CHECK(std::string(ys.impl()->meta->grad_fn->name) == "conv2d_relu");
-  ys.sum().backward();
-  std::vector<Tensor> fused;
-  for (Tensor p : {c1->weight, c1->bias, c2->weight, c2->bias}) {
-    fused.push_back(p.grad().clone());
-    p.set_grad(Tensor());
-  }
-  Tensor yu = tg::relu(F::conv2d(F::max_pool2d(tg::relu(F::conv2d(xs, c1->weight, c1->bias, {.padding = 2})),
-                                               {.kernel = 2}),
-                                 c2->weight, c2->bias));
-  CHECK(std::string(yu.impl()->meta->grad_fn->name) == "relu");
-  CHECK(ys.to_vector<float>() == yu.to_vector<float>());
-  yu.sum().backward();
-  int k = 0;
-  for (const Tensor& p : {c1->weight, c1->bias, c2->weight, c2->bias})
-    CHECK(fused[size_t(k++)].to_vector<float>() == p.grad().to_vector<float>());
+  check_fusion(seq.forward(xs), "conv2d_relu", {c1->weight, c1->bias, c2->weight, c2->bias}, [&] {
+    return tg::relu(F::conv2d(
+        F::max_pool2d(tg::relu(F::conv2d(xs, c1->weight, c1->bias, {.padding = 2})), {.kernel = 2}), c2->weight,
+        c2->bias));
+  });
   // a Conv2d not followed by a ReLU runs as itself
   nn::Sequential plain{c1, std::make_shared<nn::MaxPool2d>(2)};
   CHECK(std::string(plain.forward(xs).impl()->meta->grad_fn->name) == "max_pool2d");
