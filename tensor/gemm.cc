@@ -5,7 +5,9 @@
 // plain triple loops the tests compare them against.
 //
 // Threads: C is cut into rectangles (never K), one per thread, each computed
-// by GemmTile with its own packed copies of the A and B blocks it needs. Each
+// by GemmTile with its own packed copies of the A and B blocks it needs, or,
+// for large products cut by rows, with one packed B shared by all (each
+// thread packs part of every block: kernels::SharedB). Each
 // element of C is accumulated in the same order whatever rectangle holds it,
 // so 1 and 2 threads give identical bits. Products below kSerialFlops run on
 // the calling thread. Workspaces are thread_local and only grow: after the
@@ -13,6 +15,7 @@
 #include "tensor/gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <new>
 #include <utility>
@@ -53,6 +56,23 @@ T* thread_workspace(size_t elems) {
   return static_cast<T*>(ws.get(elems * sizeof(T)));
 }
 
+// op(B) packed once for all the threads of a product (kernels::SharedB):
+// from this many multiply-adds, when a cut by rows gives every thread enough
+// rows to pack B (see gemm_impl), and up to kSharedBMaxBytes of packed B.
+// The buffer is the calling thread's and only grows.
+constexpr int64_t kSharedBFlops = int64_t(1) << 27;
+constexpr size_t kSharedBMaxBytes = size_t(64) << 20;
+
+template <class T>
+kernels::SharedB<T> shared_b(size_t slots, size_t slot_elems, size_t parts) {
+  thread_local Workspace ws;
+  const size_t b_bytes = (slots * slot_elems * sizeof(T) + 63) / 64 * 64;
+  auto* base = static_cast<unsigned char*>(ws.get(b_bytes + slots * parts * sizeof(std::atomic<int>)));
+  auto* state = reinterpret_cast<std::atomic<int>*>(base + b_bytes);
+  for (size_t k = 0; k < slots * parts; ++k) new (state + k) std::atomic<int>(0);
+  return {reinterpret_cast<T*>(base), state, 0, parts};
+}
+
 template <class T>
 GemmConfig config();
 template <>
@@ -64,12 +84,12 @@ GemmConfig config<double>() {
   return kernels::gemm_config_f64();
 }
 inline void tile(const GemmArgs<float>& g, size_t m0, size_t m1, size_t n0, size_t n1,
-                 float* ws) {
-  kernels::gemm_tile_f32(g, m0, m1, n0, n1, ws);
+                 float* ws, kernels::SharedB<float>* shared = nullptr, size_t first_part = 0) {
+  kernels::gemm_tile_f32(g, m0, m1, n0, n1, ws, shared, first_part);
 }
 inline void tile(const GemmArgs<double>& g, size_t m0, size_t m1, size_t n0, size_t n1,
-                 double* ws) {
-  kernels::gemm_tile_f64(g, m0, m1, n0, n1, ws);
+                 double* ws, kernels::SharedB<double>* shared = nullptr, size_t first_part = 0) {
+  kernels::gemm_tile_f64(g, m0, m1, n0, n1, ws, shared, first_part);
 }
 
 // C = beta * C (+ bias) (ReLU): the whole product when K == 0 or alpha == 0.
@@ -147,6 +167,24 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
   // (optim::detail::for_each_chunk gives thread p the p-th n-th of every
   // parameter), instead of half of every row crossing between cores.
   if (g.trans_a && !g.trans_c && um >= nt && best_cost >= 0) best_a = nt;
+  // A large product whose every row tile would pack B is cut by rows, with B
+  // packed once for all threads (kernels::SharedB): otherwise each thread
+  // packs all of B (rows cut) or all of A (columns cut), where OpenBLAS packs
+  // each once. 2048³ at 2 threads was cut by columns; by rows with B shared
+  // +3.5% (four alternating pairs, docs/gemm.md).
+  kernels::SharedB<T> shared{};
+  kernels::SharedB<T>* sh = nullptr;
+  if (!g.trans_c && um >= nt && M * N * K >= kSharedBFlops && N > int64_t(cfg.lanes) &&
+      (g.trans_b || M / nt > int64_t(cfg.direct_b_rows))) {
+    const size_t kc = kernels::even_kc(size_t(K), cfg.kc);
+    const size_t blocks_k = (size_t(K) + kc - 1) / kc, blocks_n = (size_t(N) + cfg.nc - 1) / cfg.nc;
+    if (blocks_k * blocks_n * kc * cfg.nc * sizeof(T) <= kSharedBMaxBytes) {
+      shared = shared_b<T>(blocks_k * blocks_n, kc * cfg.nc, size_t(nt));
+      shared.blocks_n = blocks_n;
+      sh = &shared;
+      best_a = nt, best_cost = 0;
+    }
+  }
   if (best_cost < 0) {  // fewer micro-tiles than threads: one rectangle
     serial_region([&] { tile(g, 0, M, 0, N, thread_workspace<T>(cfg.workspace_elems)); });
     return;
@@ -165,7 +203,7 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
       const int64_t i = t / b, n0 = (t % b) * cols, n1 = std::min(N, n0 + cols);
       const int64_t m0 = g.trans_c ? i * rows : M * i / a;
       const int64_t m1 = g.trans_c ? std::min(M, m0 + rows) : M * (i + 1) / a;
-      if (m0 < m1 && n0 < n1) tile(g, m0, m1, n0, n1, ws);
+      if (m0 < m1 && n0 < n1) tile(g, m0, m1, n0, n1, ws, sh, size_t(t));
     }
   });
 }

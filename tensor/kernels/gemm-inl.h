@@ -112,6 +112,7 @@ GemmConfig Config() {
   c.nc = Bk::kNC;
   c.lanes = Bk::kLanes;
   c.workspace_elems = Bk::kKC * Bk::kNC + Bk::kKC * std::max(Bk::kMR1, Bk::kMC) + 64 / sizeof(T);
+  c.direct_b_rows = Bk::kDirectBRows;
   return c;
 }
 
@@ -520,9 +521,44 @@ struct LineStream {
   size_t stride_bytes, per_row, left, col = 0;
 };
 
+// Block (pc, jc) of op(B) in its slot of a SharedB, packed: the parts nobody
+// has claimed are packed here (this tile's own part first), then the wait
+// for the parts other threads are packing (see SharedB).
+template <class T>
+HWY_INLINE const T* SharedBlock(const GemmArgs<T>& g, SharedB<T>& sh, size_t slot, size_t first_part,
+                                size_t pc, size_t kc, size_t jc, size_t nc) {
+  using Bk = Blocking<T>;
+  constexpr size_t NR = Bk::kNR;
+  T* blk = sh.buf + slot * (even_kc(g.K, Bk::kKC) * Bk::kNC);
+  std::atomic<int>* state = sh.state + slot * sh.parts;
+  const size_t panels = (nc + NR - 1) / NR;
+  for (size_t q = 0; q < sh.parts; ++q) {
+    const size_t part = (first_part + q) % sh.parts;
+    int expected = 0;
+    if (state[part].load(std::memory_order_relaxed) != 0 ||
+        !state[part].compare_exchange_strong(expected, 1, std::memory_order_acquire))
+      continue;
+    const size_t p0 = panels * part / sh.parts, p1 = panels * (part + 1) / sh.parts;
+    if (p1 > p0)
+      PackB(g.trans_b, g.B, g.ldb, pc, kc, jc + p0 * NR, std::min(nc, p1 * NR) - p0 * NR, blk + p0 * kc * NR);
+    state[part].store(2, std::memory_order_release);
+  }
+  for (size_t part = 0; part < sh.parts; ++part)
+    while (state[part].load(std::memory_order_acquire) != 2) {
+#if HWY_ARCH_X86
+      __builtin_ia32_pause();
+#endif
+    }
+  return blk;
+}
+
+// C[m0:m1, n0:n1] of the product g (see the file comment for the loops).
+// `shared`: op(B) packed once for all threads (SharedB), used when this tile
+// spans all of C's columns and packs B; `first_part` is the part of each
+// block this tile packs first (its index among the tiles).
 template <class T>
 void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
-              T* HWY_RESTRICT ws) {
+              T* HWY_RESTRICT ws, SharedB<T>* shared = nullptr, size_t first_part = 0) {
   using Bk = Blocking<T>;
   constexpr size_t NR = Bk::kNR, KC = Bk::kKC, NC = Bk::kNC, L = Bk::kLanes;
   using Seq = std::make_index_sequence<Bk::kMR>;
@@ -542,9 +578,7 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
   T* HWY_RESTRICT Ap = ws + KC * NC;
   const size_t K = g.K;
   const T* bias = static_cast<const T*>(g.bias);
-  // K in equal blocks of at most KC (784 = 4 x 196, not 3 x 256 + 16): the
-  // split depends on K only, so every tiling sums in the same order.
-  const size_t kc_even = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);
+  const size_t kc_even = even_kc(K, KC);
 
   // Which operands the micro-kernels read in place instead of packing:
   //  - A (row-major): unless its rows are (nearly) a multiple of 4 KiB apart,
@@ -559,6 +593,7 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
                                                             a_mod <= 4096 - Bk::kAConflictBytes);
   const bool row_a = direct_a && !g.trans_a;
   const bool direct_b = !g.trans_b && m1 - m0 <= Bk::kDirectBRows;
+  SharedB<T>* sh = shared && !direct_b && !narrow && n0 == 0 && n1 == g.N ? shared : nullptr;
 
   // A packed A that several NC blocks of columns reuse is packed once per KC
   // block, kMC rows at a time, rather than one micro-panel per NC block.
@@ -584,7 +619,11 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
       for (size_t jc = n0; jc < n1; jc += NC) {
         const size_t nc = std::min(NC, n1 - jc);
         const size_t direct_panels = direct_b && !narrow ? nc / NR : 0;  // full NR-wide panels
-        PackB(g.trans_b, g.B, g.ldb, pc, kc, jc, nc, Bp, direct_panels);
+        const T* b_block = Bp;
+        if (sh)
+          b_block = SharedBlock(g, *sh, pc / kc_even * sh->blocks_n + (jc - n0) / NC, first_part, pc, kc, jc, nc);
+        else
+          PackB(g.trans_b, g.B, g.ldb, pc, kc, jc, nc, Bp, direct_panels);
         for (size_t ir = ic; ir < i1; ir += MR) {
           const size_t mr = std::min(MR, i1 - ir);
           const T* a_panel = a_block    ? Ap + (ir - ic) * kc
@@ -614,7 +653,7 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
             s.trans = g.trans_c;
             T* c = g.trans_c ? g.C + (jc + jr) * g.ldc + ir : g.C + ir * g.ldc + jc + jr;
             const bool in_place = jr / NR < direct_panels;
-            const T* b_panel = in_place ? g.B + pc * g.ldb + jc + jr : Bp + jr * kc;
+            const T* b_panel = in_place ? g.B + pc * g.ldb + jc + jr : b_block + jr * kc;
             const size_t b_stride = in_place ? g.ldb : nr <= L ? L : NR;
             (nr <= L ? last_kernel : kernel)(kc, a_panel, a_stride, b_panel, b_stride, c, g.ldc,
                                              nr, s);

@@ -18,12 +18,12 @@ namespace HWY_NAMESPACE {
 GemmConfig ConfigF32() { return Config<float>(); }
 GemmConfig ConfigF64() { return Config<double>(); }
 void GemmTileF32(const GemmArgs<float>& g, size_t m0, size_t m1, size_t n0, size_t n1,
-                 float* ws) {
-  GemmTile<float>(g, m0, m1, n0, n1, ws);
+                 float* ws, SharedB<float>* shared, size_t first_part) {
+  GemmTile<float>(g, m0, m1, n0, n1, ws, shared, first_part);
 }
 void GemmTileF64(const GemmArgs<double>& g, size_t m0, size_t m1, size_t n0, size_t n1,
-                 double* ws) {
-  GemmTile<double>(g, m0, m1, n0, n1, ws);
+                 double* ws, SharedB<double>* shared, size_t first_part) {
+  GemmTile<double>(g, m0, m1, n0, n1, ws, shared, first_part);
 }
 const char* TargetNameHere() { return hwy::TargetName(HWY_TARGET); }
 
@@ -45,12 +45,12 @@ HWY_EXPORT(TargetNameHere);
 GemmConfig gemm_config_f32() { return HWY_DYNAMIC_DISPATCH(ConfigF32)(); }
 GemmConfig gemm_config_f64() { return HWY_DYNAMIC_DISPATCH(ConfigF64)(); }
 void gemm_tile_f32(const GemmArgs<float>& g, size_t m0, size_t m1, size_t n0, size_t n1,
-                   float* ws) {
-  HWY_DYNAMIC_DISPATCH(GemmTileF32)(g, m0, m1, n0, n1, ws);
+                   float* ws, SharedB<float>* shared, size_t first_part) {
+  HWY_DYNAMIC_DISPATCH(GemmTileF32)(g, m0, m1, n0, n1, ws, shared, first_part);
 }
 void gemm_tile_f64(const GemmArgs<double>& g, size_t m0, size_t m1, size_t n0, size_t n1,
-                   double* ws) {
-  HWY_DYNAMIC_DISPATCH(GemmTileF64)(g, m0, m1, n0, n1, ws);
+                   double* ws, SharedB<double>* shared, size_t first_part) {
+  HWY_DYNAMIC_DISPATCH(GemmTileF64)(g, m0, m1, n0, n1, ws, shared, first_part);
 }
 const char* gemm_target_name() { return HWY_DYNAMIC_DISPATCH(TargetNameHere)(); }
 

@@ -14,10 +14,12 @@ GemmConfig gemm_config_f32();
 GemmConfig gemm_config_f64();
 // C[m0:m1, n0:n1] of the product described by g; ws: config.workspace_elems
 // elements, 64-byte aligned. Both must come from the same dispatched target.
+// shared (optional): op(B) packed once for all the tiles of the product, see
+// SharedB; first_part: the part of each block this tile packs first.
 void gemm_tile_f32(const GemmArgs<float>& g, size_t m0, size_t m1, size_t n0, size_t n1,
-                   float* ws);
+                   float* ws, SharedB<float>* shared = nullptr, size_t first_part = 0);
 void gemm_tile_f64(const GemmArgs<double>& g, size_t m0, size_t m1, size_t n0, size_t n1,
-                   double* ws);
+                   double* ws, SharedB<double>* shared = nullptr, size_t first_part = 0);
 // Name of the Highway target the next GEMM would run on ("AVX3", "AVX2", ...).
 const char* gemm_target_name();
 

@@ -3,6 +3,8 @@
 #pragma once
 #include <stddef.h>
 
+#include <atomic>
+
 namespace tg {
 namespace kernels {
 
@@ -30,6 +32,28 @@ struct GemmConfig {
   size_t mr, nr, kc, nc;
   size_t lanes;  // of one vector of T
   size_t workspace_elems;  // elements of T GemmTile needs, 64-byte aligned
+  size_t direct_b_rows;    // tiles of at most this many rows read a row-major B in place
+};
+
+// K in equal blocks of at most KC (784 = 4 x 196, not 3 x 256 + 16): the
+// split depends on K only, so every tiling sums in the same order.
+inline size_t even_kc(size_t K, size_t KC) { return (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC); }
+
+// op(B) packed once for all the threads of one product, instead of once per
+// thread (tensor/gemm.cc offers it when C is cut by rows only and every tile
+// packs B). Each KC x NC block of op(B) has its own slot of `buf`: slot
+// (pc / kc_even) * blocks_n + (jc - n0) / NC, kc_even * NC elements each,
+// laid out as PackB lays out one block. A block is cut into `parts` runs of
+// whole NR panels; a tile that needs the block packs every part nobody has
+// claimed yet, starting at its own, then waits for the rest. A claimed part
+// is being packed by a running thread, so the wait always ends, even when one
+// thread ends up running every tile. Packing is a copy: the bits of C do not
+// depend on who packed what.
+template <class T>
+struct SharedB {
+  T* buf;
+  std::atomic<int>* state;  // per (slot, part): 0 free, 1 being packed, 2 packed
+  size_t blocks_n, parts;
 };
 
 }  // namespace kernels
