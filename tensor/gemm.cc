@@ -63,6 +63,14 @@ T* thread_workspace(size_t elems) {
 constexpr int64_t kSharedBFlops = int64_t(1) << 27;
 constexpr size_t kSharedBMaxBytes = size_t(64) << 20;
 
+}  // namespace
+
+namespace detail {
+std::atomic<int64_t> shared_b_products{0};
+}  // namespace detail
+
+namespace {
+
 template <class T>
 kernels::SharedB<T> shared_b(size_t slots, size_t slot_elems, size_t parts) {
   thread_local Workspace ws;
@@ -147,7 +155,8 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
     return;
   }
   // Cut C into a x b rectangles (a * b == nt) of whole micro-tiles, choosing
-  // the cut whose largest rectangle (padded, plus packing) is cheapest.
+  // the cut whose largest rectangle (padded, plus packing) is cheapest, unless
+  // one of the two rules below picks the cut by rows.
   const int64_t um = ceil_div(M, cfg.mr), un = ceil_div(N, cfg.nr);
   int64_t best_a = 1, best_cost = -1;
   for (int64_t a = 1; a <= nt; ++a) {
@@ -183,6 +192,7 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
       shared.blocks_n = blocks_n;
       sh = &shared;
       best_a = nt, best_cost = 0;
+      detail::shared_b_products.fetch_add(1, std::memory_order_relaxed);
     }
   }
   if (best_cost < 0) {  // fewer micro-tiles than threads: one rectangle

@@ -12,6 +12,7 @@
 // These functions thread internally through tg::parallel_for (above a size
 // threshold) and never allocate per call after warm-up.
 #pragma once
+#include <atomic>
 #include <cstdint>
 
 namespace tg {
@@ -42,6 +43,12 @@ void dgemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t
 // Name of the Highway target the GEMM kernels dispatch to on this CPU right now
 // ("AVX3", "AVX2", ...; tests may force others).
 const char* gemm_target_name();
+
+namespace detail {
+// Products that packed B once for all threads (SharedB, tensor/gemm.cc): lets
+// the tests see that their shapes take that path.
+extern std::atomic<int64_t> shared_b_products;
+}  // namespace detail
 
 // The plain triple loop the tests compare against (double accumulation).
 void sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

@@ -25,7 +25,8 @@
 // result does not depend on how the caller tiles C over threads.
 //
 // Kernels take pointers and counts; they never allocate, throw or spawn
-// threads. The caller provides the workspace (Config<T>().workspace_elems
+// threads (tiles sharing one packed B wait for each other's parts: SharedB).
+// The caller provides the workspace (Config<T>().workspace_elems
 // elements, 64-byte aligned). The scalar twin of all this is
 // tg::sgemm_ref/dgemm_ref, which the tests compare on every target.
 
@@ -41,6 +42,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <thread>
 #include <utility>
 
 #include "hwy/cache_control.h"
@@ -543,11 +545,17 @@ HWY_INLINE const T* SharedBlock(const GemmArgs<T>& g, SharedB<T>& sh, size_t slo
       PackB(g.trans_b, g.B, g.ldb, pc, kc, jc + p0 * NR, std::min(nc, p1 * NR) - p0 * NR, blk + p0 * kc * NR);
     state[part].store(2, std::memory_order_release);
   }
+  // A part is packed in microseconds; if its packer lost its core, give ours
+  // up rather than spin through the time slice.
   for (size_t part = 0; part < sh.parts; ++part)
-    while (state[part].load(std::memory_order_acquire) != 2) {
+    for (int spins = 0; state[part].load(std::memory_order_acquire) != 2; ++spins) {
+      if (spins < (1 << 12)) {
 #if HWY_ARCH_X86
-      __builtin_ia32_pause();
+        __builtin_ia32_pause();
 #endif
+      } else {
+        std::this_thread::yield();
+      }
     }
   return blk;
 }

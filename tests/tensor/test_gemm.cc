@@ -321,47 +321,63 @@ TEST_CASE("gemm: 1 and 2 threads give identical bits") {
 
 // Large products cut by rows pack B once for all threads (kernels::SharedB):
 // each block of B is cut into one part per thread, packed by whoever claims it.
-// Parts of several KC and NC blocks, a last panel one vector wide (N = 520)
-// and wider (700), Bᵀ, Aᵀ, a tile with two blocks of packed A (2,100 rows per
-// thread) that reuses the packed B, 3 threads on this 2-core machine (a
-// thread may claim parts of a block another is computing with): same bits as
-// 1 thread, and within the reference's bound.
+// Every shape below takes that path (tg::detail::shared_b_products counts
+// them): parts of several KC and NC blocks, a last panel one vector wide
+// (N = 520) and wider (700), Bᵀ, Aᵀ, Aᵀ·Bᵀ, and rows 4 KiB apart with 2,100
+// rows per thread (two blocks of packed A per tile, the second reusing the
+// packed B). 3 threads: the pool has one worker on this 2-core machine, so one
+// thread runs two of the three tiles and finds parts already packed or packs
+// them itself. Same bits as 1 thread, within the reference's bound; on every
+// Highway target too (their panel widths differ), with a last panel of 8.
+namespace {
+struct SharedCase {
+  bool ta, tb;
+  int64_t M, N, K, lda_pad;
+};
+void shared_b_case(const SharedCase& s, int threads, std::mt19937& rng) {
+  CAPTURE(threads);
+  CAPTURE(s.ta);
+  CAPTURE(s.tb);
+  CAPTURE(s.M);
+  const int64_t lda = (s.ta ? s.M : s.K) + s.lda_pad, ldb = s.tb ? s.K : s.N;
+  const int64_t a_elems = (s.ta ? s.K : s.M) * lda;
+  const std::vector<float> A = random_vec<float>(rng, a_elems), B = random_vec<float>(rng, s.K * s.N);
+  const std::vector<float> bias = random_vec<float>(rng, s.N), C0 = random_vec<float>(rng, s.M * s.N);
+  const std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), D0(C0.begin(), C0.end());
+  std::vector<float> C1 = C0, Cn = C0, R = C0;
+  std::vector<double> D1 = D0, Dn = D0;
+  tg::set_num_threads(1);
+  tg::sgemm(s.ta, s.tb, s.M, s.N, s.K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, C1.data(), s.N,
+            {bias.data(), true});
+  tg::dgemm(s.ta, s.tb, s.M, s.N, s.K, 1., Ad.data(), lda, Bd.data(), ldb, 0., D1.data(), s.N);
+  tg::set_num_threads(threads);
+  const int64_t shared_before = tg::detail::shared_b_products.load();
+  tg::sgemm(s.ta, s.tb, s.M, s.N, s.K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, Cn.data(), s.N,
+            {bias.data(), true});
+  tg::dgemm(s.ta, s.tb, s.M, s.N, s.K, 1., Ad.data(), lda, Bd.data(), ldb, 0., Dn.data(), s.N);
+  CHECK(tg::detail::shared_b_products.load() - shared_before == 2);  // float and double
+  CHECK(C1 == Cn);
+  CHECK(D1 == Dn);
+  tg::sgemm_ref(s.ta, s.tb, s.M, s.N, s.K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, R.data(), s.N,
+                {bias.data(), true});
+  int bad = 0;
+  for (int64_t i = 0; i < s.M * s.N; ++i) bad += std::abs(Cn[size_t(i)] - R[size_t(i)]) > 1e-4f;
+  CHECK(bad == 0);
+}
+}  // namespace
+
 TEST_CASE("gemm: B packed once for all threads gives the bits of one thread") {
   ThreadsGuard guard;
   std::mt19937 rng(29);
-  struct S {
-    bool ta, tb;
-    int64_t M, N, K;
-  };
   for (int threads : {2, 3})
-    for (S s : {S{false, false, 900, 700, 330}, S{false, true, 900, 520, 300}, S{true, false, 900, 700, 200},
-                S{true, true, 900, 530, 260}, S{false, false, 4200, 200, 200}}) {
-      CAPTURE(threads);
-      CAPTURE(s.ta);
-      CAPTURE(s.tb);
-      CAPTURE(s.M);
-      const int64_t lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
-      const std::vector<float> A = random_vec<float>(rng, s.M * s.K), B = random_vec<float>(rng, s.K * s.N);
-      const std::vector<float> bias = random_vec<float>(rng, s.N), C0 = random_vec<float>(rng, s.M * s.N);
-      const std::vector<double> Ad(A.begin(), A.end()), Bd(B.begin(), B.end()), D0(C0.begin(), C0.end());
-      std::vector<float> C1 = C0, Cn = C0, R = C0;
-      std::vector<double> D1 = D0, Dn = D0;
-      tg::set_num_threads(1);
-      tg::sgemm(s.ta, s.tb, s.M, s.N, s.K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, C1.data(), s.N,
-                {bias.data(), true});
-      tg::dgemm(s.ta, s.tb, s.M, s.N, s.K, 1., Ad.data(), lda, Bd.data(), ldb, 0., D1.data(), s.N);
-      tg::set_num_threads(threads);
-      tg::sgemm(s.ta, s.tb, s.M, s.N, s.K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, Cn.data(), s.N,
-                {bias.data(), true});
-      tg::dgemm(s.ta, s.tb, s.M, s.N, s.K, 1., Ad.data(), lda, Bd.data(), ldb, 0., Dn.data(), s.N);
-      CHECK(C1 == Cn);
-      CHECK(D1 == Dn);
-      tg::sgemm_ref(s.ta, s.tb, s.M, s.N, s.K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, R.data(), s.N,
-                    {bias.data(), true});
-      int bad = 0;
-      for (int64_t i = 0; i < s.M * s.N; ++i) bad += std::abs(Cn[size_t(i)] - R[size_t(i)]) > 1e-4f;
-      CHECK(bad == 0);
-    }
+    for (SharedCase s : {SharedCase{false, false, 900, 700, 330, 0}, SharedCase{false, true, 900, 520, 300, 0},
+                         SharedCase{true, false, 900, 700, 330, 0}, SharedCase{true, true, 900, 530, 330, 0},
+                         SharedCase{false, false, 4200, 600, 64, 1024 - 64}})
+      shared_b_case(s, threads, rng);
+  tgtest::for_each_target([&](const std::string& target_name) {
+    CAPTURE(target_name);
+    shared_b_case(SharedCase{false, false, 600, 520, 440, 0}, 2, rng);
+  });
 }
 
 // The fused ReLU follows relu's rule on every target: a NaN output (a NaN in a
