@@ -71,14 +71,17 @@ std::atomic<int64_t> shared_b_products{0};
 
 namespace {
 
+// The slots of blocks_k x blocks_n blocks of slot_elems elements, and their
+// parts' states (all free), in the calling thread's buffer.
 template <class T>
-kernels::SharedB<T> shared_b(size_t slots, size_t slot_elems, size_t parts) {
+kernels::SharedB<T> shared_b(size_t blocks_k, size_t blocks_n, size_t slot_elems, size_t parts) {
   thread_local Workspace ws;
+  const size_t slots = blocks_k * blocks_n;
   const size_t b_bytes = (slots * slot_elems * sizeof(T) + 63) / 64 * 64;
   auto* base = static_cast<unsigned char*>(ws.get(b_bytes + slots * parts * sizeof(std::atomic<int>)));
   auto* state = reinterpret_cast<std::atomic<int>*>(base + b_bytes);
   for (size_t k = 0; k < slots * parts; ++k) new (state + k) std::atomic<int>(0);
-  return {reinterpret_cast<T*>(base), state, 0, parts};
+  return {reinterpret_cast<T*>(base), state, slot_elems, blocks_n, parts};
 }
 
 template <class T>
@@ -180,7 +183,7 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
   // packed once for all threads (kernels::SharedB): otherwise each thread
   // packs all of B (rows cut) or all of A (columns cut), where OpenBLAS packs
   // each once. 2048³ at 2 threads was cut by columns; by rows with B shared
-  // +3.5% (four alternating pairs, docs/gemm.md).
+  // +3.5-11% (eleven alternating pairs, docs/gemm.md).
   kernels::SharedB<T> shared{};
   kernels::SharedB<T>* sh = nullptr;
   if (!g.trans_c && um >= nt && M * N * K >= kSharedBFlops && N > int64_t(cfg.lanes) &&
@@ -188,8 +191,7 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
     const size_t kc = kernels::even_kc(size_t(K), cfg.kc);
     const size_t blocks_k = (size_t(K) + kc - 1) / kc, blocks_n = (size_t(N) + cfg.nc - 1) / cfg.nc;
     if (blocks_k * blocks_n * kc * cfg.nc * sizeof(T) <= kSharedBMaxBytes) {
-      shared = shared_b<T>(blocks_k * blocks_n, kc * cfg.nc, size_t(nt));
-      shared.blocks_n = blocks_n;
+      shared = shared_b<T>(blocks_k, blocks_n, kc * cfg.nc, size_t(nt));
       sh = &shared;
       best_a = nt, best_cost = 0;
       detail::shared_b_products.fetch_add(1, std::memory_order_relaxed);

@@ -538,9 +538,8 @@ struct LineStream {
 template <class T>
 HWY_INLINE const T* SharedBlock(const GemmArgs<T>& g, SharedB<T>& sh, size_t slot, size_t first_part,
                                 size_t pc, size_t kc, size_t jc, size_t nc) {
-  using Bk = Blocking<T>;
-  constexpr size_t NR = Bk::kNR;
-  T* blk = sh.buf + slot * (even_kc(g.K, Bk::kKC) * Bk::kNC);
+  constexpr size_t NR = Blocking<T>::kNR;
+  T* blk = sh.buf + slot * sh.slot_elems;
   std::atomic<int>* state = sh.state + slot * sh.parts;
   const size_t panels = (nc + NR - 1) / NR;
   for (size_t q = 0; q < sh.parts; ++q) {
@@ -638,7 +637,7 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
         const size_t direct_panels = direct_b && !narrow ? nc / NR : 0;  // full NR-wide panels
         const T* b_block = Bp;
         if (sh)
-          b_block = SharedBlock(g, *sh, pc / kc_even * sh->blocks_n + (jc - n0) / NC, first_part, pc, kc, jc, nc);
+          b_block = SharedBlock(g, *sh, pc / kc_even * sh->blocks_n + jc / NC, first_part, pc, kc, jc, nc);
         else
           PackB(g.trans_b, g.B, g.ldb, pc, kc, jc, nc, Bp, direct_panels);
         for (size_t ir = ic; ir < i1; ir += MR) {

@@ -40,10 +40,10 @@ struct GemmConfig {
 inline size_t even_kc(size_t K, size_t KC) { return (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC); }
 
 // op(B) packed once for all the threads of one product, instead of once per
-// thread (tensor/gemm.cc offers it when C is cut by rows only and every tile
-// packs B). Each KC x NC block of op(B) has its own slot of `buf`: slot
-// (pc / kc_even) * blocks_n + (jc - n0) / NC, kc_even * NC elements each,
-// laid out as PackB lays out one block. A block is cut into `parts` runs of
+// thread (tensor/gemm.cc offers it for large products, which it then cuts by
+// rows, so every tile spans all columns and packs B). Each KC x NC block of
+// op(B) has its own slot of `buf`: slot (pc / kc_even) * blocks_n + jc / NC,
+// slot_elems (kc_even * NC) elements each, laid out as PackB lays out one block. A block is cut into `parts` runs of
 // whole NR panels; a tile that needs the block packs every part nobody has
 // claimed yet, starting at its own, then waits for the rest. A claimed part
 // is being packed by a running thread, so the wait always ends, even when one
@@ -53,7 +53,7 @@ template <class T>
 struct SharedB {
   T* buf;
   std::atomic<int>* state;  // per (slot, part): 0 free, 1 being packed, 2 packed
-  size_t blocks_n, parts;
+  size_t slot_elems, blocks_n, parts;
 };
 
 }  // namespace kernels
