@@ -170,8 +170,10 @@ int main(int argc, char** argv) {
     acc = double(correct) / double(test.size());
   }
   std::printf("{\"impl\": \"tapegrad\", \"workload\": \"%s\", \"threads\": %d, \"seed\": %llu, \"epochs\": %d, "
-              "\"epoch_s\": %s, \"epoch_cpu_s\": %s, \"train_loss\": %s, \"test_acc\": %.4f, \"peak_mib\": %.1f, \"peak_train_mib\": %.1f}\n",
-              workload.c_str(), tg::get_num_threads(), (unsigned long long)seed, epochs, join(epoch_s).c_str(),
+              "\"batches_per_epoch\": %lld, \"epoch_s\": %s, \"epoch_cpu_s\": %s, \"train_loss\": %s, \"test_acc\": %.4f, "
+              "\"peak_mib\": %.1f, \"peak_train_mib\": %.1f}\n",
+              workload.c_str(), tg::get_num_threads(), (unsigned long long)seed, epochs,
+              (long long)loader.batches_per_epoch(), join(epoch_s).c_str(),
               join(epoch_cpu_s).c_str(), join(losses).c_str(), 100 * acc, vm_hwm_mib(), peak_train);
   return 0;
 }
