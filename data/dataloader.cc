@@ -34,7 +34,9 @@ DataLoader::DataLoader(DatasetPtr dataset, DataLoaderOptions options, TransformP
   TG_CHECK(dataset_ != nullptr, "DataLoader: the dataset is null");
   TG_CHECK(options_.batch_size >= 1, "DataLoader: batch_size must be >= 1, got ", options_.batch_size);
   n_ = dataset_->size();
-  batches_ = options_.drop_last ? n_ / options_.batch_size : (n_ + options_.batch_size - 1) / options_.batch_size;
+  // ceil(n / bs) without n + bs - 1, which overflows for a batch_size near INT64_MAX
+  const int64_t bs = options_.batch_size;
+  batches_ = n_ / bs + (!options_.drop_last && n_ % bs != 0 ? 1 : 0);
   if (options_.prefetch) worker_ = std::thread([this] { worker_loop(); });
 }
 
@@ -100,6 +102,11 @@ Example DataLoader::collate_batch(const std::vector<int64_t>& idx, bool pooled) 
   }
   if (reuse.data.defined()) {
     std::atomic_thread_fence(std::memory_order_acquire);  // after the last owner's release
+    // A recycled batch is a new tensor: drop the autograd state its last
+    // owner may have given it (requires_grad_, a .grad). Reset, not edited: a
+    // graph that is still alive may point at the old Meta as its leaf.
+    reuse.data.impl()->meta.reset();
+    reuse.target.impl()->meta.reset();
     if (dataset_->get_batch_into(idx, reuse)) return reuse;
   }
   return dataset_->get_batch(idx);

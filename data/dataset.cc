@@ -140,9 +140,14 @@ std::vector<int64_t> random_permutation(int64_t n, Generator& gen) {
 std::vector<std::shared_ptr<Subset>> random_split(DatasetPtr dataset, const std::vector<int64_t>& lengths,
                                                   Generator& gen) {
   TG_CHECK(dataset != nullptr, "random_split: the dataset is null");
+  const int64_t n = dataset->size();
   int64_t total = 0;
-  for (int64_t l : lengths) {
+  for (size_t k = 0; k < lengths.size(); ++k) {
+    const int64_t l = lengths[k];
     TG_CHECK(l >= 0, "random_split: lengths must be >= 0, got ", l);
+    // compared before adding: a sum past INT64_MAX would wrap around
+    TG_CHECK(l <= n - total, "random_split: lengths sum to more than the dataset's ", n, " examples (",
+             total, " before lengths[", k, "] = ", l, ")");
     total += l;
   }
   TG_CHECK(total == dataset->size(), "random_split: lengths sum to ", total, " but the dataset has ",

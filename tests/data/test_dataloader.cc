@@ -2,11 +2,14 @@
 // as a pure function of (seed, epoch), equality across thread counts and with
 // or without prefetch, drop_last, batch sizes 1 / k / n, resuming mid-epoch
 // from state(), clean destruction mid-epoch, errors from the worker, one
-// thread per batch with prefetch, and Subset / take / random_split.
+// thread per batch with prefetch, recycled batch buffers (never while held,
+// and without their last owner's autograd state), batch sizes up to INT64_MAX,
+// and Subset / take / random_split (lengths whose sum would overflow).
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <numeric>
 #include <set>
 
@@ -129,6 +132,16 @@ TEST_CASE("dataloader: batch sizes 1 (SGD), k, and n (full batch); drop_last") {
   CHECK_THROWS_WITH_AS(none.next(), doctest::Contains("an epoch has no batches (23 examples, batch_size 30, drop_last)"),
                        tg::Error);
   CHECK_THROWS_WITH_AS(DataLoader(ds, {.batch_size = 0}), doctest::Contains("batch_size must be >= 1, got 0"), tg::Error);
+  // a batch_size near INT64_MAX (a way to say "full batch"): one batch, no
+  // overflow in the batch count (n + batch_size - 1 wrapped: 0 or -1 batches)
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  for (int64_t bs : {kMax, kMax - 5}) {
+    DataLoader huge(ds, {.batch_size = bs, .seed = 3});
+    CHECK(huge.batches_per_epoch() == 1);
+    CHECK(run_epoch(huge)[0].size() == 23);
+    DataLoader huge_drop(ds, {.batch_size = bs, .drop_last = true});
+    CHECK(huge_drop.batches_per_epoch() == 0);
+  }
 }
 
 TEST_CASE("dataloader: range-for covers the rest of the epoch; next() runs on across epochs") {
@@ -252,6 +265,11 @@ TEST_CASE("dataset: Subset, take and random_split") {
   CHECK(seen.size() == 30);
   CHECK_THROWS_WITH_AS(random_split(ds, {20, 5}, g1), doctest::Contains("lengths sum to 25 but the dataset has 30"),
                        tg::Error);
+  // lengths whose sum passes INT64_MAX (it wrapped to 30 and was accepted)
+  const int64_t q = int64_t(1) << 62;
+  CHECK_THROWS_WITH_AS(random_split(ds, {20, q, q, q, q + 10}, g1),
+                       doctest::Contains("lengths sum to more than the dataset's 30 examples (20 before lengths[1] = "),
+                       tg::Error);
 
   // a Subset of a Subset batches through the base's get_batch
   auto sub = std::make_shared<Subset>(s1[0], std::vector<int64_t>{3, 0});
@@ -309,6 +327,37 @@ TEST_CASE("dataloader: batch buffers are recycled once released, never while hel
     }
     CHECK(seen.size() <= 6u);  // a handful of buffers in rotation
     CHECK(held.data.to_vector<float>() == held_values);
+  }
+}
+
+TEST_CASE("dataloader: a recycled batch comes back without its last owner's autograd state") {
+  // A caller that took gradients with respect to a batch (FGSM, saliency)
+  // and let it go: the buffer is reused, but the new batch is a fresh tensor
+  // (no requires_grad, no .grad, in-place ops allowed).
+  tg_test::TempDir dir;
+  tg_test::write_mnist_fixture(dir.path.string(), "train", 64);
+  auto ds = share(MNIST(dir.path.string()));
+  for (bool prefetch : {false, true}) {
+    CAPTURE(prefetch);
+    DataLoader l(ds, {.batch_size = 16, .seed = 2, .prefetch = prefetch});
+    std::set<const float*> graded;
+    for (int k = 0; k < 6; ++k) {
+      Example b = l.next();
+      b.data.requires_grad_();
+      tg::sum(b.data).backward();
+      REQUIRE(b.data.grad().defined());
+      graded.insert(b.data.data_ptr<float>());
+    }
+    int reused = 0;
+    for (int k = 0; k < 24; ++k) {
+      Example c = l.next();
+      reused += graded.count(c.data.data_ptr<float>()) ? 1 : 0;
+      CHECK_FALSE(c.data.requires_grad());
+      CHECK_FALSE(c.data.grad().defined());
+      CHECK_FALSE(c.target.requires_grad());
+      CHECK_NOTHROW(c.data.mul_(2.0));  // in place on a batch: allowed, it requires no grad
+    }
+    CHECK(reused > 0);  // the case under test did happen: graded buffers came back
   }
 }
 
