@@ -102,10 +102,17 @@ Tensor record_node(const char* name, Tensor out, const Tensor* inputs, size_t n_
 // ---------------------------------------------------------------- engine
 namespace {
 
+// The first gradient becomes the leaf's .grad without a copy only when
+// nothing else can see it: later gradients are added into .grad in place.
+// The handle counts too, not just the storage: add's backward hands the same
+// dy to both inputs, and a tensor shared as two leaves' .grad (or as a leaf's
+// .grad and a node's pending gradient) was then changed through the other.
 void accumulate_leaf(Meta& m, const Tensor& g, bool create_graph) {
   if (!m.grad.defined()) {
     if (create_graph) m.grad = g;
-    else if (!g.is_contiguous() || g.impl()->storage.use_count() > 1 || g.impl()->meta) m.grad = raw::clone(g);
+    else if (!g.is_contiguous() || g.impl_ptr().use_count() > 1 || g.impl()->storage.use_count() > 1 ||
+             g.impl()->meta)
+      m.grad = raw::clone(g);
     else m.grad = g;
     return;
   }
@@ -139,6 +146,19 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     return true;
   };
   std::vector<std::shared_ptr<Node>> stack;
+  // A backward that throws (a saved tensor modified in place, anomaly mode)
+  // must not leave partial sums in the nodes' grad buffers: the next backward
+  // through those nodes added them in.
+  struct ClearBuffersOnThrow {
+    std::vector<std::shared_ptr<Node>>& nodes;
+    std::vector<std::shared_ptr<Node>> roots;
+    bool done = false;
+    ~ClearBuffersOnThrow() {
+      if (done) return;
+      for (auto& n : nodes) n->grad_buffer = Tensor();
+      for (auto& n : roots) n->grad_buffer = Tensor();
+    }
+  } clear_on_throw{nodes, {}};
   for (size_t r = 0; r < roots.size(); ++r) {
     const Tensor& root = roots[r];
     TG_CHECK(root.defined() && root.requires_grad(), "backward: the tensor does not require grad and has no grad_fn; "
@@ -157,6 +177,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     TG_CHECK(!n->released, "backward: trying to backward through the graph a second time (op '", n->name,
              "'); its saved tensors were freed. Pass retain_graph=true to the first backward if you need to.");
     n->grad_buffer = n->grad_buffer.defined() ? add(n->grad_buffer, grad_roots[r]) : grad_roots[r];
+    clear_on_throw.roots.push_back(n);
     if (first_visit(n.get())) stack.push_back(n);
   }
   while (!stack.empty()) {
@@ -205,6 +226,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       }
     }
   }
+  clear_on_throw.done = true;
   if (!retain_graph) {
     for (const std::shared_ptr<Node>& n : nodes) {
       n->released = true;

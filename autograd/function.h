@@ -16,6 +16,7 @@
 #pragma once
 #include <memory>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include "autograd/node.h"
@@ -24,12 +25,26 @@ namespace tg::autograd {
 
 class FunctionCtx {
  public:
-  void save_for_backward(std::vector<Tensor> ts) { saved_ = std::move(ts); }
-  const std::vector<Tensor>& saved() const { return saved_; }
+  void save_for_backward(std::vector<Tensor> ts) {
+    saved_ = std::move(ts);
+    versions_.clear();
+    for (const Tensor& t : saved_) versions_.push_back(t.defined() ? t.version() : 0);
+  }
+  // The saved tensors, checked as the built-in ops check theirs: one modified
+  // in place since save_for_backward would give a wrong gradient silently.
+  const std::vector<Tensor>& saved() const {
+    for (size_t i = 0; i < saved_.size(); ++i)
+      TG_CHECK(!saved_[i].defined() || saved_[i].version() == versions_[i],
+               "custom Function: saved tensor ", i, " was modified by an in-place operation after "
+               "save_for_backward (version ", versions_[i], " -> ", saved_[i].version(),
+               "); use an out-of-place op or save a clone()");
+    return saved_;
+  }
   std::vector<double> scalars;  // free-form non-tensor state
 
  private:
   std::vector<Tensor> saved_;
+  std::vector<decltype(std::declval<Tensor>().version())> versions_;
 };
 
 template <class Derived>

@@ -51,10 +51,14 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 // y = a ^ b        da = sum_to(dy * b * a^(b-1), a)   db = sum_to(dy * y * log(a), b)
+// (da = 0 where b == 0, as PyTorch: b * a^(b-1) is 0 * inf = NaN at a = 0)
 Tensor pow(const Tensor& a, const Tensor& b) {
   return record("pow", raw::binary(BinaryOp::Pow, a, b, "pow"), {a, b}, [](BackwardCtx& c) {
     const Tensor a = c.in(0), b = c.in(1);
-    if (c.needs(0)) c.accumulate(0, sum_to(mul(c.dy, mul(b, pow(a, sub(b, 1.0)))), c.in_shape(0)));
+    if (c.needs(0)) {
+      const Tensor z = zeros({}, {.dtype = c.dy.dtype()});
+      c.accumulate(0, sum_to(mul(c.dy, where(eq(b.detach(), 0.0), z, mul(b, pow(a, sub(b, 1.0))))), c.in_shape(0)));
+    }
     if (c.needs(1)) c.accumulate(1, sum_to(mul(c.dy, mul(pow(a, b), log(a))), c.in_shape(1)));
   });
 }
@@ -93,10 +97,11 @@ Tensor div(const Tensor& a, double s) {
   return record("div_scalar", raw::binary(BinaryOp::Div, a, s, false, "div"), {a},
                 [s](BackwardCtx& c) { c.accumulate(0, div(c.dy, s)); }, kSaveNone);
 }
-// y = a ^ p   da = dy * p * a^(p-1)
+// y = a ^ p   da = dy * p * a^(p-1)   (p = 0: da = 0, not 0 * 0^-1 = NaN at a = 0)
 Tensor pow(const Tensor& a, double p) {
   return record("pow_scalar", raw::unary(UnaryOp::PowScalar, a, "pow", p), {a}, [p](BackwardCtx& c) {
-    c.accumulate(0, p == 2.0 ? mul(c.dy, mul(c.in(0), 2.0)) : mul(c.dy, mul(pow(c.in(0), p - 1.0), p)));
+    if (p == 0.0) c.accumulate(0, mul(c.dy, 0.0));
+    else c.accumulate(0, p == 2.0 ? mul(c.dy, mul(c.in(0), 2.0)) : mul(c.dy, mul(pow(c.in(0), p - 1.0), p)));
   });
 }
 // y = s - a   da = -dy

@@ -98,8 +98,10 @@ static Tensor slice_scatter(const Tensor& src, const Shape& shape, int dim, int6
 Tensor Tensor::slice(int64_t dim_in, int64_t start, int64_t end, int64_t step) const {
   const int d = wrap_dim(dim_in, dim(), "slice");
   Tensor y = raw::slice(*this, d, start, end, step);
-  // Normalized bounds for the backward.
-  const int64_t s0 = (y.offset() - offset()) / std::max<int64_t>(stride(d), 1);
+  // Normalized bounds for the backward, as raw::slice computes them (not from
+  // the change of offset: a stride-0, expanded dim has none whatever the start).
+  const int64_t n = shape()[d];
+  const int64_t s0 = std::min(std::max<int64_t>(start < 0 ? start + n : start, 0), n);
   const int64_t s1 = s0 + y.shape()[d] * step;
   return record("slice", y, {*this}, [d, s0, s1, step](BackwardCtx& c) {
     c.accumulate(0, slice_scatter(c.dy, c.in_shape(0), d, s0, std::min(s1, c.in_shape(0)[d]), step));

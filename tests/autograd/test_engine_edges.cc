@@ -1,0 +1,148 @@
+// Autograd engine edge cases found by review (session 10), each checked
+// against values derived by hand (and against PyTorch 1.13 when found):
+// a gradient handle shared between two leaves or with the caller, partial
+// sums left behind by a backward that throws, custom Functions' saved tensors
+// modified in place, pow's gradient at 0^0, and slice backward on an expanded
+// (stride-0) dim.
+#include "../common/test_util.h"
+
+using tg::Tensor;
+
+namespace {
+std::vector<double> v(const Tensor& t) { return t.to_vector<double>(); }
+}  // namespace
+
+TEST_CASE("autograd: a gradient handed to two inputs is never shared as their .grad") {
+  // add's backward gives both inputs the same dy; it became a.grad and b.grad
+  // at once, and the in-place accumulation of one changed the other.
+  Tensor a = tg::tensor({1.0, 2.0, 3.0}), b = tg::tensor({1.0, 1.0, 1.0});
+  a.requires_grad_();
+  b.requires_grad_();
+  const Tensor c = tg::tensor({2.0, 2.0, 2.0});
+  (((a + b) * c).sum() + (a * a).sum()).backward();
+  CHECK(v(a.grad()) == std::vector<double>{4.0, 6.0, 8.0});  // c + 2a
+  CHECK(v(b.grad()) == std::vector<double>{2.0, 2.0, 2.0});  // c (was a's [4, 6, 8])
+
+  Tensor x = tg::tensor({1.0, 2.0}), y = tg::tensor({3.0, 4.0});
+  x.requires_grad_();
+  y.requires_grad_();
+  (x + y).sum().backward();
+  (x + y).sum().backward();
+  CHECK(v(x.grad()) == std::vector<double>{2.0, 2.0});
+  CHECK(v(y.grad()) == std::vector<double>{2.0, 2.0});  // was 3: x's second add went into y's grad too
+
+  // a leaf's .grad and another node's pending gradient: z.grad depends on
+  // h = a + tanh(z)'s dy reaching tanh's node unchanged
+  Tensor z = tg::tensor({0.5, -0.25}), w = tg::tensor({1.5, 2.0});
+  z.requires_grad_();
+  w.requires_grad_();
+  const Tensor k = tg::tensor({2.0, 3.0});
+  const Tensor h = w + tg::tanh(z);
+  ((h * k).sum() + (w * 4.0).sum()).backward();
+  const std::vector<double> dz = v(z.grad());
+  for (size_t i = 0; i < 2; ++i) {
+    const double t = std::tanh(i == 0 ? 0.5 : -0.25);
+    CHECK(dz[i] == doctest::Approx(v(k)[i] * (1 - t * t)).epsilon(1e-12));
+  }
+  CHECK(v(w.grad()) == std::vector<double>{6.0, 7.0});  // k + 4
+}
+
+TEST_CASE("autograd: the caller's gradient tensor is never adopted as .grad") {
+  Tensor x = tg::tensor({1.0, 2.0});
+  x.requires_grad_();
+  const Tensor g = tg::tensor({0.5, 0.25});
+  x.backward(g);
+  x.backward(g);
+  CHECK(v(x.grad()) == std::vector<double>{1.0, 0.5});
+  CHECK(v(g) == std::vector<double>{0.5, 0.25});  // was doubled in place by the second backward
+  Tensor y = x * 2.0;
+  const Tensor gy = tg::tensor({1.0, 1.0});
+  x.set_grad(Tensor());
+  y.backward(gy);
+  y = x * 2.0;
+  y.backward(gy);
+  CHECK(v(x.grad()) == std::vector<double>{4.0, 4.0});
+  CHECK(v(gy) == std::vector<double>{1.0, 1.0});
+}
+
+TEST_CASE("autograd: a backward that throws leaves no partial sums for the next one") {
+  Tensor w = tg::tensor({1.0, 2.0});
+  w.requires_grad_();
+  const Tensor z = w * 3.0;
+  Tensor e = tg::tensor({5.0, 5.0});
+  const Tensor bb = z * e;  // saves e
+  const Tensor a = (z * 2.0).sum();
+  const Tensor loss = bb.sum() + a;
+  {
+    tg::NoGradGuard ng;
+    e.add_(1.0);
+  }
+  CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("modified by an in-place operation"), tg::Error);
+  z.sum().backward();
+  CHECK(v(w.grad()) == std::vector<double>{3.0, 3.0});  // was 9: z's buffer kept a's partial 2
+}
+
+namespace {
+struct ScaleBy : tg::autograd::Function<ScaleBy> {
+  // y = x * w   dx = dy * w
+  static Tensor forward(tg::autograd::FunctionCtx& ctx, const Tensor& x, const Tensor& w) {
+    ctx.save_for_backward({w});
+    return x * w;
+  }
+  static std::vector<Tensor> backward(tg::autograd::FunctionCtx& ctx, const Tensor& dy) {
+    return {dy * ctx.saved()[0], Tensor()};
+  }
+};
+}  // namespace
+
+TEST_CASE("autograd: a custom Function's saved tensor modified in place is an error, as the built-in ops'") {
+  Tensor x = tg::tensor({1.0, 2.0});
+  x.requires_grad_();
+  Tensor w = tg::tensor({3.0, 4.0});
+  const Tensor y = ScaleBy::apply(x, w).sum();
+  {
+    tg::NoGradGuard ng;
+    w.mul_(10.0);
+  }
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("custom Function: saved tensor 0 was modified"), tg::Error);
+  // unmodified: the gradient
+  Tensor w2 = tg::tensor({3.0, 4.0});
+  ScaleBy::apply(x, w2).sum().backward();
+  CHECK(v(x.grad()) == std::vector<double>{3.0, 4.0});
+}
+
+TEST_CASE("autograd: pow's gradient is 0, not NaN, where the exponent is 0 (also at base 0)") {
+  Tensor a = tg::tensor({0.0, 2.0});
+  a.requires_grad_();
+  tg::pow(a, 0.0).sum().backward();
+  CHECK(v(a.grad()) == std::vector<double>{0.0, 0.0});
+  a.set_grad(Tensor());
+  const Tensor b = tg::tensor({0.0, 0.0});
+  tg::pow(a, b).sum().backward();
+  CHECK(v(a.grad()) == std::vector<double>{0.0, 0.0});
+  // second derivative of x^1 at 0: d/dx (1 * x^0) = 0
+  Tensor x = tg::tensor({0.0, 3.0});
+  x.requires_grad_();
+  const Tensor d1 = tg::autograd::grad({tg::pow(x, 1.0).sum()}, {x}, {.create_graph = true})[0];
+  const Tensor d2 = tg::autograd::grad({d1.sum()}, {x})[0];
+  CHECK(v(d1) == std::vector<double>{1.0, 1.0});
+  CHECK(v(d2) == std::vector<double>{0.0, 0.0});
+  // non-zero exponents keep their gradient: 3 a^2 at 2
+  Tensor c = tg::tensor({2.0});
+  c.requires_grad_();
+  tg::pow(c, tg::tensor({3.0})).sum().backward();
+  CHECK(v(c.grad()) == std::vector<double>{12.0});
+}
+
+TEST_CASE("autograd: slice of an expanded (stride-0) dim sends the gradient to the rows it took") {
+  Tensor x = tg::tensor({1.0, 2.0, 3.0}, {1, 3});
+  x.requires_grad_();
+  const Tensor e = tg::expand(x, {4, 3});
+  const Tensor w = tg::tensor({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, {2, 3});
+  const auto g = tg::autograd::grad({(e.slice(0, 2, 4) * w).sum()}, {e, x});
+  CHECK(v(g[0]) == std::vector<double>{0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6});  // rows 2-3, was 0-1
+  CHECK(v(g[1]) == std::vector<double>{5, 7, 9});
+  const Tensor e2 = tg::expand(x, {4, 3});
+  const auto gs = tg::autograd::grad({(e2.select(0, 3) * 2.0).sum()}, {e2});
+  CHECK(v(gs[0]) == std::vector<double>{0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2});
+}
