@@ -44,11 +44,24 @@ Tensor Module::forward(const Tensor&) {
   detail::throw_error(type_name_, ": this module has no forward()");
 }
 
+// One name space for parameters, buffers and child modules (as PyTorch): a
+// parameter and a buffer both called "x" were one key in a checkpoint, the
+// buffer's values silently loaded into the parameter.
+void Module::check_unique(const std::string& name, const char* what) const {
+  const char* taken = nullptr;
+  for (const auto& [n, p] : params_) taken = n == name ? "parameter" : taken;
+  for (const auto& [n, b] : buffers_) taken = n == name ? "buffer" : taken;
+  for (const auto& [n, c] : children_) taken = n == name ? "module" : taken;
+  if (!taken) return;
+  if (std::string(taken) == what) detail::throw_error(type_name_, ": ", what, " '", name, "' registered twice");
+  detail::throw_error(type_name_, ": ", what, " '", name, "': the name is already taken by a ", taken);
+}
+
 Tensor Module::register_parameter(const std::string& name, Tensor t, bool requires_grad) {
   check_name(name, "parameter", type_name_);
   TG_CHECK(t.defined(), type_name_, ": parameter '", name, "' is undefined");
   TG_CHECK(t.is_floating_point(), type_name_, ": parameter '", name, "' must be floating point, got ", t.dtype());
-  for (const auto& [n, p] : params_) TG_CHECK(n != name, type_name_, ": parameter '", name, "' registered twice");
+  check_unique(name, "parameter");
   t = t.detach();
   t.requires_grad_(requires_grad);
   params_.emplace_back(name, t);
@@ -58,7 +71,7 @@ Tensor Module::register_parameter(const std::string& name, Tensor t, bool requir
 Tensor Module::register_buffer(const std::string& name, Tensor t) {
   check_name(name, "buffer", type_name_);
   TG_CHECK(t.defined(), type_name_, ": buffer '", name, "' is undefined");
-  for (const auto& [n, b] : buffers_) TG_CHECK(n != name, type_name_, ": buffer '", name, "' registered twice");
+  check_unique(name, "buffer");
   t = t.detach();
   buffers_.emplace_back(name, t);
   return t;
@@ -68,7 +81,7 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
   check_name(name, "module", type_name_);
   TG_CHECK(m != nullptr, type_name_, ": module '", name, "' is null");
   TG_CHECK(m.get() != this, type_name_, ": a module cannot be its own child");
-  for (const auto& [n, c] : children_) TG_CHECK(n != name, type_name_, ": module '", name, "' registered twice");
+  check_unique(name, "module");
   children_.emplace_back(name, std::move(m));
 }
 

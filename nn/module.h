@@ -87,6 +87,8 @@ class Module {
 
  private:
   void collect(const std::string& prefix, bool params, bool recurse, std::vector<NamedTensor>& out) const;
+  // name must not be any parameter's, buffer's or child module's yet
+  void check_unique(const std::string& name, const char* what) const;
 
   std::string type_name_;
   bool training_ = true;

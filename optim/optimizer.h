@@ -233,8 +233,10 @@ class OptimizerBase : public Optimizer {
         if (it == state_.end()) continue;
         State s = it->second;
         out.metadata[sp + "step"] = std::to_string(s.step);
+        // copies: a snapshot stays what it was after more steps (the live
+        // buffers are updated in place)
         s.visit([&](const char* buf, Tensor& t) {
-          if (t.defined()) out.tensors[sp + buf] = t;
+          if (t.defined()) out.tensors[sp + buf] = t.clone();
         });
       }
     }
@@ -276,6 +278,9 @@ class OptimizerBase : public Optimizer {
         if (st == md.end()) continue;  // this parameter had no state yet
         State s;
         s.step = detail::parse_int(st->second, sp + "step");
+        // state exists only after a step; step <= 0 made Adam's bias correction 1 - beta^0 = 0 (NaN)
+        TG_CHECK(s.step >= 1, name(), ".load_state_dict: ", sp + "step", " must be >= 1 (a parameter has state "
+                 "only after its first step), got ", s.step);
         s.visit([&](const char* buf, Tensor& t) {
           auto it = in.tensors.find(sp + buf);
           if (it == in.tensors.end()) return;

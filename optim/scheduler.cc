@@ -23,10 +23,23 @@ int64_t py_mod(int64_t a, int64_t b) {
 
 // JSON has no infinity: store doubles as their shortest round-trip text.
 json dbl(double v) { return detail::format_double(v); }
+double undbl_value(const json& v, const char* key) {
+  if (v.is_number()) return v.get<double>();
+  TG_CHECK(v.is_string(), "scheduler load_state_dict: '", key, "' must be a number, got a JSON ", v.type_name());
+  return detail::parse_double(v.get<std::string>(), key);
+}
 double undbl(const json& j, const char* key) {
   TG_CHECK(j.contains(key), "scheduler load_state_dict: missing '", key, "'");
-  if (j[key].is_number()) return j[key].get<double>();
-  return detail::parse_double(j[key].get<std::string>(), key);
+  return undbl_value(j[key], key);
+}
+// Counters are JSON integers: a double such as 1e300 does not fit an int64.
+int64_t unint(const json& j, const char* key) {
+  TG_CHECK(j.contains(key), "scheduler load_state_dict: missing '", key, "'");
+  const json& v = j[key];
+  TG_CHECK(v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)),
+           "scheduler load_state_dict: '", key, "' must be an integer, got ",
+           v.is_number() ? v.dump() : std::string("a JSON ") + v.type_name());
+  return v.get<int64_t>();
 }
 json dbls(const std::vector<double>& v) {
   json a = json::array();
@@ -36,8 +49,7 @@ json dbls(const std::vector<double>& v) {
 std::vector<double> undbls(const json& j, const char* key) {
   TG_CHECK(j.contains(key) && j[key].is_array(), "scheduler load_state_dict: missing list '", key, "'");
   std::vector<double> out;
-  for (const auto& x : j[key])
-    out.push_back(x.is_number() ? x.get<double>() : detail::parse_double(x.get<std::string>(), key));
+  for (const auto& x : j[key]) out.push_back(undbl_value(x, key));
   return out;
 }
 json parse(const std::string& s) {
@@ -80,13 +92,12 @@ std::string LRScheduler::state_dict() const {
 
 void LRScheduler::load_state_dict(const std::string& s) {
   const json j = parse(s);
-  TG_CHECK(j.contains("last_epoch") && j.contains("step_count"),
-           "scheduler load_state_dict: missing last_epoch/step_count");
   std::vector<double> base = undbls(j, "base_lrs"), last = undbls(j, "last_lr");
   TG_CHECK(base.size() == opt_.num_param_groups(), "scheduler load_state_dict: the state has ",
            base.size(), " base lrs, the optimizer has ", opt_.num_param_groups(), " groups");
-  last_epoch_ = j["last_epoch"].get<int64_t>();
-  step_count_ = j["step_count"].get<int64_t>();
+  const int64_t last_epoch = unint(j, "last_epoch"), step_count = unint(j, "step_count");
+  last_epoch_ = last_epoch;
+  step_count_ = step_count;
   base_lrs_ = std::move(base);
   last_lr_ = std::move(last);
 }
@@ -301,13 +312,16 @@ std::string ReduceLROnPlateau::state_dict() const {
 
 void ReduceLROnPlateau::load_state_dict(const std::string& s) {
   const json j = parse(s);
-  for (const char* k : {"num_bad_epochs", "cooldown_counter", "last_epoch"})
-    TG_CHECK(j.contains(k), "ReduceLROnPlateau load_state_dict: missing '", k, "'");
-  best_ = undbl(j, "best");
-  num_bad_epochs_ = j["num_bad_epochs"].get<int64_t>();
-  cooldown_counter_ = j["cooldown_counter"].get<int64_t>();
-  last_epoch_ = j["last_epoch"].get<int64_t>();
-  last_lr_ = undbls(j, "last_lr");
+  // parsed first, assigned after: a bad state leaves the scheduler as it was
+  const double best = undbl(j, "best");
+  const int64_t bad = unint(j, "num_bad_epochs"), cooldown = unint(j, "cooldown_counter"),
+                last_epoch = unint(j, "last_epoch");
+  std::vector<double> last = undbls(j, "last_lr");
+  best_ = best;
+  num_bad_epochs_ = bad;
+  cooldown_counter_ = cooldown;
+  last_epoch_ = last_epoch;
+  last_lr_ = std::move(last);
 }
 
 }  // namespace tg::optim

@@ -9,11 +9,11 @@ namespace tg::optim {
 void save_state(const Optimizer& opt, const std::string& path,
                 const std::map<std::string, std::string>& extra_metadata) {
   OptimizerState s = opt.state_dict();
+  s.metadata["format"] = "tapegrad.optim.v1";  // before the check: an extra "format" collides too
   for (const auto& [k, v] : extra_metadata) {
     TG_CHECK(!s.metadata.count(k), "save_state: extra metadata key '", k, "' collides with the optimizer's own");
     s.metadata[k] = v;
   }
-  s.metadata["format"] = "tapegrad.optim.v1";
   tg::save_safetensors(path, s.tensors, s.metadata);
 }
 

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <vector>
@@ -94,6 +95,21 @@ class TempFile {
   bool committed_ = false;
 };
 
+// A JSON value for an error message: scalars and flat arrays as written,
+// anything nested only by its kind. Dumping a nested value recurses once per
+// level (a 200 KB header of [[[[...]]]] overflowed the stack while the error
+// message was being built).
+std::string brief(const json& v) {
+  if (v.is_primitive()) return v.dump();
+  if (v.is_array()) {
+    bool flat = v.size() <= 16;
+    for (const json& x : v) flat = flat && x.is_primitive();
+    if (flat) return v.dump();
+    return "an array of " + std::to_string(v.size()) + " elements";
+  }
+  return "a JSON " + std::string(v.type_name());
+}
+
 std::string dir_of(const std::string& path) {
   const size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
@@ -124,19 +140,57 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
     offset += bytes;
     data.push_back(t);
   }
-  std::string h = header.dump();
+  std::string h;
+  try {
+    h = header.dump();
+  } catch (const json::exception&) {  // type_error 316: a string that is not UTF-8
+    auto utf8 = [](const std::string& x) {
+      try {
+        (void)json(x).dump();
+        return true;
+      } catch (const json::exception&) {
+        return false;
+      }
+    };
+    for (const auto& [name, t] : tensors)
+      TG_CHECK(utf8(name), "save_safetensors: '", path, "': tensor name '", name, "' is not valid UTF-8");
+    for (const auto& [k, v] : metadata)
+      TG_CHECK(utf8(k) && utf8(v), "save_safetensors: '", path, "': metadata entry '", k, "' is not valid UTF-8");
+    throw;
+  }
   while (h.size() % 8) h.push_back(' ');
 
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_tmp_counter++);
+  // The file the rename replaces: a symlink's target (renaming over the link
+  // would replace the link and leave its target stale), and never something
+  // that is not a regular file (renaming over /dev/full replaced the device).
+  std::string target = path;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    char* real = ::realpath(path.c_str(), nullptr);
+    TG_CHECK(real != nullptr, "save_safetensors: '", path, "' is a symlink whose target cannot be resolved: ",
+             std::strerror(errno));
+    target = real;
+    std::free(real);
+  }
+  if (::stat(target.c_str(), &st) == 0)
+    TG_CHECK(S_ISREG(st.st_mode), "save_safetensors: '", path, "' exists and is ",
+             S_ISDIR(st.st_mode) ? "a directory" : "not a regular file", "; not replacing it");
+  // The temporary file sits beside the target; a short name when the target's
+  // own name leaves no room for the suffix (a name may have 255 bytes).
+  const std::string suffix = ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_tmp_counter++);
+  const size_t slash = target.rfind('/');
+  const size_t base_len = target.size() - (slash == std::string::npos ? 0 : slash + 1);
+  const std::string tmp =
+      base_len + suffix.size() <= 255 ? target + suffix : dir_of(target) + "/.tg" + suffix;
   TempFile f(tmp);
   const uint64_t n = h.size();
   f.write(&n, 8);
   f.write(h.data(), h.size());
   for (const Tensor& t : data)
     if (t.numel() > 0) f.write(t.raw_data(), size_t(t.numel()) * dtype_size(t.dtype()));
-  f.commit(path);
+  f.commit(target);
   // Make the rename itself durable (best effort: some file systems refuse O_RDONLY dirs).
-  const int dfd = ::open(dir_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int dfd = ::open(dir_of(target).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
@@ -145,6 +199,10 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 
 SafetensorsFile load_safetensors(const std::string& path) {
   const char* op = "load_safetensors";
+  struct stat st {};
+  TG_CHECK(::stat(path.c_str(), &st) == 0, op, ": cannot open '", path, "': ", std::strerror(errno));
+  TG_CHECK(S_ISREG(st.st_mode), op, ": '", path, "' is ", S_ISDIR(st.st_mode) ? "a directory" : "not a regular file",
+           ", not a safetensors file");
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   TG_CHECK(f.good(), op, ": cannot open '", path, "'");
   const std::streamoff end = f.tellg();
@@ -216,15 +274,19 @@ SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, const std::str
     if (!sh.is_array()) bad("'shape' is not an array");
     if (sh.size() > size_t(Shape::kMaxDims)) bad("shape has ", sh.size(), " dimensions (at most ", Shape::kMaxDims, ")");
     uint64_t nbytes = dtype_size(en.dtype);
+    uint64_t nonzero = 1;  // product of the non-zero dimensions: the strides must fit in int64 even when a
+                           // zero dimension makes the tensor empty ([0, 2^63-1, 2^63-1] overflowed them)
     for (const auto& d : sh) {
-      if (!d.is_number_unsigned()) bad("shape entry ", d.dump(), " is not a non-negative integer");
+      if (!d.is_number_unsigned()) bad("shape entry ", brief(d), " is not a non-negative integer");
       const uint64_t v = d.get<uint64_t>();
-      if (v > uint64_t(INT64_MAX) || __builtin_mul_overflow(nbytes, v, &nbytes)) bad("shape ", sh.dump(), " is too large");
+      if (v > uint64_t(INT64_MAX) || __builtin_mul_overflow(nbytes, v, &nbytes) ||
+          (v != 0 && (__builtin_mul_overflow(nonzero, v, &nonzero) || nonzero > uint64_t(INT64_MAX))))
+        bad("shape ", brief(sh), " is too large");
       en.shape.push_back(int64_t(v));
     }
     const json& off = e["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-      bad("'data_offsets' is not an array of two non-negative integers: ", off.dump());
+      bad("'data_offsets' is not an array of two non-negative integers: ", brief(off));
     en.begin = off[0].get<uint64_t>();
     en.end = off[1].get<uint64_t>();
     if (en.begin > en.end) bad("data_offsets [", en.begin, ", ", en.end, ") end before they begin");

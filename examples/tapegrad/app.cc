@@ -379,7 +379,13 @@ RunResult run_train(const RunConfig& cfg) {
       if (k.rfind("optim.", 0) == 0) os.metadata[k.substr(6)] = v;
     tg::load_state_dict(*model, mt, {.strict = true}, state_path);
     opt->load_state_dict(os);
-    start_epoch = std::stoi(st.metadata.at("epochs_done"));
+    const auto done = st.metadata.find("epochs_done");
+    TG_CHECK(done != st.metadata.end(), "resume: '", state_path,
+             "' has no epochs_done in its metadata (not a checkpoint written by tapegrad train?)");
+    const int64_t epochs_done = tg::optim::detail::parse_int(done->second, "epochs_done");
+    TG_CHECK(epochs_done >= 0 && epochs_done <= cfg.epochs, "resume: '", state_path, "' says epochs_done = ",
+             epochs_done, ", outside [0, ", cfg.epochs, "] for this run");
+    start_epoch = int(epochs_done);
     // Metrics of epochs after the checkpoint (a crash between the two writes) are dropped.
     auto rows = read_metrics_csv(cfg.out + "/metrics.csv");
     std::ostringstream keep;

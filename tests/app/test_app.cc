@@ -202,4 +202,21 @@ TEST_CASE("app: bad input gives one clear error and leaves good files alone") {
   m.lr = 0.5;
   CHECK_THROWS_WITH_AS(tgapp::run_train(m), doctest::Contains("was made with lr="), tg::Error);
   CHECK(slurp(good.out + "/model.safetensors") == before);
+
+  // a train state whose epochs_done is missing or not a number: an error
+  // naming the file (was a bare "map::at" / "stoi")
+  tgapp::RunConfig e = fx.config("good");
+  e.resume = true;
+  const std::string state = good.out + "/train_state.safetensors";
+  tg::SafetensorsFile st = tg::load_safetensors(state);
+  st.metadata["epochs_done"] = "two";
+  tg::save_safetensors(state, st.tensors, st.metadata);
+  CHECK_THROWS_WITH_AS(tgapp::run_train(e), doctest::Contains("'epochs_done' is not an integer: 'two'"), tg::Error);
+  st.metadata.erase("epochs_done");
+  tg::save_safetensors(state, st.tensors, st.metadata);
+  CHECK_THROWS_WITH_AS(tgapp::run_train(e), doctest::Contains("train_state.safetensors' has no epochs_done"), tg::Error);
+  st.metadata["epochs_done"] = "99";
+  tg::save_safetensors(state, st.tensors, st.metadata);
+  CHECK_THROWS_WITH_AS(tgapp::run_train(e), doctest::Contains("says epochs_done = 99, outside [0,"), tg::Error);
+  CHECK(slurp(good.out + "/model.safetensors") == before);
 }
