@@ -77,6 +77,9 @@ Tensor binary(BinaryOp op, const Tensor& a_in, double s, bool scalar_first, cons
   Tensor out = empty(a.shape(), {.dtype = a.dtype()});
   visit_dtype(a.dtype(), [&](auto z) {
     using T = decltype(z);
+    if constexpr (std::is_same_v<T, int64_t>)
+      TG_CHECK(std::trunc(s) == s, name, ": an int64 tensor and the scalar ", s,
+               ", which is not a whole number (it was truncated): convert the tensor with .to(kFloat32) first");
     const T sv = static_cast<T>(s);
     T* po = out.raw_ptr<T>();
     const T* pa = a.raw_ptr<T>();
@@ -120,6 +123,9 @@ void binary_(BinaryOp op, const Tensor& dst, double s, const char* name) {
   const detail::Loop L = detail::make_loop(dst.shape(), strides, 1);
   visit_dtype(dst.dtype(), [&](auto z) {
     using T = decltype(z);
+    if constexpr (std::is_same_v<T, int64_t>)
+      TG_CHECK(std::trunc(s) == s, name, ": an int64 tensor and the scalar ", s,
+               ", which is not a whole number (it was truncated): convert the tensor with .to(kFloat32) first");
     const T sv = static_cast<T>(s);
     T* pd = dst.raw_ptr<T>();
     detail::for_each_row(L, [&](const int64_t* off, int64_t n, const int64_t* inner) {

@@ -45,6 +45,7 @@ Tensor cat(const std::vector<Tensor>& xs, int dim) {
 Tensor index_select(const Tensor& x, int dim, const Tensor& index) {
   check_index_tensor(index, "index_select");
   TG_CHECK(index.dim() <= 1, "index_select: index must be 0-D or 1-D, got shape ", index.shape());
+  TG_CHECK(x.dim() > 0, "index_select: cannot index a 0-d tensor");
   const Tensor idx = contiguous(index);
   const int64_t n = idx.numel();
   const int64_t* pi = idx.raw_ptr<int64_t>();
@@ -80,6 +81,8 @@ static void walk_index(const Tensor& index, int dim, const Shape& xstrides, F&& 
 
 Tensor gather(const Tensor& x, int dim, const Tensor& index) {
   check_index_tensor(index, "gather");
+  if (x.dim() == 0 && index.dim() == 0)  // a 0-d tensor is a 1-element vector here (as PyTorch)
+    return reshape(gather(reshape(x, {1}), 0, reshape(index, {1})), {});
   TG_CHECK(index.dim() == x.dim(), "gather: index has ", index.dim(), " dims, input has ", x.dim(), " (shapes ",
            index.shape(), " and ", x.shape(), ")");
   for (int d = 0; d < x.dim(); ++d)
@@ -103,6 +106,12 @@ Tensor scatter_add(const Tensor& x, int dim, const Tensor& index, const Tensor& 
   check_index_tensor(index, "scatter_add");
   TG_CHECK(index.shape() == src.shape(), "scatter_add: index shape ", index.shape(), " differs from src shape ", src.shape());
   TG_CHECK(index.dim() == x.dim(), "scatter_add: index has ", index.dim(), " dims, input has ", x.dim());
+  if (x.dim() == 0)  // a 0-d tensor is a 1-element vector here (as PyTorch)
+    return reshape(scatter_add(reshape(x, {1}), 0, reshape(index, {1}), reshape(src, {1})), {});
+  // as gather: outside dim the index may not reach past x (it wrote past the output)
+  for (int d = 0; d < x.dim(); ++d)
+    TG_CHECK(d == dim || index.shape()[d] <= x.shape()[d], "scatter_add: index shape ", index.shape(),
+             " exceeds input shape ", x.shape(), " at dim ", d);
   TG_CHECK(src.dtype() == x.dtype(), "scatter_add: src dtype ", src.dtype(), " differs from input dtype ", x.dtype());
   Tensor out = clone(x);
   const Tensor s = contiguous(src);
@@ -122,6 +131,7 @@ Tensor scatter_add(const Tensor& x, int dim, const Tensor& index, const Tensor& 
 Tensor index_add(const Tensor& x, int dim, const Tensor& index, const Tensor& src) {
   check_index_tensor(index, "index_add");
   TG_CHECK(index.dim() <= 1, "index_add: index must be 1-D, got shape ", index.shape());
+  TG_CHECK(x.dim() > 0, "index_add: cannot index a 0-d tensor");
   const Tensor idx = contiguous(index);
   TG_CHECK(src.dim() == x.dim() && src.shape()[dim] == idx.numel(), "index_add: src shape ", src.shape(),
            " does not match ", idx.numel(), " indices along dim ", dim, " of input ", x.shape());

@@ -20,13 +20,15 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
       infer = d;
     } else {
       TG_CHECK(shape[d] >= 0, op, ": invalid size ", shape[d], " in shape ", shape);
-      known *= shape[d];
+      TG_CHECK(!__builtin_mul_overflow(known, shape[d], &known), op, ": shape ", shape,
+               " has too many elements (the count overflows int64)");
     }
   }
   if (infer >= 0) {
     TG_CHECK(known != 0 && numel % known == 0, op, ": shape ", shape, " is invalid for ", numel, " elements");
     out[infer] = numel / known;
   }
+  check_sizes(out, op);
   TG_CHECK(out.numel() == numel, op, ": shape ", shape, " is invalid for input of size ", numel);
   return out;
 }
@@ -144,11 +146,13 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     }
     const int64_t cur = x.shape()[i - lead];
     const int64_t want = shape[i] == -1 ? cur : shape[i];
+    TG_CHECK(want >= 0, "expand: size ", shape[i], " is invalid (shape ", shape, ")");
     TG_CHECK(cur == want || cur == 1, "expand: shape ", x.shape(), " cannot expand to ", shape,
              " (dim ", i, ": ", cur, " vs ", want, ")");
     s[i] = want;
     st[i] = cur == want ? x.strides()[i - lead] : 0;
   }
+  check_sizes(s, "expand");
   return make_view(x, s, st, x.offset());
 }
 
@@ -173,7 +177,14 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 // ---------------------------------------------------------------- copies
 void copy_(const Tensor& dst, const Tensor& src) {
   TG_CHECK(dst.defined() && src.defined(), "copy_: undefined tensor");
-  const Tensor s = src.shape() == dst.shape() ? src : expand(src, dst.shape());
+  Tensor s = src.shape() == dst.shape() ? src : expand(src, dst.shape());
+  // src in dst's storage with another layout (x.copy_(x.t()), overlapping
+  // slices): read from a copy, as binary_ does (this wrote rows it then read,
+  // or memcpy'd overlapping ranges). The same layout is a copy onto itself.
+  if (s.impl()->storage == dst.impl()->storage && s.dtype() == dst.dtype()) {
+    if (s.strides() == dst.strides() && s.offset() == dst.offset()) return;
+    s = expand(clone(src), dst.shape());
+  }
   const Shape* strides[2] = {&dst.strides(), &s.strides()};
   const detail::Loop L = detail::make_loop(dst.shape(), strides, 2);
   visit_dtype(dst.dtype(), [&](auto zd) {

@@ -1,6 +1,7 @@
 // Shape helpers: construction, printing, broadcasting, dim wrapping.
 #include "tensor/shape.h"
 
+#include <cstdint>
 #include <sstream>
 
 #include "tensor/error.h"
@@ -54,6 +55,16 @@ std::string to_string(const Shape& s) {
   std::ostringstream os;
   os << s;
   return os.str();
+}
+
+void check_sizes(const Shape& s, const char* op) {
+  int64_t nonzero = 1;  // a zero size makes numel 0, but the strides still multiply the others
+  for (int d = 0; d < s.size(); ++d) {
+    TG_CHECK(s[d] >= 0, op, ": negative size ", s[d], " in shape ", s);
+    if (s[d] != 0)
+      TG_CHECK(!__builtin_mul_overflow(nonzero, s[d], &nonzero) && nonzero <= INT64_MAX / 8, op, ": shape ", s,
+               " has too many elements (the count overflows int64)");
+  }
 }
 
 Shape contiguous_strides(const Shape& s) {

@@ -49,6 +49,11 @@ std::string to_string(const Shape& s);
 
 // Row-major (C-contiguous) strides of a shape.
 Shape contiguous_strides(const Shape& s);
+// Every size >= 0, and the element count (and the product of the non-zero
+// sizes, which the strides reach) fits in int64 with room for 8-byte
+// elements; else a tg::Error naming op and the shape. numel() does not check:
+// [2^62, 4] wrapped to 0 elements and a 64-byte buffer.
+void check_sizes(const Shape& s, const char* op);
 // NumPy broadcasting of two shapes; throws tg::Error naming `op` on mismatch.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 // Wraps a possibly negative dim into [0, rank); throws naming `op` when out of range.

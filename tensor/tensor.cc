@@ -10,8 +10,16 @@
 
 namespace tg {
 
-int64_t Tensor::size(int64_t d) const { return impl_->shape[wrap_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return impl_->strides[wrap_dim(d, dim(), "stride")]; }
+// A 0-d tensor has no dimension to ask about (wrap_dim accepts 0 and -1 for
+// rank 0, as reductions do; here that read a stale slot of the Shape).
+int64_t Tensor::size(int64_t d) const {
+  TG_CHECK(dim() > 0, "size(", d, "): a 0-d tensor has no dimensions");
+  return impl_->shape[wrap_dim(d, dim(), "size")];
+}
+int64_t Tensor::stride(int64_t d) const {
+  TG_CHECK(dim() > 0, "stride(", d, "): a 0-d tensor has no dimensions");
+  return impl_->strides[wrap_dim(d, dim(), "stride")];
+}
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
@@ -168,8 +176,7 @@ std::string to_string(const Tensor& t) {
 
 // ---------------------------------------------------------------- construction
 Tensor empty(const Shape& shape, TensorOptions opts) {
-  for (int d = 0; d < shape.size(); ++d)
-    TG_CHECK(shape[d] >= 0, "empty: negative size ", shape[d], " in shape ", shape);
+  check_sizes(shape, "empty");
   auto impl = detail::make_pooled<TensorImpl>();
   impl->storage = detail::make_pooled<Storage>(size_t(shape.numel()) * dtype_size(opts.dtype));
   impl->shape = shape;
@@ -207,6 +214,9 @@ Tensor scalar_tensor(double value, DType dtype) { return full({}, value, {.dtype
 
 Tensor arange(double start, double end, double step, TensorOptions opts) {
   TG_CHECK(step != 0, "arange: step must be nonzero");
+  TG_CHECK(opts.dtype != kInt64 || (start == std::trunc(start) && end == std::trunc(end) && step == std::trunc(step)),
+           "arange: start ", start, ", end ", end, ", step ", step, " are not all whole numbers, and the dtype is "
+           "int64 (the default): pass {.dtype = kFloat32} or kFloat64");
   TG_CHECK((end - start) / step >= 0, "arange: the range [", start, ", ", end, ") with step ", step, " is empty the wrong way");
   const int64_t n = static_cast<int64_t>(std::ceil((end - start) / step));
   Tensor t = empty({n}, {.dtype = opts.dtype});

@@ -162,7 +162,7 @@ Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 Tensor full_like(const Tensor& t, double value);
 Tensor scalar_tensor(double value, DType dtype = kFloat32);
-// [start, end) with step; dtype defaults to int64 when all three are integral.
+// [start, end) with step; dtype defaults to int64, which needs all three to be whole numbers.
 Tensor arange(double start, double end, double step = 1.0, TensorOptions opts = {.dtype = kInt64});
 Tensor arange(int64_t end);
 Tensor linspace(double start, double end, int64_t steps, TensorOptions opts = {});
