@@ -248,6 +248,12 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
       gr.push_back(ones_like(y));
     }
   TG_CHECK(gr.size() == outputs.size(), "grad: ", outputs.size(), " outputs but ", gr.size(), " grad_outputs");
+  for (size_t k = 0; k < gr.size(); ++k) {  // a [1] gradient for a [3] output was broadcast silently
+    TG_CHECK(gr[k].defined() && outputs[k].defined(), "grad: output ", k, " or its grad_output is undefined");
+    TG_CHECK(gr[k].shape() == outputs[k].shape(), "grad: grad_outputs[", k, "] has shape ", gr[k].shape(),
+             ", its output has shape ", outputs[k].shape());
+    if (gr[k].dtype() != outputs[k].dtype()) gr[k] = gr[k].to(outputs[k].dtype());
+  }
   std::vector<Tensor> captured;
   run_backward(outputs, gr, o.retain_graph || o.create_graph, o.create_graph, &inputs, &captured);
   for (size_t k = 0; k < captured.size(); ++k) {
@@ -375,6 +381,7 @@ void Tensor::backward(const Tensor& grad, bool retain_graph, bool create_graph) 
     g = ones_like(*this);
   }
   TG_CHECK(g.shape() == shape(), "backward: gradient of shape ", g.shape(), " does not match the tensor's shape ", shape());
+  if (g.dtype() != dtype()) g = g.to(dtype());  // as PyTorch (a float32 .grad of a float64 leaf broke the next backward)
   autograd::run_backward({*this}, {g}, retain_graph || create_graph, create_graph, nullptr, nullptr);
 }
 

@@ -93,6 +93,7 @@ Tensor binary(BinaryOp op, const Tensor& a_in, double s, bool scalar_first, cons
 
 void binary_(BinaryOp op, const Tensor& dst, const Tensor& src_in, const char* name) {
   check_same_dtype(dst, src_in, name);
+  check_writable(dst.shape(), dst.strides(), name);
   TG_CHECK(broadcast_shapes(dst.shape(), src_in.shape(), name) == dst.shape(), name, ": the result shape ",
            broadcast_shapes(dst.shape(), src_in.shape(), name), " does not fit the in-place target's shape ", dst.shape());
   Tensor src = src_in.shape() == dst.shape() ? src_in : expand(src_in, dst.shape());
@@ -119,6 +120,7 @@ void binary_(BinaryOp op, const Tensor& dst, const Tensor& src_in, const char* n
 
 void binary_(BinaryOp op, const Tensor& dst, double s, const char* name) {
   TG_CHECK(dst.defined(), name, ": undefined tensor");
+  check_writable(dst.shape(), dst.strides(), name);
   const Shape* strides[1] = {&dst.strides()};
   const detail::Loop L = detail::make_loop(dst.shape(), strides, 1);
   visit_dtype(dst.dtype(), [&](auto z) {

@@ -177,6 +177,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 // ---------------------------------------------------------------- copies
 void copy_(const Tensor& dst, const Tensor& src) {
   TG_CHECK(dst.defined() && src.defined(), "copy_: undefined tensor");
+  check_writable(dst.shape(), dst.strides(), "copy_");
   Tensor s = src.shape() == dst.shape() ? src : expand(src, dst.shape());
   // src in dst's storage with another layout (x.copy_(x.t()), overlapping
   // slices): read from a copy, as binary_ does (this wrote rows it then read,

@@ -67,6 +67,13 @@ void check_sizes(const Shape& s, const char* op) {
   }
 }
 
+void check_writable(const Shape& shape, const Shape& strides, const char* op) {
+  for (int d = 0; d < shape.size(); ++d)
+    TG_CHECK(strides[d] != 0 || shape[d] <= 1, op, ": the in-place target is expanded (shape ", shape,
+             ", strides ", strides, "): one element would be written ", shape[d],
+             " times; use the out-of-place op, or .contiguous() first");
+}
+
 Shape contiguous_strides(const Shape& s) {
   Shape st;
   st.resize(s.size());

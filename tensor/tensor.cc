@@ -22,6 +22,7 @@ int64_t Tensor::stride(int64_t d) const {
 }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // as PyTorch: nothing to lay out ([2,0,3] fresh from zeros was not)
   int64_t expected = 1;
   for (int d = dim() - 1; d >= 0; --d) {
     const int64_t n = impl_->shape[d];

@@ -146,3 +146,21 @@ TEST_CASE("autograd: slice of an expanded (stride-0) dim sends the gradient to t
   const auto gs = tg::autograd::grad({(e2.select(0, 3) * 2.0).sum()}, {e2});
   CHECK(v(gs[0]) == std::vector<double>{0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2});
 }
+
+TEST_CASE("autograd: gradients given by the caller must match the output's shape; dtypes are converted") {
+  Tensor x = tg::tensor({1.0, 2.0, 3.0});
+  x.requires_grad_();
+  const Tensor y = x * 5.0;
+  // a [1] gradient for a [3] output was broadcast to [5, 5, 5]
+  CHECK_THROWS_WITH_AS(tg::autograd::grad({y}, {x}, {.grad_outputs = {tg::tensor({1.0})}}),
+                       doctest::Contains("grad: grad_outputs[0] has shape [1], its output has shape [3]"), tg::Error);
+  // float32 gradients for a float64 output: converted (a float32 .grad of a
+  // float64 leaf made the next backward fail)
+  (x * 2.0).backward(tg::tensor({1.0f, 1.0f, 1.0f}));
+  CHECK(x.grad().dtype() == tg::kFloat64);
+  (x * 2.0).backward(tg::tensor({1.0f, 1.0f, 1.0f}));
+  CHECK(v(x.grad()) == std::vector<double>{4.0, 4.0, 4.0});
+  const auto g = tg::autograd::grad({x * 3.0}, {x}, {.grad_outputs = {tg::tensor({1.0f, 2.0f, 3.0f})}});
+  CHECK(g[0].dtype() == tg::kFloat64);
+  CHECK(v(g[0]) == std::vector<double>{3.0, 6.0, 9.0});
+}

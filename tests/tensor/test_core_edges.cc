@@ -66,3 +66,21 @@ TEST_CASE("int64 tensors: a fractional scalar is an error (it was truncated); ar
   CHECK(tg::arange(0, 1, 0.25, {.dtype = tg::kFloat32}).to_vector<float>() ==
         std::vector<float>{0, 0.25f, 0.5f, 0.75f});
 }
+
+TEST_CASE("in place into an expanded (stride-0) tensor is an error; empty tensors are contiguous") {
+  Tensor b = tg::tensor({1.0f, 2.0f, 3.0f}, {1, 3});
+  Tensor e = b.expand({4, 3});
+  // was: b = 4 (each element added four times)
+  CHECK_THROWS_WITH_AS(e.add_(tg::ones({4, 3})), doctest::Contains("the in-place target is expanded"), tg::Error);
+  CHECK_THROWS_WITH_AS(e.mul_(2.0), doctest::Contains("one element would be written 4 times"), tg::Error);
+  CHECK_THROWS_WITH_AS(e.copy_(tg::zeros({4, 3})), doctest::Contains("copy_: the in-place target is expanded"),
+                       tg::Error);
+  CHECK(b.to_vector<float>() == std::vector<float>{1, 2, 3});
+  Tensor one = tg::tensor({5.0f}).expand({1, 1});  // stride 0 on a size-1 dim: one write each, allowed
+  one.add_(1.0);
+  CHECK(one.item<float>() == 6.0f);
+  // a fresh empty tensor is contiguous (contiguous().data_ptr() threw)
+  const Tensor z = tg::zeros({2, 0, 3});
+  CHECK(z.is_contiguous());
+  CHECK_NOTHROW((void)z.contiguous().data_ptr<float>());
+}
