@@ -35,6 +35,13 @@ void gemm2d(const Tensor& a, const Tensor& b, const Tensor& out, const Tensor& b
 
 }  // namespace
 
+// The product of all but the last dimension: the rows of x viewed as a matrix.
+static int64_t leading_rows(const Tensor& x) {
+  int64_t r = 1;
+  for (int d = 0; d + 1 < x.dim(); ++d) r *= x.shape()[d];
+  return r;
+}
+
 Tensor matmul(const Tensor& a, const Tensor& b) {
   TG_CHECK(a.defined() && b.defined(), "matmul: undefined tensor argument");
   TG_CHECK(a.dtype() == b.dtype(), "matmul: dtypes ", a.dtype(), " and ", b.dtype(), " differ");
@@ -58,7 +65,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (b.dim() == 2) {  // fold a's batch dims into M
     Shape os = a.shape();
     os[os.size() - 1] = N;
-    return reshape(matmul(reshape(a, {-1, K}), b), os);
+    // the rows counted, not inferred: with K = 0, [-1, 0] has no answer ([2,3,0] x [0,4] threw)
+    return reshape(matmul(reshape(a, {leading_rows(a), K}), b), os);
   }
   // Batched: broadcast the batch dims, then one GEMM per batch entry.
   Shape ab(a.shape().data(), a.dim() - 2), bb(b.shape().data(), b.dim() - 2);
@@ -95,7 +103,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, bool relu) {
              " output features");
     TG_CHECK(b.dtype() == w.dtype(), "linear: bias dtype ", b.dtype(), " differs from weight dtype ", w.dtype());
   }
-  const Tensor x2 = reshape(x, {-1, In});
+  const Tensor x2 = reshape(x, {leading_rows(x), In});  // counted, as in matmul (In may be 0)
   Tensor out = empty({x2.shape()[0], Out}, {.dtype = x.dtype()});
   gemm2d(x2, transpose(w, 0, 1), out, b.defined() ? contiguous(b) : Tensor(), relu);
   Shape os = x.shape();

@@ -84,3 +84,12 @@ TEST_CASE("in place into an expanded (stride-0) tensor is an error; empty tensor
   CHECK(z.is_contiguous());
   CHECK_NOTHROW((void)z.contiguous().data_ptr<float>());
 }
+
+TEST_CASE("matmul and linear with an inner size of 0 give zeros (plus the bias), as PyTorch") {
+  const Tensor y = tg::matmul(tg::ones({2, 3, 0}), tg::ones({0, 4}));  // threw: reshape [-1, 0]
+  CHECK(y.shape() == tg::Shape{2, 3, 4});
+  CHECK(y.to_vector<float>() == std::vector<float>(24, 0.0f));
+  const Tensor z = tg::linear(tg::ones({5, 0}), tg::ones({3, 0}), tg::tensor({1.0f, 2.0f, 3.0f}));
+  CHECK(z.shape() == tg::Shape{5, 3});
+  CHECK(z.to_vector<float>()[4] == 2.0f);
+}
