@@ -149,16 +149,17 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
   // A backward that throws (a saved tensor modified in place, anomaly mode)
   // must not leave partial sums in the nodes' grad buffers: the next backward
   // through those nodes added them in.
+  // Every node with a buffer is on `stack` (the roots' nodes) or in `nodes`.
   struct ClearBuffersOnThrow {
-    std::vector<std::shared_ptr<Node>>& nodes;
-    std::vector<std::shared_ptr<Node>> roots;
+    std::vector<std::shared_ptr<Node>>& a;
+    std::vector<std::shared_ptr<Node>>& b;
     bool done = false;
     ~ClearBuffersOnThrow() {
       if (done) return;
-      for (auto& n : nodes) n->grad_buffer = Tensor();
-      for (auto& n : roots) n->grad_buffer = Tensor();
+      for (auto* v : {&a, &b})
+        for (auto& n : *v) n->grad_buffer = Tensor();
     }
-  } clear_on_throw{nodes, {}};
+  } clear_on_throw{stack, nodes};
   for (size_t r = 0; r < roots.size(); ++r) {
     const Tensor& root = roots[r];
     TG_CHECK(root.defined() && root.requires_grad(), "backward: the tensor does not require grad and has no grad_fn; "
@@ -177,7 +178,6 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     TG_CHECK(!n->released, "backward: trying to backward through the graph a second time (op '", n->name,
              "'); its saved tensors were freed. Pass retain_graph=true to the first backward if you need to.");
     n->grad_buffer = n->grad_buffer.defined() ? add(n->grad_buffer, grad_roots[r]) : grad_roots[r];
-    clear_on_throw.roots.push_back(n);
     if (first_visit(n.get())) stack.push_back(n);
   }
   while (!stack.empty()) {

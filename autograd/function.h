@@ -15,8 +15,8 @@
 //   tg::Tensor y = Cube::apply(x);
 #pragma once
 #include <memory>
+#include <cstdint>
 #include <typeinfo>
-#include <utility>
 #include <vector>
 
 #include "autograd/node.h"
@@ -44,7 +44,7 @@ class FunctionCtx {
 
  private:
   std::vector<Tensor> saved_;
-  std::vector<decltype(std::declval<Tensor>().version())> versions_;
+  std::vector<uint32_t> versions_;
 };
 
 template <class Derived>

@@ -19,6 +19,11 @@ using kernels::UnaryOp;
 // ---- views ----
 Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset);
 Tensor view(const Tensor& x, const Shape& shape);     // throws when not viewable
+// src lies in dst's storage with another layout (x.add_(x.t()), x.copy_(x.t()),
+// overlapping slices): an in-place op must read it from a copy.
+inline bool overlaps_differently(const Tensor& dst, const Tensor& src) {
+  return src.impl()->storage == dst.impl()->storage && !(src.strides() == dst.strides() && src.offset() == dst.offset());
+}
 Tensor reshape(const Tensor& x, const Shape& shape);  // view when possible, else copy
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
 Tensor permute(const Tensor& x, const Shape& dims);

@@ -70,6 +70,16 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in, const char* n
   return out;
 }
 
+// The scalar operand of an op on a T tensor; for int64 it must be a whole
+// number (arange(4) < 2.5 compared with 2).
+template <class T>
+static T scalar_as(double s, const char* name) {
+  if constexpr (std::is_same_v<T, int64_t>)
+    TG_CHECK(std::trunc(s) == s, name, ": an int64 tensor and the scalar ", s,
+             ", which is not a whole number (it was truncated): convert the tensor with .to(kFloat32) first");
+  return static_cast<T>(s);
+}
+
 Tensor binary(BinaryOp op, const Tensor& a_in, double s, bool scalar_first, const char* name) {
   if (!name) name = kBinaryNames[int(op)];
   TG_CHECK(a_in.defined(), name, ": undefined tensor argument");
@@ -77,10 +87,7 @@ Tensor binary(BinaryOp op, const Tensor& a_in, double s, bool scalar_first, cons
   Tensor out = empty(a.shape(), {.dtype = a.dtype()});
   visit_dtype(a.dtype(), [&](auto z) {
     using T = decltype(z);
-    if constexpr (std::is_same_v<T, int64_t>)
-      TG_CHECK(std::trunc(s) == s, name, ": an int64 tensor and the scalar ", s,
-               ", which is not a whole number (it was truncated): convert the tensor with .to(kFloat32) first");
-    const T sv = static_cast<T>(s);
+    const T sv = scalar_as<T>(s, name);
     T* po = out.raw_ptr<T>();
     const T* pa = a.raw_ptr<T>();
     parallel_for(0, a.numel(), 32768, [&](int64_t i0, int64_t i1) {
@@ -97,9 +104,7 @@ void binary_(BinaryOp op, const Tensor& dst, const Tensor& src_in, const char* n
   TG_CHECK(broadcast_shapes(dst.shape(), src_in.shape(), name) == dst.shape(), name, ": the result shape ",
            broadcast_shapes(dst.shape(), src_in.shape(), name), " does not fit the in-place target's shape ", dst.shape());
   Tensor src = src_in.shape() == dst.shape() ? src_in : expand(src_in, dst.shape());
-  // If src overlaps dst's storage (e.g. x.add_(x.t())), read from a copy.
-  if (src.impl()->storage == dst.impl()->storage && !(src.strides() == dst.strides() && src.offset() == dst.offset()))
-    src = expand(clone(src_in), dst.shape());
+  if (overlaps_differently(dst, src)) src = expand(clone(src_in), dst.shape());
   const Shape* strides[3] = {&dst.strides(), &dst.strides(), &src.strides()};
   const detail::Loop L = detail::make_loop(dst.shape(), strides, 3);
   visit_dtype(dst.dtype(), [&](auto z) {
@@ -125,10 +130,7 @@ void binary_(BinaryOp op, const Tensor& dst, double s, const char* name) {
   const detail::Loop L = detail::make_loop(dst.shape(), strides, 1);
   visit_dtype(dst.dtype(), [&](auto z) {
     using T = decltype(z);
-    if constexpr (std::is_same_v<T, int64_t>)
-      TG_CHECK(std::trunc(s) == s, name, ": an int64 tensor and the scalar ", s,
-               ", which is not a whole number (it was truncated): convert the tensor with .to(kFloat32) first");
-    const T sv = static_cast<T>(s);
+    const T sv = scalar_as<T>(s, name);
     T* pd = dst.raw_ptr<T>();
     detail::for_each_row(L, [&](const int64_t* off, int64_t n, const int64_t* inner) {
       if (inner[0] == 1) kernels::binary(op, pd + off[0], 1, &sv, 0, pd + off[0], n);

@@ -179,11 +179,10 @@ void copy_(const Tensor& dst, const Tensor& src) {
   TG_CHECK(dst.defined() && src.defined(), "copy_: undefined tensor");
   check_writable(dst.shape(), dst.strides(), "copy_");
   Tensor s = src.shape() == dst.shape() ? src : expand(src, dst.shape());
-  // src in dst's storage with another layout (x.copy_(x.t()), overlapping
-  // slices): read from a copy, as binary_ does (this wrote rows it then read,
-  // or memcpy'd overlapping ranges). The same layout is a copy onto itself.
-  if (s.impl()->storage == dst.impl()->storage && s.dtype() == dst.dtype()) {
-    if (s.strides() == dst.strides() && s.offset() == dst.offset()) return;
+  // as binary_ (this wrote rows it then read, or memcpy'd overlapping ranges);
+  // the same layout is a copy onto itself
+  if (s.impl()->storage == dst.impl()->storage) {
+    if (!overlaps_differently(dst, s)) return;
     s = expand(clone(src), dst.shape());
   }
   const Shape* strides[2] = {&dst.strides(), &s.strides()};

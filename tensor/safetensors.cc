@@ -274,16 +274,15 @@ SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, const std::str
     if (!sh.is_array()) bad("'shape' is not an array");
     if (sh.size() > size_t(Shape::kMaxDims)) bad("shape has ", sh.size(), " dimensions (at most ", Shape::kMaxDims, ")");
     uint64_t nbytes = dtype_size(en.dtype);
-    uint64_t nonzero = 1;  // product of the non-zero dimensions: the strides must fit in int64 even when a
-                           // zero dimension makes the tensor empty ([0, 2^63-1, 2^63-1] overflowed them)
     for (const auto& d : sh) {
       if (!d.is_number_unsigned()) bad("shape entry ", brief(d), " is not a non-negative integer");
       const uint64_t v = d.get<uint64_t>();
-      if (v > uint64_t(INT64_MAX) || __builtin_mul_overflow(nbytes, v, &nbytes) ||
-          (v != 0 && (__builtin_mul_overflow(nonzero, v, &nonzero) || nonzero > uint64_t(INT64_MAX))))
-        bad("shape ", brief(sh), " is too large");
+      if (v > uint64_t(INT64_MAX) || __builtin_mul_overflow(nbytes, v, &nbytes)) bad("shape ", brief(sh), " is too large");
       en.shape.push_back(int64_t(v));
     }
+    // also when a zero dimension makes it empty: the strides multiply the others
+    // ([0, 2^63-1, 2^63-1] overflowed them)
+    if (!sizes_fit(en.shape)) bad("shape ", brief(sh), " is too large");
     const json& off = e["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       bad("'data_offsets' is not an array of two non-negative integers: ", brief(off));

@@ -57,14 +57,16 @@ std::string to_string(const Shape& s) {
   return os.str();
 }
 
-void check_sizes(const Shape& s, const char* op) {
+bool sizes_fit(const Shape& s) {
   int64_t nonzero = 1;  // a zero size makes numel 0, but the strides still multiply the others
-  for (int d = 0; d < s.size(); ++d) {
-    TG_CHECK(s[d] >= 0, op, ": negative size ", s[d], " in shape ", s);
-    if (s[d] != 0)
-      TG_CHECK(!__builtin_mul_overflow(nonzero, s[d], &nonzero) && nonzero <= INT64_MAX / 8, op, ": shape ", s,
-               " has too many elements (the count overflows int64)");
-  }
+  for (int d = 0; d < s.size(); ++d)
+    if (s[d] > 0 && (__builtin_mul_overflow(nonzero, s[d], &nonzero) || nonzero > INT64_MAX / 8)) return false;
+  return true;
+}
+
+void check_sizes(const Shape& s, const char* op) {
+  for (int d = 0; d < s.size(); ++d) TG_CHECK(s[d] >= 0, op, ": negative size ", s[d], " in shape ", s);
+  TG_CHECK(sizes_fit(s), op, ": shape ", s, " has too many elements (the count overflows int64)");
 }
 
 void check_writable(const Shape& shape, const Shape& strides, const char* op) {

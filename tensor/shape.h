@@ -54,6 +54,8 @@ Shape contiguous_strides(const Shape& s);
 // elements; else a tg::Error naming op and the shape. numel() does not check:
 // [2^62, 4] wrapped to 0 elements and a 64-byte buffer.
 void check_sizes(const Shape& s, const char* op);
+// The non-throwing test behind check_sizes (negative sizes aside).
+bool sizes_fit(const Shape& s);
 // An in-place target must not have an expanded (stride-0) dimension of size > 1:
 // one element would be written once per position along it (as PyTorch refuses).
 void check_writable(const Shape& shape, const Shape& strides, const char* op);
