@@ -5,6 +5,8 @@
 
 #include <zlib.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -189,6 +191,11 @@ double IdxArray::value(int64_t i) const {
 }
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  // A directory opens as a stream whose size reads as huge (ext4): check first.
+  struct stat st {};
+  TG_CHECK(::stat(path.c_str(), &st) == 0, path, ": cannot open: ", std::strerror(errno));
+  TG_CHECK(S_ISREG(st.st_mode), path, ": is ", S_ISDIR(st.st_mode) ? "a directory" : "not a regular file",
+           ", not an IDX file");
   std::ifstream f(path, std::ios::binary);
   TG_CHECK(f.good(), path, ": cannot open: ", std::strerror(errno));
   f.seekg(0, std::ios::end);

@@ -89,11 +89,10 @@ MNIST::MNIST(const std::string& root, Split split, const char* name) : split_(sp
   auto labels = std::make_shared<IdxArray>(read_idx(lp));
   TG_CHECK(images->type == IdxType::UInt8 && images->dims.size() == 3 && images->dims[1] == kRows &&
                images->dims[2] == kCols,
-           name, ": ", ip, ": expected ubyte images of shape [N,28,28], found ", idx_type_name(images->type),
-           " of rank ", images->dims.size());
+           name, ": ", ip, ": expected ubyte images of shape [N,28,28], found ", idx_type_name(images->type), " ",
+           Shape(images->dims));
   TG_CHECK(labels->type == IdxType::UInt8 && labels->dims.size() == 1, name, ": ", lp,
-           ": expected ubyte labels of shape [N], found ", idx_type_name(labels->type), " of rank ",
-           labels->dims.size());
+           ": expected ubyte labels of shape [N], found ", idx_type_name(labels->type), " ", Shape(labels->dims));
   TG_CHECK(images->dims[0] == labels->dims[0], name, ": count mismatch: ", ip, " holds ", images->dims[0],
            " images but ", lp, " holds ", labels->dims[0], " labels");
   for (int64_t i = 0; i < labels->dims[0]; ++i)

@@ -203,7 +203,8 @@ Normalize::Normalize(std::vector<float> mean, std::vector<float> std) : mean_(st
   TG_CHECK(!mean_.empty() && mean_.size() == std_.size(), "Normalize: mean and std need the same, non-zero length, got ",
            mean_.size(), " and ", std_.size());
   for (size_t k = 0; k < std_.size(); ++k)
-    TG_CHECK(std_[k] > 0.0f && std::isfinite(std_[k]), "Normalize: std[", k, "] = ", std_[k], " must be > 0");
+    TG_CHECK(std_[k] != 0.0f && std::isfinite(std_[k]), "Normalize: std[", k, "] = ", std_[k],
+             " must be finite and non-zero");
 }
 
 // x[c] = (x[c] - mean[c]) / std[c]
@@ -354,7 +355,8 @@ void Lambda::apply(float* x, const Shape& shape, Generator& gen) const {
   Tensor out = fn_(in, gen);
   TG_CHECK(out.defined() && out.dtype() == kFloat32 && out.shape() == shape,
            "Lambda: the function must return a float32 tensor of the input's shape ", shape, ", got ",
-           (out.defined() ? to_string(out.shape()) : std::string("an undefined tensor")));
+           (out.defined() ? std::string(dtype_name(out.dtype())) + " " + to_string(out.shape())
+                          : std::string("an undefined tensor")));
   const Tensor c = out.is_contiguous() ? out : out.contiguous();
   if (shape.numel()) std::memcpy(x, c.data_ptr<float>(), size_t(shape.numel()) * sizeof(float));
 }

@@ -58,10 +58,21 @@ static tg::Tensor model_input(const std::string& arch, const tg::Tensor& x) {
 }
 
 // ---------------------------------------------------------------- data
+// scripts/get-data writes the digits to <source tree>/data/mnist-digits: that
+// folder relative to the working directory, else the source tree's own.
+std::string mnist_digits_root() {
+  const std::string rel = "data/mnist-digits";
+#ifdef TAPEGRAD_SOURCE_DIR
+  if (!fs::is_directory(rel) && fs::is_directory(TAPEGRAD_SOURCE_DIR "/data/mnist-digits"))
+    return TAPEGRAD_SOURCE_DIR "/data/mnist-digits";
+#endif
+  return rel;
+}
+
 std::shared_ptr<tg::data::MNIST> open_dataset(const std::string& name, const std::string& root, tg::data::Split split) {
   if (name == "fashion-mnist")
     return std::make_shared<tg::data::FashionMNIST>(root.empty() ? tg::data::FashionMNIST::kSystemRoot : root, split);
-  if (name == "mnist-digits") return std::make_shared<tg::data::MNIST>(root.empty() ? "data/mnist-digits" : root, split);
+  if (name == "mnist-digits") return std::make_shared<tg::data::MNIST>(root.empty() ? mnist_digits_root() : root, split);
   TG_CHECK(false, "unknown data set '", name, "' (expected fashion-mnist or mnist-digits)");
   return nullptr;
 }
@@ -186,8 +197,7 @@ std::string largest_parameter(nn::Sequential& model) {
     if (m > big) big = m, name = k;
   }
   std::ostringstream os;
-  os << "the loss exceeds " << kDivergedLoss << " (no NaN yet); the largest weight is |" << big << "| in parameter '"
-     << name << "'";
+  os << "the largest weight is |" << big << "| in parameter '" << name << "'";
   return os.str();
 }
 
@@ -229,7 +239,7 @@ std::map<std::string, std::string> run_metadata(const RunConfig& c) {
   bl << std::setprecision(17) << c.backbone_lr;
   return {{"arch", c.model},        {"data", c.data},           {"batch_size", std::to_string(c.batch_size)},
           {"optimizer", c.optimizer}, {"lr", lr.str()},           {"seed", std::to_string(c.seed)},
-          {"limit", std::to_string(c.limit)}, {"sample", c.sample}, {"mode", c.from.empty() ? "train" : c.mode},
+          {"limit", std::to_string(c.limit)}, {"sample", c.sample}, {"mode", c.from.empty() && c.mode != "scratch" ? "train" : c.mode},
           {"head_lr", hl.str()},    {"backbone_lr", bl.str()},  {"epochs", std::to_string(c.epochs)}};
 }
 
@@ -309,13 +319,12 @@ RunResult run_train(const RunConfig& cfg) {
   TG_CHECK(cfg.limit >= 0, "--limit must be >= 0, got ", cfg.limit);
   if (cfg.threads > 0) tg::set_num_threads(cfg.threads);
   const bool finetune = !cfg.from.empty() || cfg.mode == "scratch";
-  check_writable_folder(cfg.out);
-  fs::remove(cfg.out + "/.paused");
-
   // Data first: a missing data set should fail before anything is written.
   auto train_full = open_dataset(cfg.data, cfg.data_root, tg::data::Split::Train);
   auto test = open_dataset(cfg.data, cfg.data_root, tg::data::Split::Test);
   tg::data::DatasetPtr train = training_examples(cfg, train_full);
+  check_writable_folder(cfg.out);
+  fs::remove(cfg.out + "/.paused");
 
   tg::Generator gen(cfg.seed);
   auto model = make_model(cfg.model, gen);
@@ -423,10 +432,14 @@ RunResult run_train(const RunConfig& cfg) {
       tg::Tensor loss = tg::F::cross_entropy(logits, batch.target);
       const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value) || loss_value > kDivergedLoss) {
-        const std::string why = std::isfinite(loss_value) ? largest_parameter(*model) : non_finite_culprit(*model, arch, batch);
+        std::ostringstream why;
+        if (std::isfinite(loss_value))
+          why << "the loss exceeds " << kDivergedLoss << " (no NaN yet); " << largest_parameter(*model);
+        else
+          why << non_finite_culprit(*model, arch, batch);
         tg::detail::throw_error("training diverged: the loss is ", loss_value, " at step ",
                                 int64_t(epoch) * loader.batches_per_epoch() + b + 1, " (epoch ",
-                                epoch + 1, ", batch ", b + 1, "): ", why, ". ", kept_checkpoint(cfg.out, epoch), "; try a smaller --lr");
+                                epoch + 1, ", batch ", b + 1, "): ", why.str(), ". ", kept_checkpoint(cfg.out, epoch), "; try a smaller --lr");
       }
       opt->zero_grad();
       loss.backward();
@@ -445,17 +458,22 @@ RunResult run_train(const RunConfig& cfg) {
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     bar.finish();
     last = evaluate(*model, arch, *test);
+    // Never checkpoint non-finite weights (the epoch's last update may have made them).
+    for (const auto& [name, p] : model->named_parameters())
+      TG_CHECK(all_finite(p), "training diverged: parameter '", name, "' holds NaN or Inf after step ",
+               int64_t(epoch + 1) * loader.batches_per_epoch(),
+               " (end of epoch ", epoch + 1, "). ", kept_checkpoint(cfg.out, epoch), "; try a smaller --lr");
+    // Finite but huge weights can overflow the test logits: diverged too.
+    if (!std::isfinite(last.loss))
+      tg::detail::throw_error("training diverged: the test loss is ", last.loss, " after epoch ", epoch + 1, " (",
+                              largest_parameter(*model), "). ", kept_checkpoint(cfg.out, epoch),
+                              "; try a smaller --lr");
     EpochMetrics m{epoch + 1, loss_sum / double(std::max<int64_t>(seen, 1)), double(correct) / double(std::max<int64_t>(seen, 1)),
                    last.loss, last.acc, secs};
     append_metrics_csv(cfg.out + "/metrics.csv", m);
     if (!cfg.quiet)
       std::printf("epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.2f s (%.0f samples/s)\n", epoch + 1,
                   cfg.epochs, m.train_loss, 100 * m.train_acc, m.test_loss, 100 * m.test_acc, secs, double(seen) / secs);
-    // Never checkpoint non-finite weights (the epoch's last update may have made them).
-    for (const auto& [name, p] : model->named_parameters())
-      TG_CHECK(all_finite(p), "training diverged: parameter '", name, "' holds NaN or Inf after step ",
-               int64_t(epoch + 1) * loader.batches_per_epoch(),
-               " (end of epoch ", epoch + 1, "). ", kept_checkpoint(cfg.out, epoch), "; try a smaller --lr");
     // Checkpoint: the resumable state in one atomic file, then the model for users.
     auto mm = meta;
     mm["epoch"] = std::to_string(epoch + 1);
@@ -477,13 +495,19 @@ RunResult run_train(const RunConfig& cfg) {
 RunResult run_finetune(const RunConfig& cfg) { return run_train(cfg); }
 
 // ---------------------------------------------------------------- eval / inspect
-int run_eval(const std::string& model_path, const std::string& data, const std::string& root, int64_t limit) {
+int run_eval(const std::string& model_path, std::string data, const std::string& root, int64_t limit) {
   tg::SafetensorsFile f = tg::load_safetensors(model_path);
   auto it = f.metadata.find("arch");
   TG_CHECK(it != f.metadata.end(), model_path, ": no 'arch' in the metadata; was it written by tapegrad train?");
   tg::Generator gen(0);
   auto model = make_model(it->second, gen);
   tg::load(*model, model_path, {.strict = true});
+  // Without --data, the data set the model was trained on (its metadata).
+  const auto trained_on = f.metadata.find("data");
+  if (data.empty()) data = trained_on != f.metadata.end() ? trained_on->second : "fashion-mnist";
+  else if (trained_on != f.metadata.end() && trained_on->second != data)
+    std::fprintf(stderr, "tapegrad: note: %s was trained on %s, evaluating on %s\n", model_path.c_str(),
+                 trained_on->second.c_str(), data.c_str());
   auto test = open_dataset(data, root, tg::data::Split::Test);
   Eval e = evaluate(*model, it->second, *test);
   const auto names = class_names(data);

@@ -62,7 +62,7 @@ struct RunResult {
 };
 RunResult run_train(const RunConfig& cfg);     // also runs finetune when cfg.from / cfg.mode say so
 RunResult run_finetune(const RunConfig& cfg);
-int run_eval(const std::string& model_path, const std::string& data, const std::string& root, int64_t limit);
+int run_eval(const std::string& model_path, std::string data, const std::string& root, int64_t limit);
 int run_inspect(const std::string& path);
 
 }  // namespace tgapp

@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
+#include <cstdint>
 #include <iostream>
 #include <vector>
 
@@ -13,6 +15,15 @@ int parse_cli(int argc, const char* const* argv, CliArgs& args, std::ostream& ou
   app.require_subcommand(1);
   RunConfig& cfg = args.cfg;
 
+  // CLI11 reads "-1" and "2^64" into a uint64_t as 2^64-1 without a word.
+  const CLI::Validator seed_range(
+      [](const std::string& v) {
+        uint64_t x = 0;
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+        return ec == std::errc() && end == v.data() + v.size() ? std::string()
+                                                                : "not an integer in [0, 2^64-1]: " + v;
+      },
+      "UINT64");
   auto add_common = [&](CLI::App* c, bool finetune) {
     c->add_option("--model", cfg.model, "mlp or lenet")->check(CLI::IsMember({"mlp", "lenet"}));
     c->add_option("--data", cfg.data, "fashion-mnist or mnist-digits")->check(CLI::IsMember({"fashion-mnist", "mnist-digits"}));
@@ -21,7 +32,7 @@ int parse_cli(int argc, const char* const* argv, CliArgs& args, std::ostream& ou
     c->add_option("--batch-size", cfg.batch_size, "samples per step")->check(CLI::PositiveNumber);
     c->add_option("--optimizer", cfg.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}));
     c->add_option("--lr", cfg.lr, "learning rate")->check(CLI::PositiveNumber);
-    c->add_option("--seed", cfg.seed, "seed for initialization and shuffling");
+    c->add_option("--seed", cfg.seed, "seed for initialization and shuffling (0 .. 2^64-1)")->check(seed_range);
     c->add_option("--threads", cfg.threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
     c->add_option("--limit", cfg.limit, "train on N training examples only")->check(CLI::NonNegativeNumber);
     c->add_option("--sample", cfg.sample,
@@ -47,7 +58,8 @@ int parse_cli(int argc, const char* const* argv, CliArgs& args, std::ostream& ou
   add_common(finetune, true);
   CLI::App* eval = app.add_subcommand("eval", "accuracy, per-class accuracy and confusion matrix");
   eval->add_option("--model", args.model_path, "model.safetensors")->required();
-  eval->add_option("--data", cfg.data, "fashion-mnist or mnist-digits")->check(CLI::IsMember({"fashion-mnist", "mnist-digits"}));
+  eval->add_option("--data", cfg.data, "fashion-mnist or mnist-digits (default: the one the model was trained on)")
+      ->check(CLI::IsMember({"fashion-mnist", "mnist-digits"}));
   eval->add_option("--data-root", cfg.data_root, "folder with the IDX files");
   CLI::App* inspect = app.add_subcommand("inspect", "names, shapes, dtypes and parameter count of a safetensors file");
   inspect->add_option("file", args.inspect_path, "a .safetensors file")->required();
@@ -59,6 +71,23 @@ int parse_cli(int argc, const char* const* argv, CliArgs& args, std::ostream& ou
     return app.exit(e, out, err);
   }
   args.command = *train ? "train" : *finetune ? "finetune" : *eval ? "eval" : *inspect ? "inspect" : "";
+  if (*eval && eval->count("--data") == 0) cfg.data.clear();  // run_eval takes the model's
+  if (*finetune) {
+    // A learning rate the mode does not use is an error, not silently ignored.
+    const bool scratch = cfg.mode == "scratch";
+    const char* unused = scratch && finetune->count("--head-lr")       ? "--head-lr"
+                         : scratch && finetune->count("--backbone-lr") ? "--backbone-lr"
+                         : !scratch && finetune->count("--lr")         ? "--lr"
+                         : cfg.mode == "frozen" && finetune->count("--backbone-lr") ? "--backbone-lr"
+                                                                                     : nullptr;
+    if (unused) {
+      err << "finetune --mode " << cfg.mode << " does not use " << unused << " ("
+          << (scratch ? "scratch trains every layer with --lr" : cfg.mode == "frozen" ? "frozen trains the head only, with --head-lr"
+                                                                                     : "full uses --head-lr and --backbone-lr")
+          << ")\n";
+      return 2;
+    }
+  }
   return -1;
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -35,12 +36,20 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
   int lineno = 0;
   while (std::getline(f, line)) {
     if (++lineno == 1 || line.empty()) continue;
-    EpochMetrics m;
-    char c;
-    std::istringstream is(line);
-    is >> m.epoch >> c >> m.train_loss >> c >> m.train_acc >> c >> m.test_loss >> c >> m.test_acc >> c >> m.epoch_seconds;
-    TG_CHECK(!is.fail(), "metrics: ", path, " line ", lineno, " is malformed: '", line, "'");
-    rows.push_back(m);
+    // Six comma-separated numbers; strtod also reads the nan/inf that
+    // append_metrics_csv writes for a non-finite value (operator>> does not).
+    double v[6];
+    const char* p = line.c_str();
+    bool ok = true;
+    for (int k = 0; k < 6 && ok; ++k) {
+      char* end = nullptr;
+      v[k] = std::strtod(p, &end);
+      ok = end != p && *end == (k < 5 ? ',' : '\0');
+      p = end + 1;
+    }
+    ok = ok && v[0] >= 1 && v[0] <= 1e9 && v[0] == std::floor(v[0]);
+    TG_CHECK(ok, "metrics: ", path, " line ", lineno, " is malformed: '", line, "'");
+    rows.push_back({int(v[0]), v[1], v[2], v[3], v[4], v[5]});
   }
   return rows;
 }

@@ -6,10 +6,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <cmath>
 #include <set>
+#include <sstream>
 
 #include "../data/fixtures.h"
 #include "app.h"
+#include "cli.h"
 #include "report.h"
 
 namespace fs = std::filesystem;
@@ -219,4 +222,92 @@ TEST_CASE("app: bad input gives one clear error and leaves good files alone") {
   tg::save_safetensors(state, st.tensors, st.metadata);
   CHECK_THROWS_WITH_AS(tgapp::run_train(e), doctest::Contains("says epochs_done = 99, outside [0,"), tg::Error);
   CHECK(slurp(good.out + "/model.safetensors") == before);
+}
+
+// Found by a review (session 11); each check fails on the code before its fix.
+TEST_CASE("app: metrics with nan/inf, eval's default data set, flags a mode does not use, seeds out of range") {
+  Fixture fx;
+  // metrics.csv rows holding nan/inf read back (read_metrics_csv used
+  // operator>>, which rejects them: a diverged epoch made the run folder
+  // unreadable, resume included); a short row is still malformed.
+  const std::string csv = fx.dir.file("m.csv");
+  tgapp::append_metrics_csv(csv, {1, 2.5, 0.25, std::nan(""), 0.5, 1.0});
+  tgapp::append_metrics_csv(csv, {2, 2.0, 0.5, INFINITY, -INFINITY, 2.0});
+  const auto rows = tgapp::read_metrics_csv(csv);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].epoch == 1);
+  CHECK(rows[0].train_loss == 2.5);
+  CHECK(std::isnan(rows[0].test_loss));
+  CHECK(rows[1].test_loss == INFINITY);
+  CHECK(rows[1].test_acc == -INFINITY);
+  CHECK(rows[1].epoch_seconds == 2.0);
+  std::ofstream(csv, std::ios::app) << "3,1.0,0.5\n";
+  CHECK_THROWS_WITH_AS(tgapp::read_metrics_csv(csv), doctest::Contains("line 4 is malformed: '3,1.0,0.5'"), tg::Error);
+
+  // A missing data set fails before the run folder is made.
+  tgapp::RunConfig nd = fx.config("no-data");
+  nd.data_root = fx.dir.file("nowhere");
+  CHECK_THROWS_AS(tgapp::run_train(nd), tg::Error);
+  CHECK_FALSE(fs::exists(nd.out));
+
+  auto parse = [](std::vector<const char*> argv, tgapp::CliArgs& a, std::string& err) {
+    argv.insert(argv.begin(), "tapegrad");
+    std::ostringstream o, e;
+    const int rc = tgapp::parse_cli(int(argv.size()), argv.data(), a, o, e);
+    err = e.str();
+    return rc;
+  };
+  tgapp::CliArgs a;
+  std::string err;
+  // eval without --data: the data set the model was trained on, not fashion-mnist
+  REQUIRE(parse({"eval", "--model", "m.safetensors"}, a, err) == -1);
+  CHECK(a.cfg.data.empty());
+  tgapp::CliArgs a2;
+  REQUIRE(parse({"eval", "--model", "m.safetensors", "--data", "mnist-digits"}, a2, err) == -1);
+  CHECK(a2.cfg.data == "mnist-digits");
+  tgapp::RunConfig t = fx.config("for-eval");
+  t.epochs = 1;
+  tgapp::run_train(t);
+  CHECK(tgapp::run_eval(t.out + "/model.safetensors", "", fx.data, 0) == 0);  // mnist-digits from the metadata
+
+  // a learning rate the fine-tuning mode ignores is an error
+  tgapp::CliArgs f1, f2, f3, f4;
+  CHECK(parse({"finetune", "--from", "m", "--out", "o", "--lr", "0.1"}, f1, err) == 2);
+  CHECK(err.find("finetune --mode full does not use --lr") != std::string::npos);
+  CHECK(parse({"finetune", "--mode", "scratch", "--out", "o", "--head-lr", "0.1"}, f2, err) == 2);
+  CHECK(err.find("--mode scratch does not use --head-lr") != std::string::npos);
+  CHECK(parse({"finetune", "--from", "m", "--mode", "frozen", "--out", "o", "--backbone-lr", "0.1"}, f3, err) == 2);
+  CHECK(err.find("--mode frozen does not use --backbone-lr") != std::string::npos);
+  CHECK(parse({"finetune", "--from", "m", "--out", "o", "--head-lr", "0.1", "--backbone-lr", "0.01"}, f4, err) == -1);
+  CHECK(f4.cfg.backbone_lr == 0.01);
+
+  // --seed: -1 and 2^64 used to become 2^64-1 silently
+  for (const char* bad : {"-1", "18446744073709551616", "1.5", "x"}) {
+    tgapp::CliArgs s;
+    CAPTURE(bad);
+    CHECK(parse({"train", "--out", "o", "--seed", bad}, s, err) > 0);
+  }
+  tgapp::CliArgs s;
+  REQUIRE(parse({"train", "--out", "o", "--seed", "18446744073709551615"}, s, err) == -1);
+  CHECK(s.cfg.seed == 18446744073709551615ull);
+
+  // a scratch fine-tuning run is recorded as mode=scratch (was "train")
+  tgapp::RunConfig sc = fx.config("scratch");
+  sc.epochs = 1;
+  sc.mode = "scratch";
+  tgapp::run_finetune(sc);
+  CHECK(tg::load_safetensors(sc.out + "/model.safetensors").metadata.at("mode") == "scratch");
+}
+
+TEST_CASE("app: a test loss that overflows stops the run as diverged, before a metrics row or checkpoint") {
+  Fixture fx;
+  // One SGD step at lr 1e38 leaves finite but huge weights whose test logits overflow.
+  tgapp::RunConfig c = fx.config("overflow");
+  c.optimizer = "sgd";
+  c.lr = 1e38;
+  c.limit = 32;  // one step per epoch
+  c.epochs = 2;
+  CHECK_THROWS_WITH_AS(tgapp::run_train(c), doctest::Contains("training diverged: the test loss is"), tg::Error);
+  CHECK_FALSE(fs::exists(c.out + "/model.safetensors"));
+  CHECK(tgapp::read_metrics_csv(c.out + "/metrics.csv").empty());
 }

@@ -192,4 +192,7 @@ TEST_CASE("idx: a missing file names its path") {
   TempDir dir;
   const std::string e = error_of(dir.file("nope-idx1-ubyte"));
   CHECK(e.find(dir.file("nope-idx1-ubyte") + ": cannot open") != std::string::npos);
+  // a directory is named as one (it used to throw std::bad_alloc: its size read as huge)
+  std::filesystem::create_directories(dir.file("sub-idx1-ubyte"));
+  CHECK(error_of(dir.file("sub-idx1-ubyte")) == dir.file("sub-idx1-ubyte") + ": is a directory, not an IDX file");
 }

@@ -115,7 +115,7 @@ TEST_CASE("mnist: wrong shapes, bad labels and corrupt files are errors") {
   std::vector<uint8_t> img(2 * 20 * 20, 0), lab = {1, 12};
   write_idx(dir.file("train-images-idx3-ubyte"), IdxType::UInt8, {2, 20, 20}, img.data());
   write_idx(dir.file("train-labels-idx1-ubyte"), IdxType::UInt8, {2}, lab.data());
-  CHECK(contains(error_of([&] { MNIST m(dir.path.string()); }), "expected ubyte images of shape [N,28,28]"));
+  CHECK(contains(error_of([&] { MNIST m(dir.path.string()); }), "expected ubyte images of shape [N,28,28], found ubyte [2,20,20]"));
   tg_test::write_mnist_fixture(dir.path.string(), "train", 2);
   write_idx(dir.file("train-labels-idx1-ubyte"), IdxType::UInt8, {2}, lab.data());
   CHECK(contains(error_of([&] { MNIST m(dir.path.string()); }), "label 12 of example 1 (byte offset 9) is not in 0..9"));

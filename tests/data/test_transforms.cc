@@ -43,7 +43,10 @@ TEST_CASE("transforms: normalize gives exact values, per channel or shared") {
   tg::Tensor w = Normalize({0.2860f}, {0.3530f})(tg::full({1, 1, 1}, 1.0), g);
   CHECK(w.item<float>() == (1.0f - 0.2860f) / 0.3530f);
   CHECK(x.to_vector<float>()[0] == 0.0f);  // the input is untouched
-  CHECK_THROWS_WITH_AS(Normalize({0.5f}, {0.0f}), doctest::Contains("std[0] = 0 must be > 0"), tg::Error);
+  CHECK_THROWS_WITH_AS(Normalize({0.5f}, {0.0f}), doctest::Contains("std[0] = 0 must be finite and non-zero"), tg::Error);
+  // a negative std is a valid (mirrored) scaling, as in torchvision
+  CHECK(Normalize({0.5f}, {-0.5f})(x, g).to_vector<float>() ==
+        std::vector<float>{1.0f, -0.0f, -1.0f, 0.5f, 1.0f, -1.0f, -0.0f, -0.5f});
   CHECK_THROWS_WITH_AS(Normalize({0.5f, 0.5f, 0.5f}, {1.f, 1.f, 1.f})(x, g),
                        doctest::Contains("3 means/stds for a sample with 2 channels"), tg::Error);
 }
@@ -177,8 +180,11 @@ TEST_CASE("transforms: user lambdas get the sample and its generator") {
   CHECK((*chain)(x, g3).to_vector<float>() == std::vector<float>(4, expect / 0.5f));
   Lambda bad([](const tg::Tensor& x, tg::Generator&) { return x.flatten(); });
   tg::Generator g4(0);
-  CHECK_THROWS_WITH_AS(bad(x, g4), doctest::Contains("must return a float32 tensor of the input's shape [1,2,2], got [4]"),
+  CHECK_THROWS_WITH_AS(bad(x, g4), doctest::Contains("must return a float32 tensor of the input's shape [1,2,2], got float32 [4]"),
                        tg::Error);
+  // the wrong dtype is named (the message used to show only the shape: "got [1,2,2]")
+  Lambda to64([](const tg::Tensor& x, tg::Generator&) { return x.to(tg::kFloat64); });
+  CHECK_THROWS_WITH_AS(to64(x, g4), doctest::Contains("got float64 [1,2,2]"), tg::Error);
 }
 
 TEST_CASE("transforms: the SIMD warp kernel matches its scalar twin bit for bit") {
