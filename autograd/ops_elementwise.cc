@@ -41,12 +41,13 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   });
 }
 
-// y = a / b        da = sum_to(dy / b, a)   db = sum_to(-dy * a / b², b)
+// y = a / b        da = sum_to(dy / b, a)   db = sum_to(-dy * (a / b) / b, b)
+// ((a / b) / b, as PyTorch: a / b² overflowed or underflowed at |b| = 1e20 or 1e-25)
 Tensor div(const Tensor& a, const Tensor& b) {
   return record("div", raw::binary(BinaryOp::Div, a, b, "div"), {a, b}, [](BackwardCtx& c) {
     const Tensor b = c.in(1);
     if (c.needs(0)) c.accumulate(0, sum_to(div(c.dy, b), c.in_shape(0)));
-    if (c.needs(1)) c.accumulate(1, sum_to(neg(div(mul(c.dy, c.in(0)), mul(b, b))), c.in_shape(1)));
+    if (c.needs(1)) c.accumulate(1, sum_to(neg(mul(c.dy, div(div(c.in(0), b), b))), c.in_shape(1)));
   });
 }
 
@@ -63,14 +64,16 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   });
 }
 
-// y = max(a, b)    the gradient goes to the larger input; ties split it evenly (as PyTorch)
+// y = max(a, b)    the gradient goes to the larger input; ties split it evenly;
+// a NaN (which y propagates) passes the whole gradient to both (as PyTorch):
+//   wa = 1 - [a < b] - [a == b] / 2    wb = 1 - [a > b] - [a == b] / 2   (min: < and > swapped)
 static Tensor extreme2(const Tensor& a, const Tensor& b, bool is_max) {
   const char* name = is_max ? "maximum" : "minimum";
   return record(name, raw::binary(is_max ? BinaryOp::Max : BinaryOp::Min, a, b, name), {a, b}, [is_max](BackwardCtx& c) {
     const Tensor a = c.in(0).detach(), b = c.in(1).detach();
-    const Tensor wa = add(is_max ? gt(a, b) : lt(a, b), mul(eq(a, b), 0.5));  // constant weights
-    if (c.needs(0)) c.accumulate(0, sum_to(mul(c.dy, wa), c.in_shape(0)));
-    if (c.needs(1)) c.accumulate(1, sum_to(mul(c.dy, rsub(wa, 1.0)), c.in_shape(1)));
+    const Tensor half_tie = mul(eq(a, b), 0.5);  // constant weights
+    if (c.needs(0)) c.accumulate(0, sum_to(mul(c.dy, rsub(add(is_max ? lt(a, b) : gt(a, b), half_tie), 1.0)), c.in_shape(0)));
+    if (c.needs(1)) c.accumulate(1, sum_to(mul(c.dy, rsub(add(is_max ? gt(a, b) : lt(a, b), half_tie), 1.0)), c.in_shape(1)));
   });
 }
 Tensor maximum(const Tensor& a, const Tensor& b) { return extreme2(a, b, true); }

@@ -43,6 +43,7 @@ Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 // y = Σ (x - mean)² / (n - correction)
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correction, bool keepdim) {
   const std::vector<int> dims = raw::normalize_dims(dims_in, x.dim(), "var");
+  TG_CHECK(x.is_floating_point(), "var: expected a floating-point tensor, got ", x.dtype());
   int64_t n = 1;
   for (int d : dims) n *= x.shape()[d];
   const Tensor d = sub(x, mean(x, dims_in, true));
@@ -50,22 +51,27 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correct
 }
 
 // y = max_dims x    dx = dy at the maxima, split evenly among ties (as PyTorch's amax)
-static Tensor extreme(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim, bool is_max) {
-  const char* name = is_max ? "amax" : "amin";
+// max(x) / min(x) over all elements: a NaN result sends dy to the NaN positions,
+// split evenly (as PyTorch's max; its amax gives NaN everywhere, as here).
+static Tensor extreme(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim, bool is_max,
+                      bool nan_to_nans = false) {
+  const char* name = nan_to_nans ? (is_max ? "max" : "min") : is_max ? "amax" : "amin";
   const std::vector<int> dims = raw::normalize_dims(dims_in, x.dim(), name);
   Tensor y = is_max ? raw::amax(x, dims, keepdim) : raw::amin(x, dims, keepdim);
-  return record(name, y, {x}, [dims](BackwardCtx& c) {
+  return record(name, y, {x}, [dims, nan_to_nans](BackwardCtx& c) {
     const Shape& xs = c.in_shape(0);
     const Tensor yk = expand(reshape(c.out().detach(), keep_shape(xs, dims)), xs);
-    const Tensor mask = eq(c.in(0).detach(), yk);
+    const Tensor xd = c.in(0).detach();
+    Tensor mask = eq(xd, yk);
+    if (nan_to_nans) mask = add(mask, mul(ne(xd, xd), ne(yk, yk)));  // x != x: NaN
     const Tensor count = raw::sum(mask, dims, true);
     c.accumulate(0, mul(expand(reshape(c.dy, keep_shape(xs, dims)), xs), div(mask, count)));
   }, kSaveInputs | kSaveOutput);
 }
 Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return extreme(x, dims, keepdim, true); }
 Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return extreme(x, dims, keepdim, false); }
-Tensor max(const Tensor& x) { return amax(x, {}, false); }
-Tensor min(const Tensor& x) { return amin(x, {}, false); }
+Tensor max(const Tensor& x) { return extreme(x, {}, false, true, true); }
+Tensor min(const Tensor& x) { return extreme(x, {}, false, false, true); }
 
 // values = max along dim; dx = dy scattered to the argmax positions
 static ValuesIndices extreme_dim(const Tensor& x, int64_t dim_in, bool keepdim, bool is_max) {
@@ -99,10 +105,14 @@ Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
 // y = m + log Σ exp(x - m), m = max (a constant: it cancels in the gradient)
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   const std::vector<int> dims = raw::normalize_dims(dims_in, x.dim(), "logsumexp");
+  // An empty reduction is log 0 = -inf (amax has no maximum to give).
+  for (int d : dims)
+    if (x.size(d) == 0) return add(sum(x, dims_in, keepdim), -INFINITY);
   Tensor m = raw::amax(x, dims, true);
-  // Infinite maxima would make x - m NaN; use 0 there (as PyTorch does).
+  // Infinite maxima would make x - m NaN; shift by 0 there (as PyTorch does):
+  // log Σ exp(x) is then -inf (all -inf) or inf. (m * [|m| < inf] was inf * 0 = NaN.)
   const Tensor finite = raw::binary(raw::BinaryOp::Lt, raw::unary(raw::UnaryOp::Abs, m, "logsumexp"), INFINITY, false, "logsumexp");
-  m = raw::binary(raw::BinaryOp::Mul, m, finite, "logsumexp");
+  m = raw::where(finite, m, zeros({}, {.dtype = x.dtype()}));
   Tensor y = add(log(sum(exp(sub(x, m)), dims_in, true)), m);
   return keepdim ? y : reshape(y, raw::reduced_shape(x.shape(), dims, false));
 }

@@ -169,9 +169,12 @@ namespace {
 // (db: Σ_rows dy already formed by the caller, or undefined)
 void linear_backward(BackwardCtx& c, const Tensor& dy, const Tensor& db = Tensor()) {
   const int64_t In = c.in_shape(1)[1], Out = c.in_shape(1)[0];
-  const Tensor dy2 = reshape(dy, {-1, Out});
+  // the rows counted, not inferred: reshape(dy, {-1, 0}) cannot infer them
+  int64_t rows = 1;
+  for (int d = 0; d + 1 < c.in_shape(0).size(); ++d) rows *= c.in_shape(0)[d];
+  const Tensor dy2 = reshape(dy, {rows, Out});
   if (c.needs(0)) c.accumulate(0, reshape(matmul(dy2, c.in(1)), c.in_shape(0)));
-  if (c.needs(1)) c.accumulate(1, matmul(transpose(dy2, 0, 1), reshape(c.in(0), {-1, In})));
+  if (c.needs(1)) c.accumulate(1, matmul(transpose(dy2, 0, 1), reshape(c.in(0), {rows, In})));
   if (c.needs(2)) c.accumulate(2, db.defined() ? db : sum(dy2, {0}, false));
 }
 }  // namespace

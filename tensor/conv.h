@@ -49,12 +49,14 @@ struct Pool2dGeometry {
   int64_t OW() const { return out_size(W, KW, stride_w, pad_w); }
 
  private:
-  // PyTorch's pooling_output_shape: with ceil_mode the last window must start
-  // inside the input or the left padding.
+  // PyTorch's pooling_output_shape: floor((in + 2p - k [+ s - 1 with
+  // ceil_mode]) / s) + 1; with ceil_mode the last window must start inside the
+  // input or the left padding. A window may then reach past the padded input
+  // (in = 1, k = 2, ceil: one window; it used to be rejected).
   int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p) const {
-    const int64_t span = in + 2 * p - k;
-    if (span < 0) return 0;  // kernel larger than the padded input (truncating division would say 1)
-    int64_t o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    const int64_t num = in + 2 * p - k + (ceil_mode ? s - 1 : 0);
+    if (num < 0) return 0;  // no window fits (truncating division would say 1)
+    int64_t o = num / s + 1;
     if (ceil_mode && (o - 1) * s >= in + p) --o;
     return o;
   }

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "hwy/highway.h"
 #include "hwy/contrib/math/math-inl.h"
@@ -21,12 +22,50 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // ---------------------------------------------------------------- per vector
+// Highway's Exp is valid up to 104 (float) / 706 (double) and Log on
+// (0, max]: outside, they return garbage (exp(200) = 0, log(0) = -105,
+// log(NaN) = 89). These wrappers give the IEEE results there, as std::exp /
+// std::log do: exp(x > 104) = inf, log(0) = -inf, log(x < 0) = NaN,
+// log(inf) = inf, NaN -> NaN.
+template <class D, class V>
+HWY_INLINE V ExpIeee(D d, V x) {
+  using T = hn::TFromD<D>;
+  const V y = hn::Exp(d, x);
+  const V big = hn::Set(d, sizeof(T) == 4 ? T(104) : T(706));
+  const V inf = hn::Set(d, std::numeric_limits<T>::infinity());
+  return hn::IfThenElse(hn::IsNaN(x), x, hn::IfThenElse(hn::Gt(x, big), inf, y));
+}
+template <class D, class V>
+HWY_INLINE V LogIeee(D d, V x) {
+  using T = hn::TFromD<D>;
+  const V zero = hn::Zero(d);
+  const V inf = hn::Set(d, std::numeric_limits<T>::infinity());
+  V y = hn::Log(d, x);
+  y = hn::IfThenElse(hn::Eq(x, zero), hn::Neg(inf), y);
+  y = hn::IfThenElse(hn::Eq(x, inf), x, y);
+  y = hn::IfThenElse(hn::Lt(x, zero), hn::Set(d, std::numeric_limits<T>::quiet_NaN()), y);
+  return hn::IfThenElse(hn::IsNaN(x), x, y);
+}
+
 template <class D, class V>
 HWY_INLINE V Erf(D d, V x) {
-  // Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): used for float32 only; the
-  // float64 path calls std::erf so gradchecks in double stay exact.
+  // |x| >= 0.5: Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7, at most ~3e-7
+  // relative there); |x| < 0.5: the Taylor series
+  // erf(x) = 2/sqrt(pi) x sum_n (-1)^n x^2n / (n! (2n + 1)) to n = 7
+  // (truncation < 1e-9 relative; A&S alone was 2% off at 1e-5 and 0 at 1e-7).
+  // Used for float32 only; the float64 path calls std::erf.
   using T = hn::TFromD<D>;
   const V ax = hn::Abs(x);
+  const V z = hn::Mul(x, x);
+  V q = hn::Set(d, T(-1.0 / 75600));
+  q = hn::MulAdd(q, z, hn::Set(d, T(1.0 / 9360)));
+  q = hn::MulAdd(q, z, hn::Set(d, T(-1.0 / 1320)));
+  q = hn::MulAdd(q, z, hn::Set(d, T(1.0 / 216)));
+  q = hn::MulAdd(q, z, hn::Set(d, T(-1.0 / 42)));
+  q = hn::MulAdd(q, z, hn::Set(d, T(1.0 / 10)));
+  q = hn::MulAdd(q, z, hn::Set(d, T(-1.0 / 3)));
+  q = hn::MulAdd(q, z, hn::Set(d, T(1)));
+  const V small = hn::Mul(hn::Mul(x, hn::Set(d, T(1.1283791670955126))), q);
   const V t = hn::Div(hn::Set(d, T(1)), hn::MulAdd(hn::Set(d, T(0.3275911)), ax, hn::Set(d, T(1))));
   V p = hn::Set(d, T(1.061405429));
   p = hn::MulAdd(p, t, hn::Set(d, T(-1.453152027)));
@@ -34,16 +73,16 @@ HWY_INLINE V Erf(D d, V x) {
   p = hn::MulAdd(p, t, hn::Set(d, T(-0.284496736)));
   p = hn::MulAdd(p, t, hn::Set(d, T(0.254829592)));
   p = hn::Mul(p, t);
-  const V e = hn::Exp(d, hn::Neg(hn::Mul(ax, ax)));
+  const V e = hn::Exp(d, hn::Neg(z));
   const V y = hn::NegMulAdd(p, e, hn::Set(d, T(1)));
-  return hn::CopySign(y, x);
+  return hn::IfThenElse(hn::Lt(ax, hn::Set(d, T(0.5))), small, hn::CopySign(y, x));
 }
 
 template <class D, class V>
 HWY_INLINE V Sigmoid(D d, V x) {
   using T = hn::TFromD<D>;
   const V one = hn::Set(d, T(1));
-  return hn::Div(one, hn::Add(one, hn::Exp(d, hn::Neg(x))));
+  return hn::Div(one, hn::Add(one, ExpIeee(d, hn::Neg(x))));  // x = -200: 1 / inf = 0
 }
 
 template <class D, class V>
@@ -55,10 +94,12 @@ HWY_INLINE V ApplyBinary(D d, BinaryOp op, V a, V b) {
     case BinaryOp::Sub: return hn::Sub(a, b);
     case BinaryOp::Mul: return hn::Mul(a, b);
     case BinaryOp::Div: return hn::Div(a, b);
-    case BinaryOp::Max: return hn::IfThenElse(hn::Lt(a, b), b, a);
-    case BinaryOp::Min: return hn::IfThenElse(hn::Lt(b, a), b, a);
+    // a NaN in either operand propagates (as PyTorch's maximum / minimum)
+    case BinaryOp::Max: return hn::IfThenElse(hn::Or(hn::Lt(a, b), hn::IsNaN(b)), b, a);
+    case BinaryOp::Min: return hn::IfThenElse(hn::Or(hn::Lt(b, a), hn::IsNaN(b)), b, a);
     case BinaryOp::Eq: return hn::IfThenElseZero(hn::Eq(a, b), one);
-    case BinaryOp::Ne: return hn::IfThenElseZero(hn::Ne(a, b), one);
+    // not Eq: Highway's Ne is the ordered compare, false for NaN != NaN
+    case BinaryOp::Ne: return hn::IfThenZeroElse(hn::Eq(a, b), one);
     case BinaryOp::Lt: return hn::IfThenElseZero(hn::Lt(a, b), one);
     case BinaryOp::Le: return hn::IfThenElseZero(hn::Le(a, b), one);
     case BinaryOp::Gt: return hn::IfThenElseZero(hn::Gt(a, b), one);
@@ -75,8 +116,8 @@ HWY_INLINE V ApplyUnary(D d, UnaryOp op, V x, V p0, V p1) {
   const V half = hn::Set(d, T(0.5));
   switch (op) {
     case UnaryOp::Neg: return hn::Neg(x);
-    case UnaryOp::Exp: return hn::Exp(d, x);
-    case UnaryOp::Log: return hn::Log(d, x);
+    case UnaryOp::Exp: return ExpIeee(d, x);
+    case UnaryOp::Log: return LogIeee(d, x);
     case UnaryOp::Sqrt: return hn::Sqrt(x);
     case UnaryOp::Rsqrt: return hn::Div(one, hn::Sqrt(x));
     case UnaryOp::Abs: return hn::Abs(x);
@@ -243,7 +284,8 @@ void ReluBackwardF64(const double* dy, const double* y, double* dx, double* cols
   ReluBackwardArray<double>(dy, y, dx, colsum, n);
 }
 
-// y = exp(x - max) / sum(exp(x - max)); log variant: y = x - max - log(sum).
+// y = exp(x - max) / sum(exp(x - max)); log variant: y = (x - max) - log(sum)
+// (x - (max + log(sum)) lost the small terms: [1e8, 1e8] gave [0, 0]).
 template <class T, bool kLog>
 void SoftmaxRow(const T* HWY_RESTRICT x, T* HWY_RESTRICT y, int64_t n) {
   if (n == 0) return;
@@ -270,8 +312,8 @@ void SoftmaxRow(const T* HWY_RESTRICT x, T* HWY_RESTRICT y, int64_t n) {
     }
   }
   if (kLog) {
-    const T ls = m + std::log(s);
-    for (int64_t j = 0; j < n; ++j) y[j] = x[j] - ls;
+    const T ls = std::log(s);
+    for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - m) - ls;
   } else {
     const T inv = T(1) / s;
     for (int64_t j = 0; j < n; ++j) y[j] *= inv;

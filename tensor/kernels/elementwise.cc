@@ -9,6 +9,7 @@
 #if HWY_ONCE
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 namespace tg::kernels {
 
@@ -42,8 +43,8 @@ T binary_scalar(BinaryOp op, T a, T b) {
     case BinaryOp::Mul: return a * b;
     case BinaryOp::Div: return a / b;
     case BinaryOp::Pow: return static_cast<T>(std::pow(a, b));
-    case BinaryOp::Max: return a < b ? b : a;
-    case BinaryOp::Min: return b < a ? b : a;
+    case BinaryOp::Max: return a < b || b != b ? b : a;
+    case BinaryOp::Min: return b < a || b != b ? b : a;
     case BinaryOp::Eq: return a == b;
     case BinaryOp::Ne: return a != b;
     case BinaryOp::Lt: return a < b;
@@ -82,6 +83,24 @@ T unary_scalar(UnaryOp op, T x, double p0, double p1) {
   return x;
 }
 
+// Exact integer power, wrapping like int64 multiplication (was llround(pow()),
+// off by 11 at 3^39). Negative exponents: 1 for 1, +-1 for -1, else 0 (PyTorch).
+int64_t int_pow(int64_t base, int64_t e) {
+  if (e < 0) return base == 1 ? 1 : base == -1 ? (e % 2 ? -1 : 1) : 0;
+  uint64_t r = 1, b = uint64_t(base);
+  for (auto k = uint64_t(e); k; k >>= 1, b *= b)
+    if (k & 1) r *= b;
+  return int64_t(r);
+}
+
+// An int64 clamp bound: +-inf (clamp_min / clamp_max) saturate; the op layer
+// has checked that finite bounds are whole numbers in range.
+int64_t int_bound(double v) {
+  if (v <= -9223372036854775808.0) return INT64_MIN;
+  if (v >= 9223372036854775808.0) return INT64_MAX;
+  return int64_t(v);
+}
+
 template <class T>
 void binary_loop(BinaryOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = binary_scalar<T>(op, a[i * sa], b[i * sb]);
@@ -105,11 +124,15 @@ void binary(BinaryOp op, const int64_t* a, int64_t sa, const int64_t* b, int64_t
   if (op == BinaryOp::Div) {
     // Integer division floors like Python/PyTorch's floor_divide would be surprising;
     // tapegrad truncates toward zero like C++.
-    for (int64_t i = 0; i < n; ++i) out[i] = b[i * sb] ? a[i * sa] / b[i * sb] : 0;
+    // (INT64_MIN / -1 overflows: it wraps to INT64_MIN instead of trapping)
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t x = a[i * sa], y = b[i * sb];
+      out[i] = y == 0 ? 0 : y == -1 ? int64_t(0 - uint64_t(x)) : x / y;
+    }
     return;
   }
   if (op == BinaryOp::Pow) {
-    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<int64_t>(std::llround(std::pow(double(a[i * sa]), double(b[i * sb]))));
+    for (int64_t i = 0; i < n; ++i) out[i] = int_pow(a[i * sa], b[i * sb]);
     return;
   }
   binary_loop(op, a, sa, b, sb, out, n);
@@ -140,7 +163,7 @@ void unary(UnaryOp op, const int64_t* x, int64_t* y, int64_t n, double p0, doubl
       case UnaryOp::Sign: y[i] = (v > 0) - (v < 0); break;
       case UnaryOp::Square: y[i] = v * v; break;
       case UnaryOp::Relu: y[i] = v > 0 ? v : 0; break;
-      case UnaryOp::Clamp: y[i] = std::min<int64_t>(std::max<int64_t>(v, int64_t(p0)), int64_t(p1)); break;
+      case UnaryOp::Clamp: y[i] = std::min(std::max(v, int_bound(p0)), int_bound(p1)); break;
       case UnaryOp::Step: y[i] = v > 0; break;
       default: y[i] = static_cast<int64_t>(unary_scalar<double>(op, double(v), p0, p1));
     }

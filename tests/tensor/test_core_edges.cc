@@ -2,7 +2,9 @@
 // the value PyTorch gives: scatter_add's index reaching past the input,
 // shapes whose element count overflows int64, 0-d tensors asked for a size or
 // indexed, copy_ from an overlapping view, int64 tensors with fractional
-// scalars, and arange's int64 default with a fractional step.
+// scalars, and arange's int64 default with a fractional step. Session 11:
+// log_softmax/logsumexp precision and infinities, long sums, int64 clamp/pow/
+// div, gradients of div/maximum/max with NaN, linear with 0 features, ceil pooling.
 #include "../common/test_util.h"
 
 using tg::Tensor;
@@ -92,4 +94,117 @@ TEST_CASE("matmul and linear with an inner size of 0 give zeros (plus the bias),
   const Tensor z = tg::linear(tg::ones({5, 0}), tg::ones({3, 0}), tg::tensor({1.0f, 2.0f, 3.0f}));
   CHECK(z.shape() == tg::Shape{5, 3});
   CHECK(z.to_vector<float>()[4] == 2.0f);
+}
+
+// ---- session 11 review: each check fails on the code before its fix ----
+
+TEST_CASE("log_softmax keeps (x - max) exact; logsumexp with infinite or empty inputs (as PyTorch)") {
+  // x - (max + log s) rounded log 2 away next to 1e8: [0, 0] and a gradient of [-1, -1]
+  Tensor x = tg::tensor(std::vector<float>{1e8f, 1e8f}, {2}, true);
+  Tensor y = tg::log_softmax(x, 0);
+  CHECK(y.to_vector<float>() == std::vector<float>(2, -std::log(2.0f)));
+  y.sum().backward();
+  CHECK(x.grad().to_vector<float>() == std::vector<float>{0.0f, 0.0f});
+  // logsumexp: an infinite maximum made m * [|m| < inf] = inf * 0 = NaN
+  CHECK(tg::logsumexp(tg::tensor({-INFINITY, -INFINITY}), {0}).item<float>() == -INFINITY);
+  CHECK(tg::logsumexp(tg::tensor({INFINITY, 1.0f}), {0}).item<float>() == INFINITY);
+  CHECK(tg::logsumexp(tg::tensor({-INFINITY, 0.0f}), {0}).item<float>() == 0.0f);
+  // an empty dim is log 0 = -inf (it threw from amax)
+  const Tensor e = tg::logsumexp(tg::zeros({0, 3}), {0});
+  CHECK(e.shape() == tg::Shape{3});
+  CHECK(e.to_vector<float>() == std::vector<float>(3, -INFINITY));
+}
+
+TEST_CASE("sum over a long leading dim stays accurate (rows were added one after another)") {
+  // [n, 1] summed over dim 0: a running float sum of 2^22 values of 0.1f
+  // drifted by ~1% (20,000,000 ones gave 16,777,216)
+  const int64_t n = int64_t(1) << 22;
+  const double exact = double(0.1f) * double(n);
+  const Tensor s = tg::sum(tg::full({n, 1}, 0.1), {0});
+  CHECK(std::abs(double(s.item<float>()) - exact) <= 1e-5 * exact);
+  const Tensor m = tg::mean(tg::full({n, 2}, 0.1), {0});
+  CHECK(std::abs(double(m.to_vector<float>()[1]) - double(0.1f)) <= 1e-6);
+  // the same bits for 1 and 2 threads (the order depends on n only)
+  const Tensor r = tg::randn({100003, 3});
+  tg::set_num_threads(1);
+  const auto one = tg::sum(r, {0}).to_vector<float>();
+  tg::set_num_threads(2);
+  CHECK(tg::sum(r, {0}).to_vector<float>() == one);
+  // and against float64
+  const auto ref = tg::sum(r.to(tg::kFloat64), {0}).to_vector<double>();
+  for (int i = 0; i < 3; ++i) CHECK(std::abs(one[size_t(i)] - ref[size_t(i)]) < 1e-2);
+}
+
+TEST_CASE("int64: clamp bounds saturate or must be whole, pow is exact, INT64_MIN / -1 wraps, huge scalars are errors") {
+  const Tensor i = tg::tensor(std::vector<int64_t>{-3, 0, 1, 5}, {4});
+  // clamp_min's +inf upper bound converted to INT64_MIN (undefined behaviour)
+  CHECK(tg::clamp_min(i, 2).to_vector<int64_t>() == std::vector<int64_t>{2, 2, 2, 5});
+  CHECK(tg::clamp_max(i, 0).to_vector<int64_t>() == std::vector<int64_t>{-3, 0, 0, 0});
+  CHECK_THROWS_WITH_AS(tg::clamp(i, 0.5, 2.5), doctest::Contains("the bound 0.5, which is not a whole number"), tg::Error);
+  // pow went through llround(std::pow(double)): 3^39 was off by 11, 2^-1 was 1, 0^-1 was INT64_MIN
+  const Tensor b = tg::tensor(std::vector<int64_t>{3, 2, 0, 1, -1, -1, -2}, {7});
+  const Tensor e = tg::tensor(std::vector<int64_t>{39, -1, -1, -5, -3, -4, 5}, {7});
+  CHECK(tg::pow(b, e).to_vector<int64_t>() == std::vector<int64_t>{4052555153018976267, 0, 0, 1, -1, 1, -32});
+  // INT64_MIN / -1 trapped (SIGFPE)
+  const Tensor q = tg::div(tg::tensor(std::vector<int64_t>{INT64_MIN, 7}, {2}), tg::tensor(std::vector<int64_t>{-1, -1}, {2}));
+  CHECK(q.to_vector<int64_t>() == std::vector<int64_t>{INT64_MIN, -7});
+  // 1e19 passed the whole-number check and converted to INT64_MIN
+  CHECK_THROWS_WITH_AS(tg::mul(i, 1e19), doctest::Contains("outside the int64 range"), tg::Error);
+  CHECK_THROWS_WITH_AS(tg::add(i, INFINITY), doctest::Contains("outside the int64 range"), tg::Error);
+  CHECK_THROWS_WITH_AS(tg::var(i, {0}), doctest::Contains("var: expected a floating-point tensor"), tg::Error);
+}
+
+TEST_CASE("gradients: a / b at large and tiny b, maximum/minimum and max(x) with NaN (as PyTorch)") {
+  // db = -dy * (a / b) / b: a / b² overflowed or underflowed
+  for (float v : {1e20f, 1e-25f}) {
+    Tensor a = tg::tensor({v}).requires_grad_(), b = tg::tensor({v}).requires_grad_();
+    tg::div(a, b).sum().backward();
+    CHECK(b.grad().item<float>() == doctest::Approx(-1.0 / double(v)).epsilon(1e-6));
+  }
+  const float nan = NAN;
+  Tensor a = tg::tensor({nan, 1.0f, 2.0f, 3.0f}).requires_grad_(), b = tg::tensor({1.0f, nan, 2.0f, 1.0f}).requires_grad_();
+  Tensor y = tg::maximum(a, b);
+  const auto yv = y.to_vector<float>();
+  CHECK((std::isnan(yv[0]) && std::isnan(yv[1]) && yv[2] == 2.0f && yv[3] == 3.0f));  // maximum(1, NaN) was 1
+  y.sum().backward();
+  CHECK(a.grad().to_vector<float>() == std::vector<float>{1.0f, 1.0f, 0.5f, 1.0f});
+  CHECK(b.grad().to_vector<float>() == std::vector<float>{1.0f, 1.0f, 0.5f, 0.0f});
+  a.set_grad(Tensor());
+  b.set_grad(Tensor());
+  tg::minimum(a, b).sum().backward();
+  CHECK(a.grad().to_vector<float>() == std::vector<float>{1.0f, 1.0f, 0.5f, 0.0f});
+  CHECK(b.grad().to_vector<float>() == std::vector<float>{1.0f, 1.0f, 0.5f, 1.0f});
+  // max(x) over all elements: the gradient goes to the NaN positions (was NaN everywhere)
+  Tensor x = tg::tensor({1.0f, nan, nan}).requires_grad_();
+  tg::max(x).backward();
+  CHECK(x.grad().to_vector<float>() == std::vector<float>{0.0f, 0.5f, 0.5f});
+}
+
+TEST_CASE("linear backward with 0 input or output features; ceil-mode pooling with the input smaller than the kernel") {
+  // reshape(dy, {-1, 0}) in the backward threw
+  Tensor x = tg::ones({3, 0}).requires_grad_(), w = tg::ones({4, 0}).requires_grad_(), bias = tg::ones({4}).requires_grad_();
+  tg::linear(x, w, bias).sum().backward();
+  CHECK(x.grad().shape() == tg::Shape{3, 0});
+  CHECK(w.grad().shape() == tg::Shape{4, 0});
+  CHECK(bias.grad().to_vector<float>() == std::vector<float>(4, 3.0f));
+  Tensor x2 = tg::ones({3, 5}).requires_grad_(), w2 = tg::ones({0, 5}).requires_grad_();
+  tg::linear(x2, w2, Tensor()).sum().backward();
+  CHECK(x2.grad().to_vector<float>() == std::vector<float>(15, 0.0f));
+  CHECK(w2.grad().shape() == tg::Shape{0, 5});
+  // PyTorch: one window per pair of columns, the height-1 input inside a 2-high window
+  Tensor p = tg::arange(0, 6, 1, {.dtype = tg::kFloat32}).reshape({1, 1, 1, 6}).requires_grad_();
+  Tensor mp = tg::F::max_pool2d(p, {.kernel = 2, .stride = 2, .ceil_mode = true});
+  CHECK(mp.to_vector<float>() == std::vector<float>{1, 3, 5});
+  mp.sum().backward();
+  CHECK(p.grad().to_vector<float>() == std::vector<float>{0, 1, 0, 1, 0, 1});
+  p.set_grad(Tensor());
+  Tensor ap = tg::F::avg_pool2d(p, {.kernel = 2, .stride = 2, .ceil_mode = true});
+  CHECK(ap.to_vector<float>() == std::vector<float>{0.5f, 2.5f, 4.5f});
+  tg::mul(ap, tg::tensor({1.0f, 2.0f, 3.0f}).reshape({1, 1, 1, 3})).sum().backward();
+  CHECK(p.grad().to_vector<float>() == std::vector<float>{0.5f, 0.5f, 1.0f, 1.0f, 1.5f, 1.5f});
+  // kernel (4, 6), padding (1, 0) on 3x5: PyTorch gives [2, 1] = 14, 14
+  const Tensor q = tg::F::max_pool2d(tg::arange(0, 15, 1, {.dtype = tg::kFloat32}).reshape({1, 1, 3, 5}),
+                                     {.kernel = {4, 6}, .stride = 3, .padding = {1, 0}, .ceil_mode = true});
+  CHECK(q.shape() == tg::Shape{1, 1, 2, 1});
+  CHECK(q.to_vector<float>() == std::vector<float>{14, 14});
 }

@@ -1,5 +1,6 @@
 // Every elementwise/reduction kernel against its scalar twin, on every
 // compiled Highway target, lengths 0..67, misaligned pointers.
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -166,4 +167,58 @@ TEST_CASE("kernels: at least two Highway targets are compiled and tested") {
   for (auto t : targets) names += std::string(hwy::TargetName(t)) + " ";
   MESSAGE("targets tested: " << names << "; dispatched now: " << std::string(active_target_name()));
   CHECK(targets.size() >= 2);
+}
+
+// Found by a review (session 11): Highway's Exp/Log outside their valid ranges
+// gave exp(200) = 0, exp(NaN) = 0, log(0) = -105, log(-1) = 177, log(NaN) = 89
+// (so sigmoid(-200) = 1); A&S erf was 2% off at 1e-5 and 0 at 1e-7; maximum /
+// minimum kept NaN only in the first operand; NaN != NaN was false.
+template <class T>
+void check_special(UnaryOp op, const std::vector<T>& xs) {
+  tgtest::for_each_target([&](const std::string& target) {
+    // each value in every lane position (and in a partial last vector)
+    for (size_t n : {size_t(1), size_t(7), size_t(16), size_t(33)})
+      for (T x : xs) {
+        std::vector<T> in(n, x), y(n), yr(n);
+        unary(op, in.data(), y.data(), int64_t(n), 0, 0);
+        unary_ref(op, in.data(), yr.data(), int64_t(n), 0, 0);
+        for (size_t i = 0; i < n; ++i) {
+          const bool same = std::isnan(yr[i]) ? std::isnan(y[i])
+                            : std::isinf(yr[i]) || yr[i] == 0 ? y[i] == yr[i]
+                                                               : std::abs(double(y[i]) - yr[i]) <= 4 * std::numeric_limits<T>::epsilon() * std::abs(double(yr[i]));
+          if (!same) FAIL("op " << int(op) << " target " << target << " x=" << x << ": " << y[i] << " vs " << yr[i]);
+        }
+      }
+  });
+}
+
+TEST_CASE("kernels: exp, log, sigmoid and erf at special values, maximum/minimum with NaN, on every target") {
+  const double inf = INFINITY, nan = NAN;
+  const std::vector<double> big = {0.0, -0.0, 1.0, -1.0, 50.0, 88.0, 88.8, 100.0, 104.5, 178.0, 200.0, 300.0,
+                                   700.0, 710.0, 1500.0, -88.0, -103.0, -200.0, -1000.0, -1e30, 1e30, inf, -inf, nan};
+  for (auto op : {UnaryOp::Exp, UnaryOp::Sigmoid}) {
+    CAPTURE(int(op));
+    check_special<float>(op, std::vector<float>(big.begin(), big.end()));
+    check_special<double>(op, big);
+  }
+  const std::vector<double> logs = {0.0, -0.0, -1.0, -1e-30, 1e-30, 1e-40, 1.0, 2.0, 1e30, 3e38, 1e300, inf, -inf, nan};
+  check_special<float>(UnaryOp::Log, std::vector<float>(logs.begin(), logs.end()));
+  check_special<double>(UnaryOp::Log, logs);
+  // float32 erf: 4 ulp of std::erf for small |x| (the Taylor branch) and at the branch point
+  check_special<float>(UnaryOp::Erf, {1e-7f, -1e-5f, 1e-3f, 0.1f, -0.3f, 0.4999f, 1e-30f, 0.0f, nan});
+  tgtest::for_each_target([&](const std::string& target) {
+    CAPTURE(target);
+    const std::vector<float> a = {nan, 1.0f, nan, 2.0f, 3.0f}, b = {1.0f, nan, nan, 2.0f, 1.0f};
+    std::vector<float> mx(5), mn(5);
+    binary(BinaryOp::Max, a.data(), 1, b.data(), 1, mx.data(), 5);
+    binary(BinaryOp::Min, a.data(), 1, b.data(), 1, mn.data(), 5);
+    for (int i = 0; i < 3; ++i) CHECK((std::isnan(mx[size_t(i)]) && std::isnan(mn[size_t(i)])));
+    CHECK(mx[3] == 2.0f);
+    // NaN != NaN is true (Highway's Ne is ordered: it said false)
+    std::vector<float> ne(5);
+    binary(BinaryOp::Ne, a.data(), 1, b.data(), 1, ne.data(), 5);
+    CHECK(ne == std::vector<float>{1, 1, 1, 0, 1});
+    CHECK(mx[4] == 3.0f);
+    CHECK(mn[4] == 1.0f);
+  });
 }
