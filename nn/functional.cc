@@ -301,8 +301,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   const int64_t C = x.size(1);
   for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
     if (t->defined())
+    {
       TG_CHECK(t->dim() == 1 && t->size(0) == C, "batch_norm: per-channel tensors must have shape [", C,
                "] for an input with ", C, " channels, got ", t->shape());
+      // before the running statistics change (a failed forward left them updated)
+      TG_CHECK(t->dtype() == x.dtype(), "batch_norm: the input is ", x.dtype(), " but the weights / running statistics are ",
+               t->dtype(), " (convert the module with .to(", x.dtype(), "))");
+    }
   TG_CHECK(running_mean.defined() == running_var.defined(),
            "batch_norm: running_mean and running_var must both be given or both be undefined");
   const Shape cs = per_channel_shape(x.dim(), C);
@@ -344,7 +349,11 @@ Tensor layer_norm(const Tensor& x, const Shape& ns, const Tensor& weight, const 
   for (int i = 0; ok && i < k; ++i) ok = x.size(x.dim() - k + i) == ns[i];
   TG_CHECK(ok, "layer_norm: input of shape ", x.shape(), " does not end with normalized_shape ", ns);
   for (const Tensor* t : {&weight, &bias})
-    if (t->defined()) TG_CHECK(t->shape() == ns, "layer_norm: weight/bias must have shape ", ns, ", got ", t->shape());
+    if (t->defined()) {
+      TG_CHECK(t->shape() == ns, "layer_norm: weight/bias must have shape ", ns, ", got ", t->shape());
+      TG_CHECK(t->dtype() == x.dtype(), "layer_norm: the input is ", x.dtype(), " but weight/bias are ", t->dtype(),
+               " (convert the module with .to(", x.dtype(), "))");
+    }
   std::vector<int64_t> dims;
   for (int d = x.dim() - k; d < x.dim(); ++d) dims.push_back(d);
   const Tensor xc = x - mean(x, dims, true);
@@ -419,11 +428,13 @@ Targets read_targets(const Tensor& target, int64_t N, int64_t C, const Tensor& w
 
 Tensor vec_tensor(const std::vector<double>& v, DType dt) { return tensor(v, {int64_t(v.size())}).to(dt); }
 
+// mean: Σ l / total. Every target ignored (total = 0): the loss is NaN, as
+// PyTorch's, but its gradient 0, not dy / 0 · 0 = NaN (l is 0 on every row).
 Tensor reduce_weighted(const Tensor& l, Reduction r, double total) {
   switch (r) {
     case Reduction::None: return l;
     case Reduction::Sum: return sum(l);
-    default: return div(sum(l), total);
+    default: return total == 0 ? add(mul(sum(l), 0.0), NAN) : div(sum(l), total);
   }
 }
 
@@ -466,11 +477,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
         const T inv = T(1) / s, lse = m + std::log(s);
         for (int64_t c = 0; c < C; ++c) pr[c] *= inv;
         const double wi = tv.w[size_t(i)];
-        double l = (1 - eps) * wi * double(lse - xr[tv.safe[size_t(i)]]);
-        if (eps > 0 && !tv.ignored[size_t(i)]) {
-          double sm = 0;
-          for (int64_t c = 0; c < C; ++c) sm += cw[size_t(c)] * double(lse - xr[c]);
-          l += eps / double(C) * sm;
+        // an ignored row is 0, whatever its logits (0 * (lse - x) was NaN for a -inf or NaN logit)
+        double l = 0;
+        if (!tv.ignored[size_t(i)]) {
+          l = (1 - eps) * wi * double(lse - xr[tv.safe[size_t(i)]]);
+          if (eps > 0) {
+            double sm = 0;
+            for (int64_t c = 0; c < C; ++c) sm += cw[size_t(c)] * double(lse - xr[c]);
+            l += eps / double(C) * sm;
+          }
         }
         lp[i] = T(l);
       }
@@ -525,6 +540,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
 }
 
 // nll_loss: l_i = -w[t_i] · logp[i, t_i] (0 when ignored); mean divides by Σ w[t_i]
+// (ignored rows are selected away, not multiplied by 0: a -inf logp made 0 · inf = NaN)
 Tensor nll_loss(const Tensor& logp, const Tensor& target, const NllLossOptions& o) {
   check_float(logp, "nll_loss", "input");
   TG_CHECK(logp.dim() == 2, "nll_loss: expected input [N, C], got shape ", logp.shape());
@@ -532,7 +548,10 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, const NllLossOptions& 
   const Targets tv = read_targets(target, N, C, o.weight, o.ignore_index, "nll_loss");
   const Tensor idx = tensor(tv.safe, {N, 1});
   const Tensor picked = gather(logp, 1, idx).reshape({N});
-  const Tensor l = neg(picked * vec_tensor(tv.w, logp.dtype()));
+  std::vector<double> kept(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) kept[size_t(i)] = tv.ignored[size_t(i)] ? 0.0 : 1.0;
+  const Tensor zero = zeros({}, {.dtype = logp.dtype()});
+  const Tensor l = where(vec_tensor(kept, logp.dtype()), neg(picked * vec_tensor(tv.w, logp.dtype())), zero);
   return reduce_weighted(l, o.reduction, tv.total);
 }
 
@@ -605,15 +624,28 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 }
 
 // bce: l = -w (t · max(log p, -100) + (1 - t) · max(log(1 - p), -100))
+//   dp = dl · w (p - t) / max(p (1 - p), 1e-12)      (PyTorch's; the gradient of
+//   the clamped logs was 0 · 1/0 = NaN at p = 0 or 1, even for a right answer)
+//   dt = dl · w (log(1 - p) - log p)                   (PyTorch's, unclamped)
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BCEOptions& o) {
-  check_pair(input, target, "binary_cross_entropy");
+  const char* op = "binary_cross_entropy";
+  check_pair(input, target, op);
   {
     const std::vector<double> v = input.to_vector<double>();
     for (size_t i = 0; i < v.size(); ++i)
-      TG_CHECK(v[i] >= 0 && v[i] <= 1, "binary_cross_entropy: input must be probabilities in [0, 1]; element ", i,
-               " is ", v[i]);
+      TG_CHECK(v[i] >= 0 && v[i] <= 1, op, ": input must be probabilities in [0, 1]; element ", i, " is ", v[i]);
   }
-  Tensor l = neg(target * clamp_min(log(input), -100.0) + rsub(target, 1.0) * clamp_min(log(rsub(input, 1.0)), -100.0));
+  Tensor l;
+  {
+    NoGradGuard ng;
+    const Tensor p = input.detach(), t = target.detach();
+    l = neg(t * clamp_min(log(p), -100.0) + rsub(t, 1.0) * clamp_min(log(rsub(p, 1.0)), -100.0));
+  }
+  l = record(op, l, {input, target}, [](BackwardCtx& c) {
+    const Tensor p = c.in(0), t = c.in(1);
+    if (c.needs(0)) c.accumulate(0, c.dy * (p - t) / clamp_min(p * rsub(p, 1.0), 1e-12));
+    if (c.needs(1)) c.accumulate(1, c.dy * (log(rsub(p, 1.0)) - log(p)));
+  });
   if (o.weight.defined()) l = l * o.weight;
   return reduce(l, o.reduction);
 }

@@ -200,6 +200,10 @@ Tensor BatchNormBase::forward(const Tensor& x) {
            ", got shape ", x.defined() ? x.shape() : Shape{});
   TG_CHECK(x.size(1) == opts_.num_features, name, "(", opts_.num_features, "): input has ", x.size(1),
            " channels (input shape ", x.shape(), ")");
+  // checked before num_batches_tracked counts this batch
+  const Tensor& state = running_mean.defined() ? running_mean : weight;
+  TG_CHECK(!state.defined() || state.dtype() == x.dtype(), name, "(", opts_.num_features, "): the input is ",
+           x.dtype(), " but the module is ", state.dtype(), " (convert it with .to(", x.dtype(), "))");
   if (is_training() && opts_.track_running_stats) {
     NoGradGuard ng;
     num_batches_tracked.add_(1.0);

@@ -62,7 +62,10 @@ Tensor Module::register_parameter(const std::string& name, Tensor t, bool requir
   TG_CHECK(t.defined(), type_name_, ": parameter '", name, "' is undefined");
   TG_CHECK(t.is_floating_point(), type_name_, ": parameter '", name, "' must be floating point, got ", t.dtype());
   check_unique(name, "parameter");
-  t = t.detach();
+  // An existing parameter (a leaf that requires grad) is registered as itself,
+  // so a second name ties it (weight tying: listed once, one .grad, still tied
+  // after to()); anything else becomes a fresh leaf.
+  if (!(t.requires_grad() && t.is_leaf())) t = t.detach();
   t.requires_grad_(requires_grad);
   params_.emplace_back(name, t);
   return t;
@@ -77,16 +80,30 @@ Tensor Module::register_buffer(const std::string& name, Tensor t) {
   return t;
 }
 
+namespace {
+// Whether `target` is `from` or inside it (a child would then close a cycle,
+// and every walk of the tree would recurse without end).
+bool contains(const Module& from, const Module* target) {
+  if (&from == target) return true;
+  for (const auto& [n, c] : from.named_children())
+    if (contains(*c, target)) return true;
+  return false;
+}
+}  // namespace
+
 void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
   check_name(name, "module", type_name_);
   TG_CHECK(m != nullptr, type_name_, ": module '", name, "' is null");
   TG_CHECK(m.get() != this, type_name_, ": a module cannot be its own child");
+  TG_CHECK(!contains(*m, this), type_name_, ": module '", name, "' contains this module; adding it would make a cycle");
   check_unique(name, "module");
   children_.emplace_back(name, std::move(m));
 }
 
 void Module::replace_module(const std::string& name, std::shared_ptr<Module> m) {
   TG_CHECK(m != nullptr, type_name_, ": replacement for module '", name, "' is null");
+  TG_CHECK(!contains(*m, this), type_name_, ": the replacement for module '", name,
+           "' contains this module; it would make a cycle");
   for (auto& [n, c] : children_)
     if (n == name) {
       c = std::move(m);
