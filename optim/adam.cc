@@ -50,8 +50,9 @@ template <class Options>
 void adam_check_loaded(const Options& o, const AdamState& s, const std::string& prefix, const char* name) {
   TG_CHECK(s.exp_avg.defined() && s.exp_avg_sq.defined(), name, ".load_state_dict: ", prefix,
            "exp_avg / exp_avg_sq missing");
-  TG_CHECK(!o.amsgrad || s.max_exp_avg_sq.defined(), name, ".load_state_dict: ", prefix,
-           "max_exp_avg_sq missing but amsgrad is on");
+  // max_exp_avg_sq is made by the first step with amsgrad on (begin_param), so
+  // a state saved before amsgrad was turned on loads (its own state_dict did not).
+  (void)o;
 }
 
 template void adam_begin_param(const AdamOptions&, AdamState&, const Tensor&);

@@ -81,8 +81,10 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   }
   TG_CHECK(!error_if_nonfinite || std::isfinite(total), "clip_grad_norm_: the total norm of order ", norm_type,
            " of the gradients is ", total, "; pass error_if_nonfinite = false to clip anyway");
+  // A NaN norm makes every gradient NaN, as PyTorch (min(NaN, 1) is NaN there);
+  // they were left as they were.
   const double coef = max_norm / (total + 1e-6);
-  if (coef < 1.0) {
+  if (coef < 1.0 || std::isnan(coef)) {
     NoGradGuard no_grad;
     for (auto g : grads) g.mul_(coef);
   }
@@ -93,16 +95,16 @@ void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
   TG_CHECK(clip_value >= 0, "clip_grad_value_: clip_value must be >= 0, got ", clip_value);
   NoGradGuard no_grad;
   for (auto g : grads_of(params)) {
-    if (!g.is_contiguous()) {
-      g.copy_(tg::clamp(g, -clip_value, clip_value));
-      continue;
-    }
-    visit_float_dtype(g.dtype(), [&](auto t) {
+    // NaN stays NaN (as PyTorch); a non-contiguous .grad is clamped in a
+    // contiguous copy the same way (tg::clamp mapped NaN to -clip_value).
+    Tensor c = g.is_contiguous() ? g : g.contiguous();
+    visit_float_dtype(c.dtype(), [&](auto t) {
       using T = decltype(t);
-      T* x = g.data_ptr<T>();
+      T* x = c.data_ptr<T>();
       const T lo = T(-clip_value), hi = T(clip_value);
-      for (int64_t i = 0; i < g.numel(); ++i) x[i] = std::min(std::max(x[i], lo), hi);
+      for (int64_t i = 0; i < c.numel(); ++i) x[i] = std::min(std::max(x[i], lo), hi);
     });
+    if (c.impl() != g.impl()) g.copy_(c);
     g.bump_version();
   }
 }

@@ -1,8 +1,8 @@
 // Gradient clipping, as torch.nn.utils (1.13):
 //   clip_grad_norm_: total = ‖(‖g₁‖_p, ‖g₂‖_p, ...)‖_p (p = inf: max |g|);
-//   coef = max_norm / (total + 1e-6); if coef < 1 every gradient is scaled by coef.
+//   coef = max_norm / (total + 1e-6); if coef < 1 (or NaN) every gradient is scaled by coef.
 //   Returns the total norm (before clipping). Parameters without a gradient are skipped.
-//   clip_grad_value_: every gradient element is clamped to [−clip_value, clip_value].
+//   clip_grad_value_: every gradient element is clamped to [−clip_value, clip_value]; NaN stays NaN.
 // Norms accumulate in double in a fixed order (deterministic for any thread count).
 // Namespace tg::nn::utils mirrors PyTorch's spelling; the code lives in optim/.
 #pragma once

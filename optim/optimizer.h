@@ -26,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <unordered_map>
@@ -68,6 +69,22 @@ class Optimizer {
   virtual std::vector<Tensor> parameters() const = 0;  // every group, in order
   virtual OptimizerState state_dict() const = 0;
   virtual void load_state_dict(const OptimizerState& state) = 0;
+
+  // PyTorch's group['initial_lr']: a group's lr when the first scheduler took
+  // it, kept so that chained schedulers share one base (each used to take the
+  // lr the one before had already changed). OneCycleLR sets it.
+  double initial_lr(size_t group) {
+    if (initial_lr_.size() <= group) initial_lr_.resize(group + 1);
+    if (!initial_lr_[group]) initial_lr_[group] = lr(group);
+    return *initial_lr_[group];
+  }
+  void set_initial_lr(size_t group, double v) {
+    if (initial_lr_.size() <= group) initial_lr_.resize(group + 1);
+    initial_lr_[group] = v;
+  }
+
+ private:
+  std::vector<std::optional<double>> initial_lr_;
 };
 
 template <class Options>
@@ -105,11 +122,13 @@ class OptimizerBase : public Optimizer {
   OptimizerBase(const char* name, std::vector<Tensor> params, Options defaults)
       : name_(name), defaults_(defaults) {
     defaults_.validate();
+    TG_CHECK(!params.empty(), name, ": got an empty parameter list");
     add_param_group(std::move(params), defaults_);
   }
   OptimizerBase(const char* name, std::vector<Group> groups, Options defaults)
       : name_(name), defaults_(defaults) {
     // defaults_ is validated when add_param_group(params) first uses it.
+    TG_CHECK(!groups.empty(), name, ": got an empty list of parameter groups");
     for (auto& g : groups) add_param_group(std::move(g.params), g.options);
   }
 

@@ -68,12 +68,21 @@ LRScheduler::LRScheduler(Optimizer& opt) : opt_(opt) {
 
 void LRScheduler::initial_step() {
   if (base_lrs_.empty())
-    for (size_t g = 0; g < opt_.num_param_groups(); ++g) base_lrs_.push_back(opt_.lr(g));
+    for (size_t g = 0; g < opt_.num_param_groups(); ++g) base_lrs_.push_back(opt_.initial_lr(g));
   step_count_ = 0;
   step();
 }
 
+// A group added after the scheduler was made has no base lr here (its
+// per-group vectors were read past their end).
+void check_groups(size_t have, const Optimizer& opt, const char* who) {
+  TG_CHECK(have == opt.num_param_groups(), who, ": the optimizer has ", opt.num_param_groups(),
+           " parameter groups but the scheduler was made for ", have,
+           " (a group added after it); make the scheduler after add_param_group");
+}
+
 void LRScheduler::step() {
+  check_groups(base_lrs_.size(), opt_, "LRScheduler.step");
   ++step_count_;
   ++last_epoch_;
   const std::vector<double> lrs = get_lr();
@@ -215,6 +224,7 @@ OneCycleLR::OneCycleLR(Optimizer& opt, OneCycleLROptions o) : LRScheduler(opt), 
     for (size_t g = 0; g < opt.num_param_groups(); ++g) opt.set_momentum(g, o.max_momentum);
   }
   base_lrs_ = initial_lrs_;  // PyTorch: group['initial_lr'] = max_lr / div_factor
+  for (size_t g = 0; g < opt.num_param_groups(); ++g) opt.set_initial_lr(g, initial_lrs_[g]);
   initial_step();
 }
 
@@ -238,6 +248,12 @@ std::vector<double> OneCycleLR::get_lr() {
     for (size_t i = 0; i < phases_.size(); ++i) {
       const Phase& ph = phases_[i];
       if (step_num <= ph.end_step || i == phases_.size() - 1) {
+        // A phase that ends where it starts would be 0 / 0: the lr and momentum
+        // became NaN (PyTorch raises ZeroDivisionError, in the constructor when
+        // pct_start * total_steps = 1).
+        TG_CHECK(ph.end_step != start_step, "OneCycleLR: phase ", i + 1, " of ", phases_.size(),
+                 " has no steps at step ", last_epoch_, " (pct_start ", o_.pct_start, ", total_steps ", o_.total_steps,
+                 "); change pct_start or total_steps");
         const double pct = (step_num - start_step) / (ph.end_step - start_step);
         lr = anneal(lrs[ph.start_lr], lrs[ph.end_lr], pct);
         mom = anneal(moms[ph.start_momentum], moms[ph.end_momentum], pct);
@@ -276,6 +292,7 @@ bool ReduceLROnPlateau::is_better(double a, double best) const {
 }
 
 void ReduceLROnPlateau::step(double metric) {
+  check_groups(min_lrs_.size(), opt_, "ReduceLROnPlateau.step");
   ++last_epoch_;
   if (is_better(metric, best_)) {
     best_ = metric;

@@ -1,0 +1,105 @@
+// Optimizer and scheduler edge cases found by review (session 11), against
+// PyTorch 1.13: a parameter group added after a scheduler, OneCycleLR phases
+// with no steps, chained schedulers sharing group['initial_lr'], state that
+// an optimizer saved before a scheduler turned momentum / amsgrad on, NaN in
+// gradient clipping, empty parameter lists.
+#include <cmath>
+
+#include "../common/test_util.h"
+
+using tg::Tensor;
+namespace to = tg::optim;
+
+TEST_CASE("schedulers: a parameter group added after the scheduler is an error (was read past the end)") {
+  Tensor a = tg::zeros({2}, {.requires_grad = true}), b = tg::zeros({2}, {.requires_grad = true});
+  to::SGD opt({a}, {.lr = 0.1});
+  to::CosineAnnealingLR cos(opt, {.T_max = 10});
+  to::ReduceLROnPlateau plateau(opt, {});
+  opt.add_param_group({b}, {.lr = 0.5});
+  CHECK_THROWS_WITH_AS(cos.step(), doctest::Contains("the optimizer has 2 parameter groups but the scheduler was made for 1"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(plateau.step(1.0), doctest::Contains("made for 1"), tg::Error);
+  CHECK(opt.lr(1) == 0.5);  // untouched
+}
+
+TEST_CASE("OneCycleLR: a phase with no steps is an error (lr and momentum were NaN)") {
+  Tensor a = tg::zeros({2}, {.requires_grad = true});
+  to::SGD opt({a}, {.lr = 0.1, .momentum = 0.9});
+  CHECK_THROWS_WITH_AS(to::OneCycleLR(opt, {.max_lr = 0.5, .total_steps = 10, .pct_start = 0.1}),
+                       doctest::Contains("phase 1 of 2 has no steps"), tg::Error);
+  // pct_start = 1: the annealing phase starts and ends on the last step, an
+  // error when a step reaches it (as PyTorch), not before
+  Tensor b = tg::zeros({2}, {.requires_grad = true});
+  to::SGD opt2({b}, {.lr = 0.1, .momentum = 0.9});
+  to::OneCycleLR full(opt2, {.max_lr = 0.5, .total_steps = 10, .pct_start = 1.0});
+  for (int i = 0; i < 9; ++i) full.step();
+  CHECK(opt2.lr(0) == doctest::Approx(0.5));
+  CHECK_THROWS_WITH_AS(full.step(), doctest::Contains("phase 2 of 2 has no steps at step 10"), tg::Error);
+  to::OneCycleLR ok(opt, {.max_lr = 0.5, .total_steps = 10, .pct_start = 0.2});
+  CHECK(std::isfinite(opt.lr(0)));
+  CHECK(opt.lr(0) == doctest::Approx(0.5 / 25));
+}
+
+TEST_CASE("schedulers: chained schedulers share the group's initial lr (PyTorch's values)") {
+  Tensor a = tg::zeros({2}, {.requires_grad = true});
+  to::SGD opt({a}, {.lr = 0.1});
+  to::LinearLR lin(opt, {.start_factor = 0.5, .total_iters = 2});
+  to::CosineAnnealingLR cos(opt, {.T_max = 2});
+  std::vector<double> lrs = {opt.lr(0)};
+  for (int e = 0; e < 7; ++e) {
+    opt.step();
+    lin.step();
+    cos.step();
+    lrs.push_back(opt.lr(0));
+  }
+  // torch 1.13, the same loop; was 0.05 0.0375 0 0.025 0.05 0.025 0 0.025
+  const std::vector<double> want = {0.05, 0.037500000000000006, 0.0, 0.049999999999999996, 0.10000000000000002,
+                                    0.050000000000000024, 0.0, 0.049999999999999996};
+  REQUIRE(lrs.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) CHECK(lrs[i] == doctest::Approx(want[i]).epsilon(1e-15));
+}
+
+TEST_CASE("optimizers: a state saved before momentum / amsgrad / centered was turned on loads back") {
+  Tensor p = tg::ones({3}, {.requires_grad = true});
+  to::RMSprop opt({p}, {.lr = 0.01});
+  p.set_grad(tg::full({3}, 0.5));
+  opt.step();
+  to::OneCycleLR sched(opt, {.max_lr = 0.1, .total_steps = 10});  // sets momentum 0.95
+  CHECK_NOTHROW(opt.load_state_dict(opt.state_dict()));           // "momentum_buffer missing but momentum > 0"
+  opt.step();                                                     // makes the buffer
+  CHECK(std::isfinite(p.to_vector<float>()[0]));
+  Tensor q = tg::ones({3}, {.requires_grad = true});
+  to::Adam adam({q}, {.lr = 0.01});
+  q.set_grad(tg::full({3}, 0.5));
+  adam.step();
+  auto st = adam.state_dict();
+  st.metadata["group.0.amsgrad"] = "true";  // amsgrad turned on in the saved group, as in PyTorch's param_groups
+  CHECK_NOTHROW(adam.load_state_dict(st));  // "max_exp_avg_sq missing but amsgrad is on"
+  adam.step();
+  CHECK(std::isfinite(q.to_vector<float>()[0]));
+}
+
+TEST_CASE("clipping: a NaN norm makes every gradient NaN; clip_grad_value_ keeps NaN on any layout (as PyTorch)") {
+  Tensor a = tg::zeros({2}, {.requires_grad = true}), b = tg::zeros({2}, {.requires_grad = true});
+  a.set_grad(tg::tensor({NAN, 1.0f}));
+  b.set_grad(tg::tensor({1e30f, 2.0f}));
+  const double total = tg::nn::utils::clip_grad_norm_({a, b}, 1.0);
+  CHECK(std::isnan(total));
+  for (float v : b.grad().to_vector<float>()) CHECK(std::isnan(v));  // were left as they were
+  // a non-contiguous .grad (a transposed view) clamps like a contiguous one
+  Tensor w = tg::zeros({2, 2}, {.requires_grad = true});
+  w.set_grad(tg::tensor({NAN, 3.0f, -3.0f, 0.5f}, {2, 2}).t());
+  tg::nn::utils::clip_grad_value_({w}, 1.0);
+  const auto g = w.grad().contiguous().to_vector<float>();  // [[nan, -1], [1, 0.5]]
+  CHECK(std::isnan(g[0]));  // was -1 (clamp's NaN rule)
+  CHECK(g[1] == -1.0f);
+  CHECK(g[2] == 1.0f);
+  CHECK(g[3] == 0.5f);
+}
+
+TEST_CASE("optimizers: an empty parameter list is an error (as PyTorch)") {
+  CHECK_THROWS_WITH_AS(to::SGD(std::vector<Tensor>{}, {.lr = 0.1}), doctest::Contains("SGD: got an empty parameter list"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(to::Adam(std::vector<to::ParamGroup<to::AdamOptions>>{}),
+                       doctest::Contains("Adam: got an empty list of parameter groups"), tg::Error);
+}
