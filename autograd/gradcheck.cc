@@ -35,6 +35,12 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
       which.push_back(i);
     }
   TG_CHECK(!diff.empty(), "gradcheck: no input requires grad");
+  // Perturbing one element of an expanded (stride-0) input moves all its
+  // aliases: the numerical gradient would be wrong, not the backward.
+  for (size_t j = 0; j < diff.size(); ++j)
+    for (int d = 0; d < diff[j].dim(); ++d)
+      TG_CHECK(diff[j].strides()[d] != 0 || diff[j].shape()[d] <= 1, "gradcheck: input ", which[j],
+               " has stride 0 in dim ", d, " (shape ", diff[j].shape(), "); pass a .contiguous() copy");
 
   Tensor y0;
   {

@@ -43,9 +43,15 @@ static double accuracy(nn::Module& model, const tg::data::MNIST& test) {
   return tg::mean(tg::eq(tg::argmax(model.forward(t.data), 1), t.target).to(tg::kFloat64)).item<double>();
 }
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   const std::string pretrained = argc > 1 ? argv[1] : "runs/demo/pretrain-seed0/model.safetensors";
-  const std::string digits = argc > 2 ? argv[2] : "data/mnist-digits";
+  std::string digits = argc > 2 ? argv[2] : "data/mnist-digits";
+#ifdef TAPEGRAD_SOURCE_DIR  // scripts/get-data's folder when run outside the source tree
+  if (argc <= 2 && !std::filesystem::is_directory(digits)) digits = TAPEGRAD_SOURCE_DIR "/data/mnist-digits";
+#endif
+  // The digits first: a missing folder should fail before a pretraining epoch.
+  auto train = tg::data::take(std::make_shared<tg::data::MNIST>(digits, tg::data::Split::Train), 1000);
+  tg::data::MNIST test(digits, tg::data::Split::Test);
   tg::manual_seed(0);
   auto model = lenet();
   if (std::filesystem::exists(pretrained)) {
@@ -60,11 +66,18 @@ int main(int argc, char** argv) {
   model->replace(-1, std::make_shared<nn::Linear>(84, 10));
   // "Compile": Adam over all parameters (full fine-tuning).
   tg::optim::Adam opt(model->parameters(), {.lr = 1e-3});
-  auto train = tg::data::take(std::make_shared<tg::data::MNIST>(digits, tg::data::Split::Train), 1000);
-  tg::data::MNIST test(digits, tg::data::Split::Test);
   model->train();
   fit(*model, opt, train, 10);
   std::printf("test accuracy on %lld digits after fine-tuning on 1,000: %.2f%%\n", (long long)test.size(),
               100 * accuracy(*model, test));
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // one line, not an abort
+    std::fprintf(stderr, "finetune: error: %s\n", e.what());
+    return 1;
+  }
 }

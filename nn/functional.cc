@@ -428,13 +428,15 @@ Targets read_targets(const Tensor& target, int64_t N, int64_t C, const Tensor& w
 
 Tensor vec_tensor(const std::vector<double>& v, DType dt) { return tensor(v, {int64_t(v.size())}).to(dt); }
 
-// mean: Σ l / total. Every target ignored (total = 0): the loss is NaN, as
-// PyTorch's, but its gradient 0, not dy / 0 · 0 = NaN (l is 0 on every row).
-Tensor reduce_weighted(const Tensor& l, Reduction r, double total) {
+// mean: Σ l / total. Every target ignored: the loss is NaN, as PyTorch's, but
+// its gradient 0, not dy / 0 · 0 = NaN (l is 0 on every row). (Zero class
+// weights on kept targets keep the NaN gradient, as PyTorch.)
+Tensor reduce_weighted(const Tensor& l, Reduction r, const Targets& t) {
+  const bool all_ignored = std::find(t.ignored.begin(), t.ignored.end(), 0) == t.ignored.end();
   switch (r) {
     case Reduction::None: return l;
     case Reduction::Sum: return sum(l);
-    default: return total == 0 ? add(mul(sum(l), 0.0), NAN) : div(sum(l), total);
+    default: return all_ignored ? add(mul(sum(l), 0.0), NAN) : div(sum(l), t.total);
   }
 }
 
@@ -474,16 +476,18 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
         for (int64_t c = 1; c < C; ++c) m = std::max(m, xr[c]);
         T s = 0;
         for (int64_t c = 0; c < C; ++c) s += (pr[c] = std::exp(xr[c] - m));
-        const T inv = T(1) / s, lse = m + std::log(s);
+        // (m - x) + log s, as PyTorch's log_softmax: m + log s first lost
+        // log 2 next to 1e8 (cross_entropy([1e8, 1e8], 0) was 0)
+        const T inv = T(1) / s, ls = std::log(s);
         for (int64_t c = 0; c < C; ++c) pr[c] *= inv;
         const double wi = tv.w[size_t(i)];
-        // an ignored row is 0, whatever its logits (0 * (lse - x) was NaN for a -inf or NaN logit)
+        // an ignored row is 0, whatever its logits (0 * (m - x + ls) was NaN for a -inf or NaN logit)
         double l = 0;
         if (!tv.ignored[size_t(i)]) {
-          l = (1 - eps) * wi * double(lse - xr[tv.safe[size_t(i)]]);
+          l = (1 - eps) * wi * double((m - xr[tv.safe[size_t(i)]]) + ls);
           if (eps > 0) {
             double sm = 0;
-            for (int64_t c = 0; c < C; ++c) sm += cw[size_t(c)] * double(lse - xr[c]);
+            for (int64_t c = 0; c < C; ++c) sm += cw[size_t(c)] * double((m - xr[c]) + ls);
             l += eps / double(C) * sm;
           }
         }
@@ -536,7 +540,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
     c.accumulate(0, dx);
   };
   Tensor l = record("cross_entropy", loss, {logits}, backward);
-  return reduce_weighted(l, o.reduction, tv.total);
+  return reduce_weighted(l, o.reduction, tv);
 }
 
 // nll_loss: l_i = -w[t_i] · logp[i, t_i] (0 when ignored); mean divides by Σ w[t_i]
@@ -552,7 +556,7 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, const NllLossOptions& 
   for (int64_t i = 0; i < N; ++i) kept[size_t(i)] = tv.ignored[size_t(i)] ? 0.0 : 1.0;
   const Tensor zero = zeros({}, {.dtype = logp.dtype()});
   const Tensor l = where(vec_tensor(kept, logp.dtype()), neg(picked * vec_tensor(tv.w, logp.dtype())), zero);
-  return reduce_weighted(l, o.reduction, tv.total);
+  return reduce_weighted(l, o.reduction, tv);
 }
 
 namespace {

@@ -10,7 +10,9 @@
 //   each training iteration calls opt.step() and then sched.step();
 //   ReduceLROnPlateau::step(metric) once per evaluation.
 // A scheduler writes the lr (and momentum) of every parameter group of the
-// Optimizer it was given; it stores the base lrs (PyTorch's initial_lr) itself.
+// Optimizer it was given; its base lrs are the groups' initial lrs
+// (Optimizer::initial_lr, PyTorch's group['initial_lr']: set by the first
+// scheduler, so chained schedulers share them).
 // State round-trips through a JSON string (state_dict / load_state_dict), to
 // be stored as safetensors metadata next to the optimizer's.
 #pragma once
@@ -35,7 +37,7 @@ class LRScheduler {
 
  protected:
   explicit LRScheduler(Optimizer& opt);
-  // Sets base_lrs from the optimizer's current lrs and takes step 0; derived
+  // Sets base_lrs from the optimizer's initial lrs and takes step 0; derived
   // constructors call it last (PyTorch's _initial_step).
   void initial_step();
   // The chainable lr of every group for last_epoch_ (already advanced).

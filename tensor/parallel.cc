@@ -71,9 +71,10 @@ struct State {
     uint64_t w = word.load(std::memory_order_acquire);
     for (;;) {
       if ((w >> 32) != job) return;  // a later job (or shutdown): not ours
-      // (atomic: a thread late for a finished job may read it while the
-      // caller sets up the next one; the CAS below then fails)
-      const int64_t chunks = this->chunks.load(std::memory_order_relaxed);
+      // (a thread late for a finished job may read the next job's count while
+      // the caller sets it up; the caller first closed the old job, so the CAS
+      // below then fails: acquire makes that store visible to it)
+      const int64_t chunks = this->chunks.load(std::memory_order_acquire);
       const uint32_t all = chunks >= 32 ? 0xffffffffu : (uint32_t(1) << chunks) - 1;
       const uint32_t open = all & ~uint32_t(w);
       if (!open) return;
@@ -172,13 +173,19 @@ class Pool {
     State& s = *s_;
     const int64_t range = end - begin;
     const int64_t k = std::min<int64_t>({s.workers + 1, 32, (range + grain - 1) / grain});
+    // Close the previous job first (a new number, every chunk claimed): a
+    // worker late for it has read its word, and once it reads the new chunk
+    // count below, its claim must fail. Setting the count while the old job's
+    // word stood let that claim succeed: it ran a chunk of this job, which was
+    // then published unclaimed and ran twice (3+ threads; found by review).
+    const uint64_t closed = (s.word.load(std::memory_order_relaxed) >> 32) + 1, job = closed + 1;
+    s.word.store((closed << 32) | 0xffffffffu, std::memory_order_release);
     s.fn = &fn;
     s.begin = begin;
     s.range = range;
-    s.chunks.store(k, std::memory_order_relaxed);
+    s.chunks.store(k, std::memory_order_release);
     s.error = nullptr;
     s.done.store(0, std::memory_order_relaxed);
-    const uint64_t job = (s.word.load(std::memory_order_relaxed) >> 32) + 1;
     s.word.store(job << 32, std::memory_order_release);  // publish: nothing claimed yet
     if (s.sleeping.load(std::memory_order_acquire) > 0) s.word.notify_all();
     s.work(job, 0);
@@ -201,7 +208,7 @@ class Pool {
 };
 
 std::mutex g_mu;
-int g_threads = std::max(1u, std::thread::hardware_concurrency());
+std::atomic<int> g_threads{int(std::max(1u, std::thread::hardware_concurrency()))};
 std::shared_ptr<Pool> g_pool;
 
 std::shared_ptr<Pool> pool() {

@@ -129,6 +129,7 @@ class SerialScope {
 // possibly in parallel. Chunk boundaries never depend on the thread count.
 template <class F>
 inline void parallel_chunks(int64_t n, int64_t chunk, F&& fn) {
+  if (chunk < 1) chunk = 1;
   const int64_t nchunks = (n + chunk - 1) / chunk;
   detail::parallel_for_as<F>(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) fn(c, c * chunk, std::min(n, (c + 1) * chunk));

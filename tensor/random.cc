@@ -37,15 +37,20 @@ double Generator::next_double() {
 }
 int64_t Generator::randint(int64_t low, int64_t high) {
   TG_CHECK(high > low, "randint: empty range [", low, ", ", high, ")");
-  const uint64_t range = uint64_t(high - low);
+  // unsigned: high - low and low + q overflow int64 for ranges past 2^63
+  const uint64_t range = uint64_t(high) - uint64_t(low);
   // Multiply-shift on 64 random bits: bias below 2^-40 for ranges < 2^24.
   const auto r = philox4x32(seed_, reserve(1));
   const uint64_t bits = (uint64_t(r[0]) << 32) | r[1];
-  return low + int64_t((static_cast<unsigned __int128>(bits) * range) >> 64);
+  return int64_t(uint64_t(low) + uint64_t((static_cast<unsigned __int128>(bits) * range) >> 64));
 }
 
 Generator& default_generator() {
-  static Generator g;
+  static Generator g = [] {
+    Generator d;
+    d.shared_ = true;  // reserve() atomically: threads drawing from it get disjoint counters
+    return d;
+  }();
   return g;
 }
 void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
@@ -99,6 +104,7 @@ Tensor randn(const Shape& shape, Generator& gen, TensorOptions opts) {
 }
 Tensor uniform(const Shape& shape, double low, double high, Generator& gen, TensorOptions opts) {
   TG_CHECK(low <= high, "uniform: low ", low, " > high ", high);
+  TG_CHECK(std::isfinite(high - low), "uniform: the range [", low, ", ", high, ") is not finite");
   return fill_random(shape, gen, opts, Dist::Uniform, low, high);
 }
 Tensor normal(const Shape& shape, double mean, double std, Generator& gen, TensorOptions opts) {
@@ -116,13 +122,13 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen) {
   const int64_t n = t.numel();
   const uint64_t base = gen.reserve(uint64_t(n));
   const uint64_t seed = gen.seed();
-  const uint64_t range = uint64_t(high - low);
+  const uint64_t range = uint64_t(high) - uint64_t(low);  // (as Generator::randint)
   int64_t* p = t.raw_ptr<int64_t>();
   parallel_for(0, n, 8192, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const auto r = philox4x32(seed, base + uint64_t(i));
       const uint64_t bits = (uint64_t(r[0]) << 32) | r[1];
-      p[i] = low + int64_t((static_cast<unsigned __int128>(bits) * range) >> 64);
+      p[i] = int64_t(uint64_t(low) + uint64_t((static_cast<unsigned __int128>(bits) * range) >> 64));
     }
   });
   return t;

@@ -6,6 +6,7 @@
 // tensor or in which order. Saving (seed, offset) saves the whole state.
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstdint>
 
 #include "tensor/tensor.h"
@@ -21,8 +22,15 @@ class Generator {
   uint64_t offset() const { return offset_; }
   void manual_seed(uint64_t seed) { seed_ = seed; offset_ = 0; }
   void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; }
-  // Reserves n counters; returns the first.
-  uint64_t reserve(uint64_t n) { uint64_t b = offset_; offset_ += n; return b; }
+  // Reserves n counters; returns the first. The default generator, shared by
+  // every thread, reserves atomically (two threads drew the same numbers);
+  // another Generator belongs to one thread at a time.
+  uint64_t reserve(uint64_t n) {
+    if (shared_) return std::atomic_ref<uint64_t>(offset_).fetch_add(n, std::memory_order_relaxed);
+    const uint64_t b = offset_;
+    offset_ += n;
+    return b;
+  }
   // Sequential draws, one counter each.
   uint32_t next_u32() { return philox4x32(seed_, reserve(1))[0]; }
   uint64_t next_u64();
@@ -31,7 +39,9 @@ class Generator {
 
  private:
   uint64_t seed_;
-  uint64_t offset_ = 0;
+  alignas(8) uint64_t offset_ = 0;
+  bool shared_ = false;
+  friend Generator& default_generator();
 };
 
 // SplitMix64's finalizer: derives independent seeds from (seed, stream id).

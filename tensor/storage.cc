@@ -3,6 +3,7 @@
 #include "tensor/storage.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <vector>
@@ -48,6 +49,8 @@ int size_class(size_t cap) {
 }  // namespace
 
 void* alloc_buffer(size_t nbytes, size_t* capacity) {
+  // (near SIZE_MAX the rounding below wrapped to a 64-byte block)
+  if (nbytes > SIZE_MAX - 2 * size_t(kAlign)) throw std::bad_alloc();
   size_t need = ((nbytes + kAlign - 1) / kAlign) * kAlign + kAlign;
   if (need <= kMaxCached) {
     const int c = size_class(need);

@@ -102,6 +102,9 @@ template int64_t Tensor::at<int64_t>(std::initializer_list<int64_t>) const;
 
 // ---------------------------------------------------------------- printing
 namespace {
+// Width and notation come from the elements shown (a summary shows 3 + 3 per
+// dim, as PyTorch): formatting all of a 10^7-element tensor took 7 s. int64
+// elements print as integers (through double, 2^63 - 1 printed as -2^63).
 struct Printer {
   const Tensor& t;
   std::ostream& os;
@@ -111,10 +114,25 @@ struct Printer {
   int precision = 4;
   bool sci = false;
 
-  std::string fmt(double v) const {
+  // f(offset) for every element shown, in print order.
+  template <class F>
+  void each_shown(int d, int64_t off, F&& f) const {
+    if (t.dim() == 0) return f(off);
+    const int64_t n = t.shape()[d];
+    for (int64_t i = 0; i < n; ++i) {
+      if (summarize && n > 6 && i == 3) i = n - 3;
+      if (d + 1 == t.dim()) f(off + i * t.strides()[d]);
+      else each_shown(d + 1, off + i * t.strides()[d], f);
+    }
+  }
+  std::string fmt(int64_t off) const {
     std::ostringstream s;
-    if (is_int) s << int64_t(v);
-    else if (std::isnan(v)) s << "nan";
+    if (is_int) {
+      s << static_cast<const int64_t*>(t.impl()->storage->data())[off];
+      return s.str();
+    }
+    const double v = load_as_double(t, off);
+    if (std::isnan(v)) s << "nan";
     else if (std::isinf(v)) s << (v > 0 ? "inf" : "-inf");
     else if (sci) s << std::scientific << std::setprecision(precision) << v;
     else s << std::fixed << std::setprecision(precision) << v;
@@ -122,7 +140,7 @@ struct Printer {
   }
   void rec(int d, int64_t off, int indent) {
     if (t.dim() == 0) {
-      os << fmt(load_as_double(t, off));
+      os << fmt(off);
       return;
     }
     const int64_t n = t.shape()[d];
@@ -133,7 +151,7 @@ struct Printer {
         i = n - 3;
       }
       if (d + 1 == t.dim()) {
-        std::string s = fmt(load_as_double(t, off + i * t.strides()[d]));
+        std::string s = fmt(off + i * t.strides()[d]);
         os << std::string(std::max<int>(0, width - int(s.size())), ' ') << s;
       } else {
         rec(d + 1, off + i * t.strides()[d], indent + 1);
@@ -148,19 +166,19 @@ struct Printer {
 std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   if (!t.defined()) return os << "tensor(undefined)";
   Printer p{t, os, t.numel() > 1000, t.dtype() == kInt64};
-  if (!p.is_int && t.numel() > 0) {
-    double mx = 0, mn = INFINITY;
-    const std::vector<double> v = t.to_vector<double>();
-    for (double x : v)
-      if (std::isfinite(x)) {
-        mx = std::max(mx, std::abs(x));
-        if (x != 0) mn = std::min(mn, std::abs(x));
-      }
-    p.sci = mx >= 1e8 || (mn < 1e-4 && mn != INFINITY);
-  }
   if (t.numel() > 0) {
-    const std::vector<double> v = t.to_vector<double>();
-    for (double x : v) p.width = std::max<int>(p.width, int(p.fmt(x).size()));
+    if (!p.is_int) {
+      double mx = 0, mn = INFINITY;
+      p.each_shown(0, t.offset(), [&](int64_t off) {
+        const double x = load_as_double(t, off);
+        if (std::isfinite(x)) {
+          mx = std::max(mx, std::abs(x));
+          if (x != 0) mn = std::min(mn, std::abs(x));
+        }
+      });
+      p.sci = mx >= 1e8 || (mn < 1e-4 && mn != INFINITY);
+    }
+    p.each_shown(0, t.offset(), [&](int64_t off) { p.width = std::max<int>(p.width, int(p.fmt(off).size())); });
   }
   os << "tensor(";
   p.rec(0, t.offset(), 7);

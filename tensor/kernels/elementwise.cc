@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace tg::kernels {
 
@@ -37,6 +38,11 @@ namespace {
 
 template <class T>
 T binary_scalar(BinaryOp op, T a, T b) {
+  if constexpr (std::is_same_v<T, int64_t>) {  // int64 wraps (signed overflow is UB)
+    if (op == BinaryOp::Add) return int64_t(uint64_t(a) + uint64_t(b));
+    if (op == BinaryOp::Sub) return int64_t(uint64_t(a) - uint64_t(b));
+    if (op == BinaryOp::Mul) return int64_t(uint64_t(a) * uint64_t(b));
+  }
   switch (op) {
     case BinaryOp::Add: return a + b;
     case BinaryOp::Sub: return a - b;
@@ -158,10 +164,11 @@ void unary(UnaryOp op, const int64_t* x, int64_t* y, int64_t n, double p0, doubl
   for (int64_t i = 0; i < n; ++i) {
     const int64_t v = x[i];
     switch (op) {
-      case UnaryOp::Neg: y[i] = -v; break;
-      case UnaryOp::Abs: y[i] = v < 0 ? -v : v; break;
+      // wrapping, as PyTorch (-INT64_MIN is INT64_MIN; signed overflow is UB)
+      case UnaryOp::Neg: y[i] = int64_t(0 - uint64_t(v)); break;
+      case UnaryOp::Abs: y[i] = v < 0 ? int64_t(0 - uint64_t(v)) : v; break;
       case UnaryOp::Sign: y[i] = (v > 0) - (v < 0); break;
-      case UnaryOp::Square: y[i] = v * v; break;
+      case UnaryOp::Square: y[i] = int64_t(uint64_t(v) * uint64_t(v)); break;
       case UnaryOp::Relu: y[i] = v > 0 ? v : 0; break;
       case UnaryOp::Clamp: y[i] = std::min(std::max(v, int_bound(p0)), int_bound(p1)); break;
       case UnaryOp::Step: y[i] = v > 0; break;

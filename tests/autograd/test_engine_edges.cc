@@ -164,3 +164,12 @@ TEST_CASE("autograd: gradients given by the caller must match the output's shape
   CHECK(g[0].dtype() == tg::kFloat64);
   CHECK(v(g[0]) == std::vector<double>{3.0, 6.0, 9.0});
 }
+
+TEST_CASE("gradcheck: an expanded (stride-0) input is an error, not a false mismatch (found by review, session 11)") {
+  using V = const std::vector<Tensor>&;
+  Tensor e = tg::randn({1}, {.dtype = tg::kFloat64}).expand({3}).requires_grad_();
+  CHECK_THROWS_WITH_AS(tg::autograd::gradcheck([](V v) { return v[0] * 2.0; }, {e}),
+                       doctest::Contains("gradcheck: input 0 has stride 0 in dim 0 (shape [3])"), tg::Error);
+  Tensor c = tg::randn({3}, {.dtype = tg::kFloat64}).requires_grad_();  // the contiguous copy passes
+  CHECK(tg::autograd::gradcheck([](V v) { return v[0] * 2.0; }, {c}).ok);
+}

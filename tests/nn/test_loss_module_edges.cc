@@ -43,6 +43,12 @@ TEST_CASE("nll_loss: every target ignored gives a NaN mean but a zero gradient (
   CHECK(std::isnan(c.item<float>()));
   c.backward();
   CHECK(y.grad().to_vector<float>() == std::vector<float>(6, 0.0f));
+  // zero class weights on kept targets: NaN loss and NaN gradient, as PyTorch (0 / 0)
+  Tensor z = tg::tensor({1.0f, 2.0f, 3.0f, 4.0f}, {2, 2}).requires_grad_();
+  Tensor cw = F::cross_entropy(z, tg::tensor(std::vector<int64_t>{0, 0}, {2}), {.weight = tg::tensor({0.0f, 1.0f})});
+  CHECK(std::isnan(cw.item<float>()));
+  cw.backward();
+  for (float g : z.grad().to_vector<float>()) CHECK(std::isnan(g));
 }
 
 TEST_CASE("binary_cross_entropy: PyTorch's gradient at p = 0 and 1, and the target's gradient") {

@@ -5,7 +5,12 @@
 // scalars, and arange's int64 default with a fractional step. Session 11:
 // log_softmax/logsumexp precision and infinities, long sums, int64 clamp/pow/
 // div, gradients of div/maximum/max with NaN, linear with 0 features, ceil pooling.
+#include <algorithm>
+#include <cstdint>
+#include <thread>
+
 #include "../common/test_util.h"
+#include "tensor/storage.h"
 
 using tg::Tensor;
 
@@ -159,7 +164,8 @@ TEST_CASE("gradients: a / b at large and tiny b, maximum/minimum and max(x) with
   for (float v : {1e20f, 1e-25f}) {
     Tensor a = tg::tensor({v}).requires_grad_(), b = tg::tensor({v}).requires_grad_();
     tg::div(a, b).sum().backward();
-    CHECK(b.grad().item<float>() == doctest::Approx(-1.0 / double(v)).epsilon(1e-6));
+    // db * b = -1 (was -0 * 1e20 = 0 and -inf)
+    CHECK(double(b.grad().item<float>()) * double(v) == doctest::Approx(-1.0).epsilon(1e-6));
   }
   const float nan = NAN;
   Tensor a = tg::tensor({nan, 1.0f, 2.0f, 3.0f}).requires_grad_(), b = tg::tensor({1.0f, nan, 2.0f, 1.0f}).requires_grad_();
@@ -207,4 +213,60 @@ TEST_CASE("linear backward with 0 input or output features; ceil-mode pooling wi
                                      {.kernel = {4, 6}, .stride = 3, .padding = {1, 0}, .ceil_mode = true});
   CHECK(q.shape() == tg::Shape{1, 1, 2, 1});
   CHECK(q.to_vector<float>() == std::vector<float>{14, 14});
+}
+
+TEST_CASE("random: randint over ranges past 2^63; the default generator from two threads; uniform needs a finite range") {
+  // high - low overflowed: every draw of [INT64_MIN, 5) was >= 5
+  tg::Generator g(3);
+  int64_t above = 0;
+  for (int i = 0; i < 1000; ++i) above += g.randint(INT64_MIN, 5) >= 5;
+  CHECK(above == 0);
+  const auto v = tg::randint(INT64_MIN, INT64_MAX, {1000}, g).to_vector<int64_t>();
+  CHECK(*std::max_element(v.begin(), v.end()) > 0);  // both halves of the range
+  CHECK(*std::min_element(v.begin(), v.end()) < 0);
+  // two threads drawing from the default generator get disjoint counters
+  // (it lost 2,447 of 400,000 reservations: both threads drew the same numbers)
+  const uint64_t before = tg::default_generator().offset();
+  auto draw = [] {
+    for (int i = 0; i < 20000; ++i) (void)tg::rand({1}, {.dtype = tg::kFloat64});
+  };
+  std::thread t1(draw), t2(draw);
+  t1.join();
+  t2.join();
+  CHECK(tg::default_generator().offset() - before == 40000);
+  CHECK_THROWS_WITH_AS(tg::uniform({2}, -INFINITY, INFINITY, g), doctest::Contains("is not finite"), tg::Error);
+}
+
+TEST_CASE("printing: int64 extremes exactly; width and notation from the elements shown (as PyTorch)") {
+  const Tensor i = tg::tensor(std::vector<int64_t>{INT64_MAX, INT64_MIN, (int64_t(1) << 53) + 1, -1}, {4});
+  const std::string s = tg::to_string(i);
+  CAPTURE(s);  // went through double: 2^63 - 1 printed as -2^63, 2^53 + 1 as 2^53
+  CHECK(s.find("[ 9223372036854775807, -9223372036854775808,     9007199254740993,                   -1]") !=
+        std::string::npos);
+  // a 1e9 among 10^6 elements but not shown: fixed notation, as PyTorch
+  Tensor big = tg::full({1000000}, 0.5);
+  big.data_ptr<float>()[500000] = 1e9f;
+  const std::string b = tg::to_string(big);
+  CAPTURE(b.substr(0, 80));
+  CHECK(b.find("[0.5000, 0.5000, 0.5000, ..., 0.5000, 0.5000, 0.5000]") != std::string::npos);
+}
+
+TEST_CASE("storage: a size near SIZE_MAX is bad_alloc, not a 64-byte block") {
+  size_t cap = 0;
+  CHECK_THROWS_AS(tg::alloc_buffer(SIZE_MAX - 8, &cap), std::bad_alloc);
+}
+
+TEST_CASE("sums along rows longer than 16K, cross_entropy next to 1e8, int64 wrapping (session 11, second review)") {
+  // a 2^24-element row was one kernel call of running sums: -2.5e-3 relative error
+  const int64_t n = int64_t(1) << 24;
+  const double exact = double(0.1f) * double(n);
+  const auto rows = tg::sum(tg::full({2, n}, 0.1), {1}).to_vector<float>();
+  for (float r : rows) CHECK(std::abs(double(r) - exact) <= 1e-5 * exact);
+  // the fused cross_entropy rounded m + log s first, as log_softmax did: 0 instead of log 2
+  const Tensor ce = tg::F::cross_entropy(tg::tensor({1e8f, 1e8f}, {1, 2}), tg::tensor(std::vector<int64_t>{0}, {1}));
+  CHECK(ce.item<float>() == doctest::Approx(std::log(2.0)).epsilon(1e-6));
+  // int64 overflow wraps as in PyTorch (it was undefined behaviour)
+  const Tensor m = tg::tensor(std::vector<int64_t>{INT64_MIN, INT64_MAX}, {2});
+  CHECK(tg::neg(m).to_vector<int64_t>() == std::vector<int64_t>{INT64_MIN, -INT64_MAX});
+  CHECK(tg::add(m, m).to_vector<int64_t>() == std::vector<int64_t>{0, -2});
 }
