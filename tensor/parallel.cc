@@ -178,7 +178,9 @@ class Pool {
     // count below, its claim must fail. Setting the count while the old job's
     // word stood let that claim succeed: it ran a chunk of this job, which was
     // then published unclaimed and ran twice (3+ threads; found by review).
-    const uint64_t closed = (s.word.load(std::memory_order_relaxed) >> 32) + 1, job = closed + 1;
+    // (job numbers are the word's upper 32 bits: they wrap there, or the caller
+    // would wait for a job its own work() no longer recognises)
+    const uint64_t closed = uint32_t((s.word.load(std::memory_order_relaxed) >> 32) + 1), job = uint32_t(closed + 1);
     s.word.store((closed << 32) | 0xffffffffu, std::memory_order_release);
     s.fn = &fn;
     s.begin = begin;

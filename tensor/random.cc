@@ -46,11 +46,9 @@ int64_t Generator::randint(int64_t low, int64_t high) {
 }
 
 Generator& default_generator() {
-  static Generator g = [] {
-    Generator d;
-    d.shared_ = true;  // reserve() atomically: threads drawing from it get disjoint counters
-    return d;
-  }();
+  static Generator g;
+  static const bool shared = g.shared_ = true;  // reserve() atomically: every thread draws from it
+  (void)shared;
   return g;
 }
 void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }

@@ -18,6 +18,14 @@ std::array<uint32_t, 4> philox4x32(uint64_t key, uint64_t counter);
 class Generator {
  public:
   explicit Generator(uint64_t seed = 67280421310721ULL) : seed_(seed) {}
+  // Copies take the state, not the default generator's atomic reserve: a copy
+  // of it is an ordinary Generator, and assigning to it keeps it atomic.
+  Generator(const Generator& o) : seed_(o.seed_), offset_(o.offset_) {}
+  Generator& operator=(const Generator& o) {
+    seed_ = o.seed_;
+    offset_ = o.offset_;
+    return *this;
+  }
   uint64_t seed() const { return seed_; }
   uint64_t offset() const { return offset_; }
   void manual_seed(uint64_t seed) { seed_ = seed; offset_ = 0; }

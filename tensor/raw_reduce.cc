@@ -68,9 +68,15 @@ T full_sum(const T* p, int64_t n) {
   const int64_t nchunks = (n + kChunk - 1) / kChunk;
   std::vector<T> part(size_t(nchunks), T(0));
   parallel_chunks(n, kChunk, [&](int64_t c, int64_t lo, int64_t hi) { part[size_t(c)] = span_sum(p + lo, hi - lo); });
-  T s = 0;
-  for (T v : part) s += v;
-  return s;
+  if constexpr (std::is_same_v<T, int64_t>) {  // wraps (signed overflow is UB)
+    uint64_t s = 0;
+    for (T v : part) s += uint64_t(v);
+    return int64_t(s);
+  } else {
+    T s = 0;
+    for (T v : part) s += v;
+    return s;
+  }
 }
 
 // Splits x's dims into kept (outer) and reduced (inner) and returns a
@@ -119,7 +125,7 @@ template <class T>
 void sum_rows(const T* src, int64_t ld, int64_t R, T* dst, int64_t w) {
   auto add_row = [w](const T* x, T* acc) {
     if constexpr (std::is_same_v<T, int64_t>) {
-      for (int64_t i = 0; i < w; ++i) acc[i] += x[i];
+      for (int64_t i = 0; i < w; ++i) acc[i] = int64_t(uint64_t(acc[i]) + uint64_t(x[i]));  // wraps
     } else {
       kernels::accumulate(x, acc, w);
     }

@@ -104,7 +104,8 @@ template int64_t Tensor::at<int64_t>(std::initializer_list<int64_t>) const;
 namespace {
 // Width and notation come from the elements shown (a summary shows 3 + 3 per
 // dim, as PyTorch): formatting all of a 10^7-element tensor took 7 s. int64
-// elements print as integers (through double, 2^63 - 1 printed as -2^63).
+// elements print from their int64 value (they went through double: 2^63 - 1
+// printed as -2^63).
 struct Printer {
   const Tensor& t;
   std::ostream& os;

@@ -234,6 +234,15 @@ TEST_CASE("random: randint over ranges past 2^63; the default generator from two
   t1.join();
   t2.join();
   CHECK(tg::default_generator().offset() - before == 40000);
+  // ... also after a new state is assigned to it (the assignment used to copy
+  // the plain generator's non-atomic flag over the default's)
+  const tg::Generator saved = tg::default_generator();
+  tg::default_generator() = tg::Generator(42);
+  std::thread t3(draw), t4(draw);
+  t3.join();
+  t4.join();
+  CHECK(tg::default_generator().offset() == 40000);
+  tg::default_generator() = saved;
   CHECK_THROWS_WITH_AS(tg::uniform({2}, -INFINITY, INFINITY, g), doctest::Contains("is not finite"), tg::Error);
 }
 
@@ -269,4 +278,10 @@ TEST_CASE("sums along rows longer than 16K, cross_entropy next to 1e8, int64 wra
   const Tensor m = tg::tensor(std::vector<int64_t>{INT64_MIN, INT64_MAX}, {2});
   CHECK(tg::neg(m).to_vector<int64_t>() == std::vector<int64_t>{INT64_MIN, -INT64_MAX});
   CHECK(tg::add(m, m).to_vector<int64_t>() == std::vector<int64_t>{0, -2});
+  // sums over a leading dim and in chunks wrap too (UBSan: signed overflow)
+  const Tensor s2 = tg::tensor(std::vector<int64_t>{INT64_MAX, INT64_MAX, 1, 2}, {2, 2});
+  CHECK(tg::sum(s2, {0}).to_vector<int64_t>() == std::vector<int64_t>{INT64_MIN, INT64_MIN + 1});
+  std::vector<int64_t> longrow(32768, 0);
+  longrow[0] = longrow[16384] = INT64_MAX;
+  CHECK(tg::sum(tg::tensor(longrow, {32768})).item<int64_t>() == -2);
 }
