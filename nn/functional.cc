@@ -300,8 +300,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   TG_CHECK(x.dim() >= 2, "batch_norm: expected an input [N, C] or [N, C, *], got shape ", x.shape());
   const int64_t C = x.size(1);
   for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
-    if (t->defined())
-    {
+    if (t->defined()) {
       TG_CHECK(t->dim() == 1 && t->size(0) == C, "batch_norm: per-channel tensors must have shape [", C,
                "] for an input with ", C, " channels, got ", t->shape());
       // before the running statistics change (a failed forward left them updated)

@@ -200,18 +200,16 @@ Tensor BatchNormBase::forward(const Tensor& x) {
            ", got shape ", x.defined() ? x.shape() : Shape{});
   TG_CHECK(x.size(1) == opts_.num_features, name, "(", opts_.num_features, "): input has ", x.size(1),
            " channels (input shape ", x.shape(), ")");
-  // checked before num_batches_tracked counts this batch
-  const Tensor& state = running_mean.defined() ? running_mean : weight;
-  TG_CHECK(!state.defined() || state.dtype() == x.dtype(), name, "(", opts_.num_features, "): the input is ",
-           x.dtype(), " but the module is ", state.dtype(), " (convert it with .to(", x.dtype(), "))");
+  // Without running stats, batch statistics are used in eval too (as in PyTorch).
+  Tensor y = functional::batch_norm(x, running_mean, running_var, weight, bias,
+                                    is_training() || !opts_.track_running_stats, opts_.momentum, opts_.eps);
+  // counted after the forward succeeded (a wrong input dtype used to count it)
   if (is_training() && opts_.track_running_stats) {
     NoGradGuard ng;
     num_batches_tracked.add_(1.0);
     num_batches_tracked.bump_version();
   }
-  // Without running stats, batch statistics are used in eval too (as in PyTorch).
-  return functional::batch_norm(x, running_mean, running_var, weight, bias,
-                                is_training() || !opts_.track_running_stats, opts_.momentum, opts_.eps);
+  return y;
 }
 
 void BatchNormBase::pretty_print(std::ostream& os) const {

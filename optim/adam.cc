@@ -46,21 +46,18 @@ void adam_update(const Options& o, bool decoupled, const AdamState& s, const Ten
   });
 }
 
-template <class Options>
-void adam_check_loaded(const Options& o, const AdamState& s, const std::string& prefix, const char* name) {
+// max_exp_avg_sq is not required: the first step with amsgrad on makes it
+// (begin_param), so a state saved before amsgrad was turned on loads (its own
+// state_dict did not).
+void adam_check_loaded(const AdamState& s, const std::string& prefix, const char* name) {
   TG_CHECK(s.exp_avg.defined() && s.exp_avg_sq.defined(), name, ".load_state_dict: ", prefix,
            "exp_avg / exp_avg_sq missing");
-  // max_exp_avg_sq is made by the first step with amsgrad on (begin_param), so
-  // a state saved before amsgrad was turned on loads (its own state_dict did not).
-  (void)o;
 }
 
 template void adam_begin_param(const AdamOptions&, AdamState&, const Tensor&);
 template void adam_begin_param(const AdamWOptions&, AdamState&, const Tensor&);
 template void adam_update(const AdamOptions&, bool, const AdamState&, const Tensor&, const Tensor&, int64_t, int64_t);
 template void adam_update(const AdamWOptions&, bool, const AdamState&, const Tensor&, const Tensor&, int64_t, int64_t);
-template void adam_check_loaded(const AdamOptions&, const AdamState&, const std::string&, const char*);
-template void adam_check_loaded(const AdamWOptions&, const AdamState&, const std::string&, const char*);
 
 }  // namespace detail
 }  // namespace tg::optim

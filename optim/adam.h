@@ -56,8 +56,7 @@ void adam_begin_param(const Options& o, AdamState& s, const Tensor& p);
 template <class Options>
 void adam_update(const Options& o, bool decoupled, const AdamState& s, const Tensor& p,
                  const Tensor& g, int64_t lo, int64_t hi);
-template <class Options>
-void adam_check_loaded(const Options& o, const AdamState& s, const std::string& prefix, const char* name);
+void adam_check_loaded(const AdamState& s, const std::string& prefix, const char* name);
 }  // namespace detail
 
 namespace detail {
@@ -73,8 +72,8 @@ class AdamFamily : public OptimizerBase<Options, AdamState> {
   void update(const Options& o, AdamState& s, const Tensor& p, const Tensor& g, int64_t lo, int64_t hi) override {
     adam_update(o, kDecoupled, s, p, g, lo, hi);
   }
-  void check_loaded_state(const Options& o, const AdamState& s, const std::string& prefix) const override {
-    adam_check_loaded(o, s, prefix, this->name());
+  void check_loaded_state(const Options&, const AdamState& s, const std::string& prefix) const override {
+    adam_check_loaded(s, prefix, this->name());
   }
 };
 }  // namespace detail

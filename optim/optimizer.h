@@ -74,16 +74,17 @@ class Optimizer {
   // it, kept so that chained schedulers share one base (each used to take the
   // lr the one before had already changed). OneCycleLR sets it.
   double initial_lr(size_t group) {
-    if (initial_lr_.size() <= group) initial_lr_.resize(group + 1);
-    if (!initial_lr_[group]) initial_lr_[group] = lr(group);
-    return *initial_lr_[group];
+    std::optional<double>& v = initial_lr_slot(group);
+    if (!v) v = lr(group);
+    return *v;
   }
-  void set_initial_lr(size_t group, double v) {
-    if (initial_lr_.size() <= group) initial_lr_.resize(group + 1);
-    initial_lr_[group] = v;
-  }
+  void set_initial_lr(size_t group, double v) { initial_lr_slot(group) = v; }
 
  private:
+  std::optional<double>& initial_lr_slot(size_t group) {
+    if (initial_lr_.size() <= group) initial_lr_.resize(group + 1);
+    return initial_lr_[group];
+  }
   std::vector<std::optional<double>> initial_lr_;
 };
 

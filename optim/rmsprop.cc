@@ -33,11 +33,11 @@ void RMSprop::update(const RMSpropOptions& o, RMSpropState& s, const Tensor& p, 
   });
 }
 
-void RMSprop::check_loaded_state(const RMSpropOptions& o, const RMSpropState& s, const std::string& prefix) const {
-  // grad_avg and momentum_buffer are made by the first step that needs them
-  // (begin_param): a state saved while centered was off or momentum 0 loads
-  // (its own state_dict did not, after OneCycleLR turned momentum on).
-  (void)o;
+// grad_avg and momentum_buffer are not required: the first step that needs
+// them makes them (begin_param), so a state saved while centered was off or
+// momentum 0 loads (its own state_dict did not, after OneCycleLR turned
+// momentum on).
+void RMSprop::check_loaded_state(const RMSpropOptions&, const RMSpropState& s, const std::string& prefix) const {
   TG_CHECK(s.square_avg.defined(), "RMSprop.load_state_dict: ", prefix, "square_avg missing");
 }
 

@@ -70,16 +70,18 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in, const char* n
   return out;
 }
 
+// Whether v converts to int64 without undefined behaviour (1e19, inf and NaN
+// do not: they became INT64_MIN).
+static bool in_int64_range(double v) { return v >= -9223372036854775808.0 && v < 9223372036854775808.0; }
+
 // The scalar operand of an op on a T tensor; for int64 it must be a whole
-// number (arange(4) < 2.5 compared with 2).
+// number (arange(4) < 2.5 compared with 2) in range.
 template <class T>
 static T scalar_as(double s, const char* name) {
   if constexpr (std::is_same_v<T, int64_t>) {
     TG_CHECK(std::trunc(s) == s, name, ": an int64 tensor and the scalar ", s,
              ", which is not a whole number (it was truncated): convert the tensor with .to(kFloat32) first");
-    // (1e19 or inf would convert to INT64_MIN: undefined behaviour)
-    TG_CHECK(s >= -9223372036854775808.0 && s < 9223372036854775808.0, name, ": an int64 tensor and the scalar ", s,
-             ", which is outside the int64 range");
+    TG_CHECK(in_int64_range(s), name, ": an int64 tensor and the scalar ", s, ", which is outside the int64 range");
   }
   return static_cast<T>(s);
 }
@@ -152,7 +154,7 @@ Tensor unary(UnaryOp op, const Tensor& x_in, const char* name, double p0, double
   TG_CHECK(!float_only || x_in.is_floating_point(), name, ": expected a floating-point tensor, got ", x_in.dtype());
   if (op == UnaryOp::Clamp && !x_in.is_floating_point())
     for (double v : {p0, p1})  // +-inf are clamp_min / clamp_max's open ends
-      TG_CHECK(std::isinf(v) || (std::trunc(v) == v && v >= -9223372036854775808.0 && v < 9223372036854775808.0),
+      TG_CHECK(std::isinf(v) || (std::trunc(v) == v && in_int64_range(v)),
                name, ": an int64 tensor and the bound ", v,
                ", which is not a whole number in the int64 range: convert the tensor with .to(kFloat32) first");
   const Tensor x = x_in.is_contiguous() ? x_in : contiguous(x_in);

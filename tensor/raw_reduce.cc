@@ -68,15 +68,10 @@ T full_sum(const T* p, int64_t n) {
   const int64_t nchunks = (n + kChunk - 1) / kChunk;
   std::vector<T> part(size_t(nchunks), T(0));
   parallel_chunks(n, kChunk, [&](int64_t c, int64_t lo, int64_t hi) { part[size_t(c)] = span_sum(p + lo, hi - lo); });
-  if constexpr (std::is_same_v<T, int64_t>) {  // wraps (signed overflow is UB)
-    uint64_t s = 0;
-    for (T v : part) s += uint64_t(v);
-    return int64_t(s);
-  } else {
-    T s = 0;
-    for (T v : part) s += v;
-    return s;
-  }
+  if constexpr (std::is_same_v<T, int64_t>) return span_sum(part.data(), nchunks);  // wraps
+  T s = 0;
+  for (T v : part) s += v;
+  return s;
 }
 
 // Splits x's dims into kept (outer) and reduced (inner) and returns a

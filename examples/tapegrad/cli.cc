@@ -74,19 +74,22 @@ int parse_cli(int argc, const char* const* argv, CliArgs& args, std::ostream& ou
   if (*eval && eval->count("--data") == 0) cfg.data.clear();  // run_eval takes the model's
   if (*finetune) {
     // A learning rate the mode does not use is an error, not silently ignored.
-    const bool scratch = cfg.mode == "scratch";
-    const char* unused = scratch && finetune->count("--head-lr")       ? "--head-lr"
-                         : scratch && finetune->count("--backbone-lr") ? "--backbone-lr"
-                         : !scratch && finetune->count("--lr")         ? "--lr"
-                         : cfg.mode == "frozen" && finetune->count("--backbone-lr") ? "--backbone-lr"
-                                                                                     : nullptr;
-    if (unused) {
-      err << "finetune --mode " << cfg.mode << " does not use " << unused << " ("
-          << (scratch ? "scratch trains every layer with --lr" : cfg.mode == "frozen" ? "frozen trains the head only, with --head-lr"
-                                                                                     : "full uses --head-lr and --backbone-lr")
-          << ")\n";
-      return 2;
-    }
+    struct ModeRates {
+      const char* mode;
+      std::vector<const char*> unused;
+      const char* uses;
+    };
+    static const ModeRates kModes[] = {
+        {"full", {"--lr"}, "full uses --head-lr and --backbone-lr"},
+        {"frozen", {"--lr", "--backbone-lr"}, "frozen trains the head only, with --head-lr"},
+        {"scratch", {"--head-lr", "--backbone-lr"}, "scratch trains every layer with --lr"}};
+    for (const ModeRates& m : kModes)
+      if (cfg.mode == m.mode)
+        for (const char* opt : m.unused)
+          if (finetune->count(opt)) {
+            err << "finetune --mode " << cfg.mode << " does not use " << opt << " (" << m.uses << ")\n";
+            return 2;
+          }
   }
   return -1;
 }

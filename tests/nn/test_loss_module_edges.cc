@@ -108,7 +108,8 @@ TEST_CASE("register_parameter of an existing parameter ties it: listed once, one
 TEST_CASE("BatchNorm / LayerNorm: a wrong input dtype is named and leaves the running statistics alone") {
   nn::BatchNorm1d bn(2);
   const Tensor x = tg::tensor(std::vector<double>{1, 2, 3, 4, 5, 6}, {3, 2});
-  CHECK_THROWS_WITH_AS(bn.forward(x), doctest::Contains("BatchNorm1d(2): the input is float64 but the module is float32"),
+  CHECK_THROWS_WITH_AS(bn.forward(x),
+                       doctest::Contains("batch_norm: the input is float64 but the weights / running statistics are float32"),
                        tg::Error);
   CHECK(bn.running_mean.to_vector<float>() == std::vector<float>{0.0f, 0.0f});  // was [0.3, 0.4]
   CHECK(bn.num_batches_tracked.item<int64_t>() == 0);  // was 1
