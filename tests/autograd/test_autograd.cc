@@ -221,7 +221,7 @@ TEST_CASE("autograd: gradcheck fails on a broken backward and passes a correct c
   CHECK(good.max_abs_error[0] < 1e-8);
 }
 
-TEST_CASE("autograd: leaf gradients accumulate; zeroing, detach, NoGradGuard, freezing") {
+TEST_CASE("autograd: leaf gradients accumulate, zeroing, detach, NoGradGuard, freezing") {
   Tensor w = tg::tensor({1.0, 2.0, 3.0});
   w.requires_grad_();
   CHECK(w.is_leaf());
@@ -257,7 +257,7 @@ TEST_CASE("autograd: leaf gradients accumulate; zeroing, detach, NoGradGuard, fr
   CHECK_THROWS_WITH_AS((v * 2.0).backward(), doctest::Contains("grad can be implicitly created only for scalar outputs"), tg::Error);
 }
 
-TEST_CASE("autograd: the graph is freed after backward; a second backward needs retain_graph") {
+TEST_CASE("autograd: the graph is freed after backward, a second backward needs retain_graph") {
   const int64_t before = tg::autograd::Node::live_count();
   {
     Tensor x = rnd({4, 4}, 30);

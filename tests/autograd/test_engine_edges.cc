@@ -147,7 +147,7 @@ TEST_CASE("autograd: slice of an expanded (stride-0) dim sends the gradient to t
   CHECK(v(gs[0]) == std::vector<double>{0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2});
 }
 
-TEST_CASE("autograd: gradients given by the caller must match the output's shape; dtypes are converted") {
+TEST_CASE("autograd: gradients given by the caller must match the output's shape, dtypes are converted") {
   Tensor x = tg::tensor({1.0, 2.0, 3.0});
   x.requires_grad_();
   const Tensor y = x * 5.0;

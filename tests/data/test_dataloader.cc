@@ -108,7 +108,7 @@ TEST_CASE("dataloader: order is a pure function of (seed, epoch)") {
   CHECK(targets(e.next()) == id);
 }
 
-TEST_CASE("dataloader: batch sizes 1 (SGD), k, and n (full batch); drop_last") {
+TEST_CASE("dataloader: batch sizes 1 (SGD), k, and n (full batch), drop_last") {
   auto ds = indexed(23);
   DataLoader sgd(ds, {.batch_size = 1, .seed = 3});
   CHECK(sgd.batches_per_epoch() == 23);
@@ -144,7 +144,7 @@ TEST_CASE("dataloader: batch sizes 1 (SGD), k, and n (full batch); drop_last") {
   }
 }
 
-TEST_CASE("dataloader: range-for covers the rest of the epoch; next() runs on across epochs") {
+TEST_CASE("dataloader: range-for covers the rest of the epoch, next() runs on across epochs") {
   auto ds = indexed(10);
   DataLoader l(ds, {.batch_size = 3, .seed = 9});
   int n = 0;
@@ -280,7 +280,7 @@ TEST_CASE("dataset: Subset, take and random_split") {
   CHECK_THROWS_WITH_AS(Subset(ds, {0, 30}), doctest::Contains("index 30 at position 1 out of range"), tg::Error);
 }
 
-TEST_CASE("dataset: the generic collation stacks get() results; TensorDataset checks its rows") {
+TEST_CASE("dataset: the generic collation stacks get() results, TensorDataset checks its rows") {
   auto ds = indexed(5);
   Example g = ds->Dataset::get_batch(std::vector<int64_t>{4, 1});
   Example f = ds->get_batch(std::vector<int64_t>{4, 1});

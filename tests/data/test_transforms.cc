@@ -114,7 +114,7 @@ TEST_CASE("transforms: rotate turns counter-clockwise about the centre") {
   CHECK(col.sum().item<float>() == doctest::Approx(4.0f).epsilon(1e-5));
 }
 
-TEST_CASE("transforms: erase sets a rectangle in every channel; RandomErasing follows its options") {
+TEST_CASE("transforms: erase sets a rectangle in every channel, RandomErasing follows its options") {
   tg::Tensor x = tg::ones({2, 6, 6});
   tg::Tensor y = erase(x, 1, 2, 3, 2, 0.5f);
   for (int ch = 0; ch < 2; ++ch)
@@ -145,7 +145,7 @@ TEST_CASE("transforms: erase sets a rectangle in every channel; RandomErasing fo
   CHECK_THROWS_WITH_AS(RandomErasing({.p = 1.5}), doctest::Contains("p must be in [0, 1], got 1.5"), tg::Error);
 }
 
-TEST_CASE("transforms: deterministic per (seed, epoch, index); different otherwise") {
+TEST_CASE("transforms: deterministic per (seed, epoch, index), different otherwise") {
   auto aug = compose(RandomTranslation(2), RandomRotation(15.0), RandomErasing({.p = 0.5}));
   tg::Tensor x = ramp(1, 28, 28);
   auto out = [&](uint64_t seed, int64_t epoch, int64_t index) {

@@ -94,7 +94,7 @@ TEST_CASE("safetensors: what a save replaces, and names that are not UTF-8") {
   CHECK_FALSE(fs::exists(dir.file("u.safetensors")));
 }
 
-TEST_CASE("optimizer state: step counts below 1 are refused; state_dict() is a snapshot; extra keys") {
+TEST_CASE("optimizer state: step counts below 1 are refused, state_dict() is a snapshot, extra keys") {
   Tensor w = tg::tensor({1.0, 2.0});
   w.requires_grad_();
   tg::optim::Adam opt({w}, {.lr = 0.1});

@@ -545,7 +545,7 @@ TEST_CASE("relu and linear_relu: the first-order backward (one pass) gives the c
                        tg::Error);
 }
 
-TEST_CASE("nn linear_relu: gradcheck (first and second order); Sequential fuses Linear + ReLU with the same bits") {
+TEST_CASE("nn linear_relu: gradcheck (first and second order), Sequential fuses Linear + ReLU with the same bits") {
   Tensor x = rnd({3, 2, 4}, 21), w = rnd({5, 4}, 22), b = rnd({5}, 23);
   CHECK(gc([](const std::vector<Tensor>& v) { return F::linear_relu(v[0], v[1], v[2]); }, {x, w, b}));
   CHECK(gc([](const std::vector<Tensor>& v) { return F::linear_relu(v[0], v[1]); }, {x, w}));
@@ -623,7 +623,7 @@ TEST_CASE("conv2d_relu: relu(conv2d) in one pass, the same bits on every conv ro
     }
 }
 
-TEST_CASE("nn conv2d_relu: gradcheck (first and second order); Sequential fuses Conv2d + ReLU with the same bits") {
+TEST_CASE("nn conv2d_relu: gradcheck (first and second order), Sequential fuses Conv2d + ReLU with the same bits") {
   Tensor x = rnd({2, 3, 6, 6}, 31), w = rnd({4, 3, 3, 3}, 32), b = rnd({4}, 33);
   CHECK(gc([](const std::vector<Tensor>& v) { return F::conv2d_relu(v[0], v[1], v[2], {.padding = 1}); }, {x, w, b}));
   CHECK(gc([](const std::vector<Tensor>& v) { return F::conv2d_relu(v[0], v[1], Tensor(), {.stride = 2}); },

@@ -121,7 +121,7 @@ TEST_CASE("BatchNorm / LayerNorm: a wrong input dtype is named and leaves the ru
                        tg::Error);
 }
 
-TEST_CASE("modules: a child that contains its parent is an error (a cycle; walks recursed without end)") {
+TEST_CASE("modules: a child that contains its parent is an error (a cycle, walks recursed without end)") {
   auto a = std::make_shared<nn::Sequential>(), b = std::make_shared<nn::Sequential>();
   a->push_back(b);
   CHECK_THROWS_WITH_AS(b->push_back(a), doctest::Contains("adding it would make a cycle"), tg::Error);

@@ -79,7 +79,7 @@ TEST_CASE("optimizers: a state saved before momentum / amsgrad / centered was tu
   CHECK(std::isfinite(q.to_vector<float>()[0]));
 }
 
-TEST_CASE("clipping: a NaN norm makes every gradient NaN; clip_grad_value_ keeps NaN on any layout (as PyTorch)") {
+TEST_CASE("clipping: a NaN norm makes every gradient NaN, clip_grad_value_ keeps NaN on any layout (as PyTorch)") {
   Tensor a = tg::zeros({2}, {.requires_grad = true}), b = tg::zeros({2}, {.requires_grad = true});
   a.set_grad(tg::tensor({NAN, 1.0f}));
   b.set_grad(tg::tensor({1e30f, 2.0f}));

@@ -61,7 +61,7 @@ TEST_CASE("copy_ from a view of the same storage reads the values before the cop
   CHECK(v.to_vector<float>() == std::vector<float>{0, 0, 1, 2, 3, 4, 5, 6, 7, 8});
 }
 
-TEST_CASE("int64 tensors: a fractional scalar is an error (it was truncated); arange needs whole numbers for int64") {
+TEST_CASE("int64 tensors: a fractional scalar is an error (it was truncated), arange needs whole numbers for int64") {
   const Tensor a = tg::arange(4);
   CHECK_THROWS_WITH_AS(tg::lt(a, 2.5), doctest::Contains("the scalar 2.5, which is not a whole number"), tg::Error);
   CHECK_THROWS_WITH_AS(a * 2.5, doctest::Contains("not a whole number"), tg::Error);
@@ -74,7 +74,7 @@ TEST_CASE("int64 tensors: a fractional scalar is an error (it was truncated); ar
         std::vector<float>{0, 0.25f, 0.5f, 0.75f});
 }
 
-TEST_CASE("in place into an expanded (stride-0) tensor is an error; empty tensors are contiguous") {
+TEST_CASE("in place into an expanded (stride-0) tensor is an error, empty tensors are contiguous") {
   Tensor b = tg::tensor({1.0f, 2.0f, 3.0f}, {1, 3});
   Tensor e = b.expand({4, 3});
   // was: b = 4 (each element added four times)
@@ -103,7 +103,7 @@ TEST_CASE("matmul and linear with an inner size of 0 give zeros (plus the bias),
 
 // ---- session 11 review: each check fails on the code before its fix ----
 
-TEST_CASE("log_softmax keeps (x - max) exact; logsumexp with infinite or empty inputs (as PyTorch)") {
+TEST_CASE("log_softmax keeps (x - max) exact, logsumexp with infinite or empty inputs (as PyTorch)") {
   // x - (max + log s) rounded log 2 away next to 1e8: [0, 0] and a gradient of [-1, -1]
   Tensor x = tg::tensor(std::vector<float>{1e8f, 1e8f}, {2}, true);
   Tensor y = tg::log_softmax(x, 0);
@@ -186,7 +186,7 @@ TEST_CASE("gradients: a / b at large and tiny b, maximum/minimum and max(x) with
   CHECK(x.grad().to_vector<float>() == std::vector<float>{0.0f, 0.5f, 0.5f});
 }
 
-TEST_CASE("linear backward with 0 input or output features; ceil-mode pooling with the input smaller than the kernel") {
+TEST_CASE("linear backward with 0 input or output features, ceil-mode pooling with the input smaller than the kernel") {
   // reshape(dy, {-1, 0}) in the backward threw
   Tensor x = tg::ones({3, 0}).requires_grad_(), w = tg::ones({4, 0}).requires_grad_(), bias = tg::ones({4}).requires_grad_();
   tg::linear(x, w, bias).sum().backward();
@@ -215,7 +215,7 @@ TEST_CASE("linear backward with 0 input or output features; ceil-mode pooling wi
   CHECK(q.to_vector<float>() == std::vector<float>{14, 14});
 }
 
-TEST_CASE("random: randint over ranges past 2^63; the default generator from two threads; uniform needs a finite range") {
+TEST_CASE("random: randint over ranges past 2^63, the default generator from two threads, uniform needs a finite range") {
   // high - low overflowed: every draw of [INT64_MIN, 5) was >= 5
   tg::Generator g(3);
   int64_t above = 0;
@@ -246,7 +246,7 @@ TEST_CASE("random: randint over ranges past 2^63; the default generator from two
   CHECK_THROWS_WITH_AS(tg::uniform({2}, -INFINITY, INFINITY, g), doctest::Contains("is not finite"), tg::Error);
 }
 
-TEST_CASE("printing: int64 extremes exactly; width and notation from the elements shown (as PyTorch)") {
+TEST_CASE("printing: int64 extremes exactly, width and notation from the elements shown (as PyTorch)") {
   const Tensor i = tg::tensor(std::vector<int64_t>{INT64_MAX, INT64_MIN, (int64_t(1) << 53) + 1, -1}, {4});
   const std::string s = tg::to_string(i);
   CAPTURE(s);  // went through double: 2^63 - 1 printed as -2^63, 2^53 + 1 as 2^53

@@ -60,7 +60,7 @@ TEST_CASE("parallel_chunks: fixed chunk boundaries whatever the thread count") {
   }
 }
 
-TEST_CASE("parallel_for: an exception in a chunk reaches the caller; the pool keeps working") {
+TEST_CASE("parallel_for: an exception in a chunk reaches the caller, the pool keeps working") {
   ThreadsGuard guard;
   tg::set_num_threads(2);
   for (int rep = 0; rep < 50; ++rep) {
