@@ -57,19 +57,42 @@ class SplitMix64:
             xs[i], xs[j] = xs[j], xs[i]
 
 
+def fail(msg):
+    """Exits with status 1 and a one-line message on stderr."""
+    sys.exit("mnist_json_to_idx: error: " + msg)
+
+
+def load_values(path):
+    """The "data" list of one digit file; fails naming the file when it cannot."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except OSError as e:
+        fail("%s: cannot read: %s" % (path, e.strerror or e))
+    except ValueError as e:  # invalid JSON or UTF-8
+        fail("%s: not valid JSON: %s" % (path, e))
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
+        fail('%s: expected a JSON object with a "data" list' % path)
+    return doc["data"]
+
+
 def load_digits(pkg):
     images = []  # per class: list of 784-byte bytes objects
     for d in range(10):
         path = os.path.join(pkg, "src", "digits", "%d.json" % d)
-        with open(path) as f:
-            values = json.load(f)["data"]
+        values = load_values(path)
         if len(values) % (SIDE * SIDE) != 0:
-            sys.exit("%s: %d values is not a multiple of 784" % (path, len(values)))
+            fail("%s: %d values is not a multiple of 784" % (path, len(values)))
         px = bytearray(len(values))
         for i, v in enumerate(values):
+            # Numbers only: not bool (true would be 255), str, null or NaN (fails the range test).
+            if (type(v) is not int and type(v) is not float) or not (0 <= v <= 1):
+                fail("%s: value %s at index %d (image %d) is not a number in [0, 1]"
+                     % (path, json.dumps(v)[:40], i, i // (SIDE * SIDE)))
             b = int(v * 255 + 0.5)
-            if not (0 <= b <= 255) or abs(v - b / 255) > 0.0005 + 1e-9:
-                sys.exit("%s: value %r at index %d is not a three-decimal pixel in [0, 1]" % (path, v, i))
+            if abs(v - b / 255) > 0.0005 + 1e-9:
+                fail("%s: value %r at index %d (image %d) is not a three-decimal pixel in [0, 1]"
+                     % (path, v, i, i // (SIDE * SIDE)))
             px[i] = b
         n = len(px) // (SIDE * SIDE)
         images.append([bytes(px[k * 784:(k + 1) * 784]) for k in range(n)])
@@ -114,12 +137,15 @@ def main():
     rng.shuffle(train)
     rng.shuffle(test)
 
-    os.makedirs(args.out, exist_ok=True)
-    for name, items in (("train", train), ("t10k", test)):
-        write_idx(os.path.join(args.out, name + "-images-idx3-ubyte"), [len(items), SIDE, SIDE],
-                  b"".join(images[d][k] for d, k in items))
-        write_idx(os.path.join(args.out, name + "-labels-idx1-ubyte"), [len(items)],
-                  bytes(d for d, _ in items))
+    try:
+        os.makedirs(args.out, exist_ok=True)
+        for name, items in (("train", train), ("t10k", test)):
+            write_idx(os.path.join(args.out, name + "-images-idx3-ubyte"), [len(items), SIDE, SIDE],
+                      b"".join(images[d][k] for d, k in items))
+            write_idx(os.path.join(args.out, name + "-labels-idx1-ubyte"), [len(items)],
+                      bytes(d for d, _ in items))
+    except OSError as e:
+        fail("cannot write to %s: %s" % (args.out, e))
     print("mnist_json_to_idx: class sizes %s; test quotas %s; wrote %d train + %d test to %s"
           % (counts, quotas, len(train), len(test), args.out))
 
