@@ -107,9 +107,13 @@ namespace {
 // The handle counts too, not just the storage: add's backward hands the same
 // dy to both inputs, and a tensor shared as two leaves' .grad (or as a leaf's
 // .grad and a node's pending gradient) was then changed through the other.
+// Under create_graph the first gradient is a recorded clone (PyTorch's
+// AccumulateGrad): adopted as is, one tensor became two leaves' .grad, or the
+// caller's gradient, or a tensor a recorded backward had saved, and a later
+// first-order backward added into all of them.
 void accumulate_leaf(Meta& m, const Tensor& g, bool create_graph) {
   if (!m.grad.defined()) {
-    if (create_graph) m.grad = g;
+    if (create_graph) m.grad = g.clone();
     else if (!g.is_contiguous() || g.impl_ptr().use_count() > 1 || g.impl()->storage.use_count() > 1 ||
              g.impl()->meta)
       m.grad = raw::clone(g);
@@ -188,19 +192,36 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     nodes.push_back(std::move(n));
   }
   std::sort(nodes.begin(), nodes.end(), [](const std::shared_ptr<Node>& a, const std::shared_ptr<Node>& b) { return a->seq > b->seq; });
+  // grad(): only the nodes with a requested input below them run (PyTorch's
+  // "needed" pass); the rest of the graph is neither run nor freed (grad of
+  // an intermediate ran and freed everything below it). A node's inputs have
+  // smaller sequence numbers, so one sweep in increasing order decides.
+  auto needed = [pass](const Node* n) { return n->needed == pass; };
+  if (capture_inputs)
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+      Node* n = it->get();
+      bool below = false;
+      for (const Edge& e : n->next)
+        below = below || (e.node && needed(e.node.get())) ||
+                (e.leaf && std::find(cap_leaf.begin(), cap_leaf.end(), e.leaf.get()) != cap_leaf.end());
+      if (below || std::find(cap_node.begin(), cap_node.end(), n) != cap_node.end()) n->needed = pass;
+      if (!below) n->visit = 0;  // nothing requested below: does not run (see the loop below)
+    }
+  auto runs = [&](const Node* n) { return !capture_inputs || n->visit == pass; };
 
   {
     EnableGradGuard mode(create_graph);
     for (const std::shared_ptr<Node>& np : nodes) {
       Node* n = np.get();
-      TG_CHECK(!n->released, "backward: trying to backward through the graph a second time (op '", n->name,
-               "'); its saved tensors were freed. Pass retain_graph=true to the first backward if you need to.");
       if (!n->grad_buffer.defined()) continue;
       Tensor dy = std::move(n->grad_buffer);
       n->grad_buffer = Tensor();
       if (capture_inputs)
         for (size_t k = 0; k < cap_node.size(); ++k)
           if (cap_node[k] == n) (*captured)[k] = dy;
+      if (!runs(n)) continue;
+      TG_CHECK(!n->released, "backward: trying to backward through the graph a second time (op '", n->name,
+               "'); its saved tensors were freed. Pass retain_graph=true to the first backward if you need to.");
       BackwardCtx ctx(n, dy, create_graph);
       n->fn(ctx);
       for (size_t i = 0; i < n->next.size(); ++i) {
@@ -229,6 +250,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
   clear_on_throw.done = true;
   if (!retain_graph) {
     for (const std::shared_ptr<Node>& n : nodes) {
+      if (!runs(n.get())) continue;
       n->released = true;
       n->fn = nullptr;
       n->saved_inputs.clear();
@@ -267,7 +289,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
 }
 
 // ---------------------------------------------------------------- tape printing
-static std::vector<Node*> collect(const Tensor& root) {
+static std::vector<Node*> collect(const Tensor& root, const char* op) {
   std::vector<Node*> nodes;
   if (!root.defined() || !root.impl()->meta || !root.impl()->meta->grad_fn) return nodes;
   std::unordered_set<Node*> seen;
@@ -276,6 +298,9 @@ static std::vector<Node*> collect(const Tensor& root) {
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
+    // backward() frees the graph (its edges): what is left cannot be printed
+    TG_CHECK(!n->released, op, ": the graph of this tensor was freed by backward() (op '", n->name,
+             "'); print it before backward(), or pass retain_graph = true");
     nodes.push_back(n);
     for (const Edge& e : n->next)
       if (e.node && seen.insert(e.node.get()).second) stack.push_back(e.node.get());
@@ -287,7 +312,7 @@ static std::vector<Node*> collect(const Tensor& root) {
 Tape tape(const Tensor& root, bool verbose) {
   Tape t;
   t.verbose = verbose;
-  for (Node* n : collect(root)) {
+  for (Node* n : collect(root, "tape")) {
     TapeEntry e{n->seq, n->name, std::vector<Shape>(n->in_shapes.begin(), n->in_shapes.end()), n->out_shape, {}, {}, {}};
     for (const Edge& ed : n->next) {
       e.inputs.push_back(ed.node ? "#" + std::to_string(ed.node->seq) : ed.leaf ? "leaf" : "const");
@@ -319,7 +344,7 @@ std::string to_dot(const Tensor& root) {
   std::ostringstream os;
   os << "digraph tape {\n  rankdir=BT;\n  node [fontname=\"monospace\"];\n";
   int leaf_id = 0;
-  for (Node* n : collect(root)) {
+  for (Node* n : collect(root, "to_dot")) {
     os << "  n" << n->seq << " [shape=box,label=\"#" << n->seq << " " << n->name << "\\n" << n->out_shape << "\"];\n";
     for (size_t i = 0; i < n->next.size(); ++i) {
       const Edge& e = n->next[i];

@@ -32,19 +32,34 @@ class FunctionCtx {
   }
   // The saved tensors, checked as the built-in ops check theirs: one modified
   // in place since save_for_backward would give a wrong gradient silently.
+  // While a backward is recorded (create_graph), a saved forward output comes
+  // back attached to this Function's node, as a built-in op's saved output
+  // does: saved as a constant, y = exp(x)'s second derivative missed dy/dx.
   const std::vector<Tensor>& saved() const {
-    for (size_t i = 0; i < saved_.size(); ++i)
+    std::vector<Tensor>& out = unpacked_;
+    out = saved_;
+    for (size_t i = 0; i < saved_.size(); ++i) {
       TG_CHECK(!saved_[i].defined() || saved_[i].version() == versions_[i],
                "custom Function: saved tensor ", i, " was modified by an in-place operation after "
                "save_for_backward (version ", versions_[i], " -> ", saved_[i].version(),
                "); use an out-of-place op or save a clone()");
-    return saved_;
+      if (saved_[i].defined() && saved_[i].impl() == output_impl_)
+        out[i] = SavedTensor{saved_[i], output_node_, versions_[i]}.unpack(is_grad_enabled(), "custom Function");
+    }
+    return out;
   }
   std::vector<double> scalars;  // free-form non-tensor state
 
  private:
+  template <class D>
+  friend struct Function;
   std::vector<Tensor> saved_;
   std::vector<uint32_t> versions_;
+  // What saved() hands out, kept until the backward returns (then cleared: an
+  // output attached to the node would keep the node alive through this ctx).
+  mutable std::vector<Tensor> unpacked_;
+  const TensorImpl* output_impl_ = nullptr;  // forward's result, as returned (before recording)
+  std::weak_ptr<Node> output_node_;          // the node that records it (weak: the node owns this ctx)
 };
 
 template <class Derived>
@@ -57,16 +72,26 @@ struct Function {
       NoGradGuard g;
       out = Derived::forward(*ctx, args...);
     }
+    TG_CHECK(out.defined(), "custom Function ", typeid(Derived).name(), ": forward returned an undefined tensor");
     const Tensor inputs[] = {args...};
     bool any = false;
     for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
-    if (!is_grad_enabled() || !any) return out;
+    if (!is_grad_enabled() || !any || !is_floating(out.dtype())) return out;
     BackwardFn fn = [ctx](BackwardCtx& c) {
+      struct ClearUnpacked {
+        FunctionCtx& ctx;
+        ~ClearUnpacked() { ctx.unpacked_.clear(); }
+      } clear{*ctx};
       std::vector<Tensor> g = Derived::backward(*ctx, c.dy);
-      for (size_t i = 0; i < g.size() && i < c.grads.size(); ++i)
+      TG_CHECK(g.size() == c.grads.size(), "custom Function ", typeid(Derived).name(), ": backward returned ",
+               g.size(), " gradients for ", c.grads.size(), " inputs (one per input; undefined = none)");
+      for (size_t i = 0; i < g.size(); ++i)
         if (g[i].defined() && c.needs(int(i))) c.accumulate(int(i), g[i]);
     };
-    return record_node(typeid(Derived).name(), out, inputs, sizeof...(Args), std::move(fn), kSaveNone, nullptr, 0);
+    if (!out.impl()->meta) ctx->output_impl_ = out.impl();  // a new tensor, not an input passed through
+    Tensor y = record_node(typeid(Derived).name(), out, inputs, sizeof...(Args), std::move(fn), kSaveNone, nullptr, 0);
+    ctx->output_node_ = y.impl()->meta->grad_fn;
+    return y;
   }
 };
 

@@ -73,7 +73,8 @@ struct Node {
   PoolVec<SavedTensor> extra;
   BackwardFn fn;
   bool released = false;
-  uint64_t visit = 0;  // id of the last backward pass that collected this node
+  uint64_t visit = 0;   // id of the last backward pass that collected this node
+  uint64_t needed = 0;  // grad(): id of the last pass whose inputs lie below this node (it must run)
   Tensor grad_buffer;  // used only during a backward pass
   std::string anomaly_trace;  // filled when recorded in anomaly mode
   std::weak_ptr<TensorImpl> output;  // the op's result while it lives (verbose tape printing)
@@ -110,12 +111,14 @@ bool any_requires_grad(std::initializer_list<Tensor> inputs);
 Tensor record_node(const char* name, Tensor out, const Tensor* inputs, size_t n_inputs, BackwardFn fn, int save,
                    const Tensor* extra, size_t n_extra);
 
-// Records `out` as the result of op `name` on `inputs` when grad mode is on and
-// any input requires grad; otherwise returns `out` untouched (the fast path).
+// Records `out` as the result of op `name` on `inputs` when grad mode is on,
+// any input requires grad and `out` is floating point (an integer result has
+// no gradient, as in PyTorch: x.to(int64) on the tape rounded the gradients
+// that came back through it); otherwise returns `out` untouched (the fast path).
 template <class F>
 Tensor record(const char* name, Tensor out, std::initializer_list<Tensor> inputs, F&& fn, int save = kSaveInputs,
               std::initializer_list<Tensor> extra = {}) {
-  if (!is_grad_enabled() || !any_requires_grad(inputs)) return out;
+  if (!is_grad_enabled() || !any_requires_grad(inputs) || !is_floating(out.dtype())) return out;
   return record_node(name, std::move(out), inputs.begin(), inputs.size(), BackwardFn(std::forward<F>(fn)), save,
                      extra.begin(), extra.size());
 }

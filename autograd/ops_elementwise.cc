@@ -66,14 +66,17 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 
 // y = max(a, b)    the gradient goes to the larger input; ties split it evenly;
 // a NaN (which y propagates) passes the whole gradient to both (as PyTorch):
-//   wa = 1 - [a < b] - [a == b] / 2    wb = 1 - [a > b] - [a == b] / 2   (min: < and > swapped)
+//   da = [a < b] ? 0 : [a == b] ? dy/2 : dy    db = [a > b] ? 0 : [a == b] ? dy/2 : dy
+// (min: < and > swapped). Selected, not multiplied by a 0/1 weight: an
+// infinite dy at the smaller input gave inf * 0 = NaN.
 static Tensor extreme2(const Tensor& a, const Tensor& b, bool is_max) {
   const char* name = is_max ? "maximum" : "minimum";
   return record(name, raw::binary(is_max ? BinaryOp::Max : BinaryOp::Min, a, b, name), {a, b}, [is_max](BackwardCtx& c) {
     const Tensor a = c.in(0).detach(), b = c.in(1).detach();
-    const Tensor half_tie = mul(eq(a, b), 0.5);  // constant weights
-    if (c.needs(0)) c.accumulate(0, sum_to(mul(c.dy, rsub(add(is_max ? lt(a, b) : gt(a, b), half_tie), 1.0)), c.in_shape(0)));
-    if (c.needs(1)) c.accumulate(1, sum_to(mul(c.dy, rsub(add(is_max ? gt(a, b) : lt(a, b), half_tie), 1.0)), c.in_shape(1)));
+    const Tensor z = zeros({}, {.dtype = c.dy.dtype()});
+    const Tensor tie = where(eq(a, b), mul(c.dy, 0.5), c.dy);
+    if (c.needs(0)) c.accumulate(0, sum_to(where(is_max ? lt(a, b) : gt(a, b), z, tie), c.in_shape(0)));
+    if (c.needs(1)) c.accumulate(1, sum_to(where(is_max ? gt(a, b) : lt(a, b), z, tie), c.in_shape(1)));
   });
 }
 Tensor maximum(const Tensor& a, const Tensor& b) { return extreme2(a, b, true); }
@@ -187,12 +190,14 @@ Tensor relu(const Tensor& x) {
                 [](BackwardCtx& c) { c.accumulate(0, relu_grad(c.dy, c.out())); }, kSaveOutput);
 }
 
-// dy ⊙ [y > 0]: recorded as mul(dy, step(y)) while a backward is being
-// recorded (the step is a constant of the graph), else one raw pass with the
-// same bits (raw::relu_backward). The backward of relu, linear_relu, conv2d_relu.
+// [y > 0] ? dy : 0: recorded as where(step(y), dy, 0) while a backward is
+// being recorded (the step is a constant of the graph), else one raw pass with
+// the same bits (raw::relu_backward). A select, not dy * step(y): an infinite
+// or NaN dy where y <= 0 gave NaN (PyTorch's threshold_backward gives 0).
+// The backward of relu, linear_relu, conv2d_relu.
 Tensor relu_grad(const Tensor& dy, const Tensor& y) {
   if (!is_grad_enabled()) return raw::relu_backward(dy, y);
-  return mul(dy, raw::unary(UnaryOp::Step, y, "relu"));
+  return where(raw::unary(UnaryOp::Step, y, "relu"), dy, zeros({}, {.dtype = dy.dtype()}));
 }
 // y = x > 0 ? x : s x   dx = dy * (x > 0 ? 1 : s)
 Tensor leaky_relu(const Tensor& x, double s) {
@@ -243,12 +248,12 @@ Tensor gelu(const Tensor& x, GeluApprox approximate) {
     }
   });
 }
-// y = min(max(x, lo), hi)   dx = dy * [lo <= x <= hi]
+// y = min(max(x, lo), hi)   dx = [lo <= x <= hi] ? dy : 0 (a select: inf * 0 was NaN)
 Tensor clamp(const Tensor& x, double lo, double hi) {
   TG_CHECK(!(lo > hi), "clamp: lo ", lo, " is greater than hi ", hi);
   return record("clamp", raw::unary(UnaryOp::Clamp, x, "clamp", lo, hi), {x}, [lo, hi](BackwardCtx& c) {
     const Tensor x = c.in(0).detach();
-    c.accumulate(0, mul(c.dy, mul(ge(x, lo), le(x, hi))));
+    c.accumulate(0, where(mul(ge(x, lo), le(x, hi)), c.dy, zeros({}, {.dtype = c.dy.dtype()})));
   });
 }
 Tensor clamp_min(const Tensor& x, double lo) { return clamp(x, lo, INFINITY); }

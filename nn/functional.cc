@@ -507,7 +507,14 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
       const DType dt = c.dy.dtype();
       const Tensor A = tensor(a, {N, C}).to(dt), Sv = tensor(S, {N, 1}).to(dt);
       const Tensor Pg = softmax(c.in(0), 1);
-      c.accumulate(0, c.dy.reshape({N, 1}) * (Sv * Pg - A));
+      Tensor dx = c.dy.reshape({N, 1}) * (Sv * Pg - A);
+      // ignored rows are 0, as on the first-order path (0 * P was NaN for a -inf or NaN logit)
+      if (std::find(tv.ignored.begin(), tv.ignored.end(), char(1)) != tv.ignored.end()) {
+        std::vector<double> keep(static_cast<size_t>(N));
+        for (int64_t i = 0; i < N; ++i) keep[size_t(i)] = tv.ignored[size_t(i)] ? 0.0 : 1.0;
+        dx = where(tensor(keep, {N, 1}), dx, zeros({}, {.dtype = dt}));
+      }
+      c.accumulate(0, dx);
       return;
     }
     const Tensor dy = c.dy.contiguous();

@@ -257,12 +257,12 @@ void AccumulateArray(const T* HWY_RESTRICT x, T* HWY_RESTRICT out, int64_t n) {
 void AccumulateF32(const float* x, float* out, int64_t n) { AccumulateArray<float>(x, out, n); }
 void AccumulateF64(const double* x, double* out, int64_t n) { AccumulateArray<double>(x, out, n); }
 
-// dx = dy * step(y) (step: y > 0 ? 1 : 0, as UnaryOp::Step), and colsum += dx.
+// dx = y > 0 ? dy : +0 (a select: dy * step(y) made an infinite dy NaN), and colsum += dx.
 template <class T>
 HWY_INLINE void ReluBackwardVec(const T* HWY_RESTRICT dy, const T* HWY_RESTRICT y, T* HWY_RESTRICT dx,
                                 T* HWY_RESTRICT colsum) {
   const hn::ScalableTag<T> d;
-  const auto g = hn::Mul(hn::LoadU(d, dy), hn::IfThenElseZero(hn::Gt(hn::LoadU(d, y), hn::Zero(d)), hn::Set(d, T(1))));
+  const auto g = hn::IfThenElseZero(hn::Gt(hn::LoadU(d, y), hn::Zero(d)), hn::LoadU(d, dy));
   hn::StoreU(g, d, dx);
   if (colsum) hn::StoreU(hn::Add(hn::LoadU(d, colsum), g), d, colsum);
 }
@@ -272,8 +272,8 @@ void ReluBackwardArray(const T* HWY_RESTRICT dy, const T* HWY_RESTRICT y, T* HWY
   const int64_t N = static_cast<int64_t>(hn::Lanes(hn::ScalableTag<T>()));
   int64_t i = 0;
   for (; i + N <= n; i += N) ReluBackwardVec(dy + i, y + i, dx + i, colsum ? colsum + i : nullptr);
-  for (; i < n; ++i) {  // the same two roundings as the lanes above
-    const T g = dy[i] * (y[i] > 0 ? T(1) : T(0));
+  for (; i < n; ++i) {  // the same select and rounding as the lanes above
+    const T g = y[i] > 0 ? dy[i] : T(0);
     dx[i] = g;
     if (colsum) colsum[i] += g;
   }

@@ -214,7 +214,7 @@ namespace {
 template <class T>
 void relu_backward_loop(const T* dy, const T* y, T* dx, T* colsum, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    const T g = dy[i] * (y[i] > 0 ? T(1) : T(0));
+    const T g = y[i] > 0 ? dy[i] : T(0);  // a select: dy * 0 was NaN for an infinite dy
     dx[i] = g;
     if (colsum) colsum[i] = colsum[i] + g;
   }

@@ -35,8 +35,8 @@ double min(const double* x, int64_t n);
 // out[i] += x[i] for a span (column sums accumulate row after row).
 void accumulate(const float* x, float* out, int64_t n);
 void accumulate(const double* x, double* out, int64_t n);
-// ReLU's backward in one pass: dx[i] = dy[i] * (y[i] > 0 ? 1 : 0) (the same
-// products as mul(dy, step(y)), so -0 and NaN come out alike); with colsum,
+// ReLU's backward in one pass: dx[i] = y[i] > 0 ? dy[i] : +0 (the same select
+// as the recorded where(step(y), dy, 0), so -0 and NaN come out alike); with colsum,
 // also colsum[i] += dx[i] (a bias gradient summed row after row).
 void relu_backward(const float* dy, const float* y, float* dx, float* colsum, int64_t n);
 void relu_backward(const double* dy, const double* y, double* dx, double* colsum, int64_t n);

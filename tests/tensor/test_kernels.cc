@@ -146,9 +146,10 @@ void check_relu_backward(const std::string& target) {
       std::vector<T> dx2(size_t(n + 3), T(-7));
       relu_backward(dy.data() + mis, y.data() + mis, dx2.data() + mis, static_cast<T*>(nullptr), n);
       CHECK(std::memcmp(dx2.data(), dxr.data(), dx2.size() * sizeof(T)) == 0);
-      // the twin is dy * step(y) with step = 1 for y > 0, else 0
+      // the twin is y > 0 ? dy : +0 (PyTorch's threshold_backward: an infinite
+      // or NaN dy where y <= 0 gives 0, not inf * 0 = NaN)
       for (int i = 0; i < n; ++i) {
-        const T want = dy[size_t(i + mis)] * (y[size_t(i + mis)] > 0 ? T(1) : T(0));
+        const T want = y[size_t(i + mis)] > 0 ? dy[size_t(i + mis)] : T(0);
         CHECK(std::memcmp(&dxr[size_t(i + mis)], &want, sizeof(T)) == 0);
       }
     }
