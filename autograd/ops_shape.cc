@@ -31,7 +31,11 @@ Tensor Tensor::view(const Shape& s) const {
   }, kSaveNone);
 }
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
-  if (dim() == 0) return reshape({1});
+  if (dim() == 0) {  // the dims still have to exist (0 or -1), as PyTorch
+    wrap_dim(start_dim, 0, "flatten");
+    wrap_dim(end_dim, 0, "flatten");
+    return reshape({1});
+  }
   const int s = wrap_dim(start_dim, dim(), "flatten"), e = wrap_dim(end_dim, dim(), "flatten");
   TG_CHECK(s <= e, "flatten: start_dim ", start_dim, " comes after end_dim ", end_dim);
   Shape out;
@@ -102,15 +106,21 @@ Tensor Tensor::slice(int64_t dim_in, int64_t start, int64_t end, int64_t step) c
   // the change of offset: a stride-0, expanded dim has none whatever the start).
   const int64_t n = shape()[d];
   const int64_t s0 = std::min(std::max<int64_t>(start < 0 ? start + n : start, 0), n);
-  const int64_t s1 = s0 + y.shape()[d] * step;
+  const int64_t len = y.shape()[d];
+  const int64_t s1 = len > 0 ? s0 + (len - 1) * step + 1 : s0;  // len * step overflowed for a huge step
   return record("slice", y, {*this}, [d, s0, s1, step](BackwardCtx& c) {
     c.accumulate(0, slice_scatter(c.dy, c.in_shape(0), d, s0, std::min(s1, c.in_shape(0)[d]), step));
   }, kSaveNone);
 }
+// A negative start counts from the end, as PyTorch.
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
+  TG_CHECK(dim() > 0, "narrow: cannot narrow a 0-d tensor");
   const int dd = wrap_dim(d, dim(), "narrow");
-  TG_CHECK(start >= 0 && length >= 0 && start + length <= shape()[dd], "narrow: [", start, ", ", start + length,
-           ") is out of range for dim ", dd, " of size ", shape()[dd]);
+  const int64_t n = shape()[dd];
+  TG_CHECK(start >= -n && start <= n, "narrow: start ", start, " is out of range for dim ", dd, " of size ", n);
+  if (start < 0) start += n;
+  TG_CHECK(length >= 0 && length <= n - start, "narrow: start (", start, ") + length (", length,
+           ") exceeds dim ", dd, " of size ", n);  // start + length could overflow
   return slice(dd, start, start + length, 1);
 }
 // y = x[index] along dim   dx = slice_scatter(unsqueeze(dy))
@@ -206,6 +216,10 @@ Tensor linear_relu(const Tensor& x, const Tensor& w, const Tensor& b) {
 // y = cat(xs, dim)   dx_i = dy.narrow(dim, offset_i, size_i)
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim_in) {
   TG_CHECK(!xs.empty(), "cat: expected a non-empty list of tensors");
+  for (size_t i = 0; i < xs.size(); ++i) {
+    TG_CHECK(xs[i].defined(), "cat: tensor ", i, " is undefined");
+    TG_CHECK(xs[i].dim() > 0, "cat: tensor ", i, " is 0-d and cannot be concatenated (unsqueeze it, or use stack)");
+  }
   const int dim = wrap_dim(dim_in, xs[0].dim(), "cat");
   Tensor y = raw::cat(xs, dim);
   // One node with N inputs.

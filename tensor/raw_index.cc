@@ -133,8 +133,11 @@ Tensor index_add(const Tensor& x, int dim, const Tensor& index, const Tensor& sr
   TG_CHECK(index.dim() <= 1, "index_add: index must be 1-D, got shape ", index.shape());
   TG_CHECK(x.dim() > 0, "index_add: cannot index a 0-d tensor");
   const Tensor idx = contiguous(index);
-  TG_CHECK(src.dim() == x.dim() && src.shape()[dim] == idx.numel(), "index_add: src shape ", src.shape(),
-           " does not match ", idx.numel(), " indices along dim ", dim, " of input ", x.shape());
+  TG_CHECK(src.defined(), "index_add: src is undefined");
+  bool match = src.dim() == x.dim() && src.shape()[dim] == idx.numel();
+  for (int d = 0; match && d < x.dim(); ++d) match = d == dim || src.shape()[d] == x.shape()[d];
+  TG_CHECK(match, "index_add: src shape ", src.shape(), " does not match ", idx.numel(), " indices along dim ", dim,
+           " of input ", x.shape(), " (every other dim must equal the input's)");
   Tensor out = clone(x);
   const int64_t* pi = idx.raw_ptr<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i) {

@@ -38,7 +38,7 @@ static bool view_strides(const Tensor& x, const Shape& shape, Shape* out) {
   const Shape& os = x.shape();
   const Shape& ost = x.strides();
   out->resize(shape.size());
-  if (x.numel() == 0) {
+  if (x.numel() == 0 || os.size() == 0) {  // empty, or 0-d (one element): any shape of its numel
     *out = contiguous_strides(shape);
     return true;
   }
@@ -113,8 +113,8 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   start = std::min(std::max<int64_t>(start, 0), n);
   end = std::min(std::max<int64_t>(end, start), n);
   Shape s = x.shape(), st = x.strides();
-  s[d] = (end - start + step - 1) / step;
-  st[d] *= step;
+  s[d] = end > start ? (end - start - 1) / step + 1 : 0;  // (end - start + step - 1) overflowed for a huge step
+  if (s[d] > 1) st[d] *= step;  // one element or none: the step never moves the pointer (nor overflows)
   return make_view(x, s, st, x.offset() + start * x.strides()[d]);
 }
 

@@ -10,6 +10,11 @@
 
 namespace tg {
 
+void Tensor::throw_undefined() {
+  detail::throw_error("the tensor is undefined (a default-constructed tg::Tensor, or an input that was never set): "
+                      "it has no shape, dtype or data");
+}
+
 // A 0-d tensor has no dimension to ask about (wrap_dim accepts 0 and -1 for
 // rank 0, as reductions do; here that read a stale slot of the Shape).
 int64_t Tensor::size(int64_t d) const {

@@ -49,22 +49,24 @@ class Tensor {
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   // ---- metadata ----
+  // On an undefined (default-constructed) tensor these throw tg::Error: every
+  // op reads them first, so `cat({a, Tensor()})` is an error, not a crash.
   bool defined() const { return impl_ != nullptr; }
-  DType dtype() const { return impl_->dtype; }
-  const Shape& shape() const { return impl_->shape; }
-  const Shape& strides() const { return impl_->strides; }
-  Shape sizes() const { return impl_->shape; }
-  int dim() const { return impl_->shape.size(); }
+  DType dtype() const { return checked()->dtype; }
+  const Shape& shape() const { return checked()->shape; }
+  const Shape& strides() const { return checked()->strides; }
+  Shape sizes() const { return checked()->shape; }
+  int dim() const { return checked()->shape.size(); }
   int64_t size(int64_t d) const;
   int64_t stride(int64_t d) const;
-  int64_t numel() const { return impl_->shape.numel(); }
-  int64_t offset() const { return impl_->offset; }
+  int64_t numel() const { return checked()->shape.numel(); }
+  int64_t offset() const { return checked()->offset; }
   bool is_contiguous() const;
   bool is_floating_point() const { return is_floating(dtype()); }
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool is_same(const Tensor& o) const { return impl_ == o.impl_; }
-  uint32_t version() const { return impl_->storage->version; }
+  uint32_t version() const { return checked()->storage->version; }
 
   // ---- reading values back ----
   // Pointer to the first element; the tensor must be contiguous and of type T.
@@ -141,6 +143,11 @@ class Tensor {
   void bump_version() { ++impl_->storage->version; }
 
  private:
+  [[noreturn]] static void throw_undefined();
+  TensorImpl* checked() const {
+    if (!impl_) [[unlikely]] throw_undefined();
+    return impl_.get();
+  }
   std::shared_ptr<TensorImpl> impl_;
 };
 
