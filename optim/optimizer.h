@@ -194,11 +194,21 @@ class OptimizerBase : public Optimizer {
         TG_CHECK(p.is_contiguous(), name(), ".step: parameter of shape ", p.shape(),
                  " is not contiguous");
         if (!gr.is_contiguous()) gr = gr.contiguous();
-        State& s = state_[p.impl()];
-        begin_param(g.options, s, p);
-        items.push_back(Item{&g.options, &s, p, gr});
+        items.push_back(Item{&g.options, nullptr, p, gr});
         numels.push_back(p.numel());
       }
+    }
+    // Every parameter is checked before any state changes: a bad gradient
+    // on a later parameter left the earlier ones' step counts advanced.
+    for (Item& it : items) {
+      State& s = state_[it.param.impl()];
+      // A parameter converted in place (Module::to) keeps its state, converted
+      // to the parameter's dtype (the kernels read both as one type).
+      s.visit([&](const char*, Tensor& t) {
+        if (t.defined() && t.dtype() != it.param.dtype()) t = t.to(it.param.dtype());
+      });
+      begin_param(*it.options, s, it.param);
+      it.state = &s;
     }
     detail::for_each_chunk(numels, [&](size_t i, int64_t lo, int64_t hi) {
       const Item& it = items[i];

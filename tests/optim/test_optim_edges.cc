@@ -103,3 +103,40 @@ TEST_CASE("optimizers: an empty parameter list is an error (as PyTorch)") {
   CHECK_THROWS_WITH_AS(to::Adam(std::vector<to::ParamGroup<to::AdamOptions>>{}),
                        doctest::Contains("Adam: got an empty list of parameter groups"), tg::Error);
 }
+
+TEST_CASE("optimizers: a parameter converted in place (to(dtype)) after a step keeps its state, converted") {
+  // the next step threw "data_ptr: tensor has dtype float32, requested float64"
+  // (PyTorch keeps going), and each failed step still advanced state.step
+  const double b1 = 0.9;
+  tg::nn::Linear l(3, 2);
+  to::Adam adam(l.parameters(), {.lr = 0.1});
+  tg::nn::Linear l2(3, 2);
+  to::SGD sgd(l2.parameters(), {.lr = 0.1, .momentum = 0.9});
+  tg::Generator gen(3);
+  const Tensor x = tg::randn({4, 3}, gen);
+  auto step = [&](tg::nn::Linear& m, to::Optimizer& opt, tg::DType dt) {
+    opt.zero_grad();
+    m.forward(x.to(dt)).pow(2.0).mean().backward();
+    opt.step();
+  };
+  step(l, adam, tg::kFloat32);
+  step(l2, sgd, tg::kFloat32);
+  const std::vector<double> m1 = adam.state_dict().tensors.at("state.0.exp_avg").to_vector<double>();
+  l.to(tg::kFloat64);
+  l2.to(tg::kFloat64);
+  adam.zero_grad();
+  l.forward(x.to(tg::kFloat64)).pow(2.0).mean().backward();
+  const std::vector<double> g2 = l.weight.grad().to_vector<double>();
+  adam.step();
+  step(l2, sgd, tg::kFloat64);
+  const to::OptimizerState st = adam.state_dict();
+  CHECK(st.metadata.at("state.0.step") == "2");
+  const Tensor m2 = st.tensors.at("state.0.exp_avg");
+  CHECK(m2.dtype() == tg::kFloat64);
+  const std::vector<double> m2v = m2.to_vector<double>();
+  for (size_t i = 0; i < m2v.size(); ++i)  // m2 = b1 m1 + (1 - b1) g2, m1 exact in float64
+    CHECK(m2v[i] == doctest::Approx(b1 * m1[i] + (1 - b1) * g2[i]).epsilon(1e-13));
+  CHECK(sgd.state_dict().tensors.at("state.0.momentum_buffer").dtype() == tg::kFloat64);
+  CHECK(l.weight.dtype() == tg::kFloat64);
+}
+
