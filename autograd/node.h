@@ -7,7 +7,7 @@
 // output, so the graph frees itself when the last tensor referring to it goes
 // away, or when backward() releases it (unless retain_graph).
 //
-// Writing an op (STYLE.md §1):
+// Writing an op (README "Design rules"):
 //   // y = a * b   da = sum_to(dy * b, a.shape)   db = sum_to(dy * a, b.shape)
 //   Tensor mul(const Tensor& a, const Tensor& b) {
 //     return record("mul", raw::binary(BinaryOp::Mul, a, b, "mul"), {a, b}, [](BackwardCtx& c) {

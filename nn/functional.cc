@@ -1,6 +1,6 @@
 // The nn functional ops: convolution and pooling on the tensor/conv.h kernels,
 // dropout, normalization, embedding and the losses. Each op's math sits in a
-// comment above it, with its backward next to its forward (STYLE.md §1).
+// comment above it, with its backward next to its forward (README "Design rules").
 #include "nn/functional.h"
 
 #include <cmath>

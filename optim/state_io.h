@@ -1,8 +1,8 @@
 // Optimizer state on disk, in the safetensors format: an 8-byte little-endian
 // header length, a JSON header ({"__metadata__": {str: str}, name: {dtype,
 // shape, data_offsets}}) padded with spaces to a multiple of 8, then the raw
-// little-endian tensor data. Files are written to "<path>.tmp", flushed and
-// renamed over <path>, so a crash never leaves a half-written checkpoint.
+// little-endian tensor data. Files are written to "<path>.tmp.<pid>.<n>",
+// flushed and renamed over <path>, so a crash never leaves a half-written checkpoint.
 //
 // save_state/load_state store an Optimizer's state_dict() (moment tensors as
 // "state.<k>.<buffer>", options and step counts as metadata) plus any extra

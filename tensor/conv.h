@@ -8,8 +8,10 @@
 //            (x is zero outside [0,H) x [0,W))
 //   backward: dx = col2im(wᵀ · dy),  dw = sum_n dy_n · im2col(x_n)ᵀ,  db = sum_{n,oh,ow} dy
 //
-// Implemented as im2col + GEMM per image and group (a 1x1, stride 1, unpadded
-// convolution uses x directly). Threads go over the batch via parallel_for;
+// Three routes chosen by shape (docs/gemm.md "Convolution"): one input channel
+// as row axpys / row dots with no im2col, im2col of several images with one
+// batched GEMM, or im2col + GEMM per image and group (a 1x1, stride 1,
+// unpadded convolution uses x directly). Threads go over the batch via parallel_for;
 // dw and db are summed per fixed chunk of images and the chunks combined in
 // order, so results are bit-identical for any thread count. Backward writes
 // (does not accumulate) the gradients it is given pointers for. These ops

@@ -1,4 +1,5 @@
-// parallel_for and the global thread count: the only way tapegrad uses threads.
+// parallel_for and the global thread count: the only way tapegrad's ops use
+// threads (the DataLoader's prefetch thread is the one other thread).
 //
 // parallel_for(begin, end, grain, fn) calls fn(lo, hi) on disjoint sub-ranges
 // that cover [begin, end). It runs serially (one call fn(begin, end) on the
