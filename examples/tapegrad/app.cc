@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -180,7 +182,8 @@ bool all_finite(const tg::Tensor& t) {
   return true;
 }
 
-std::string kept_checkpoint(const std::string& out, int epochs_done) {
+std::string kept_checkpoint(const std::string& out, int epochs_done, bool earlier_run) {
+  if (epochs_done == 0 && earlier_run) return "This run wrote no checkpoint; the earlier run in " + out + " is left as it was";
   if (epochs_done == 0) return "No checkpoint was written";
   return "The last good checkpoint (after epoch " + std::to_string(epochs_done) + ") in " + out + " is kept";
 }
@@ -243,19 +246,34 @@ std::map<std::string, std::string> run_metadata(const RunConfig& c) {
           {"head_lr", hl.str()},    {"backbone_lr", bl.str()},  {"epochs", std::to_string(c.epochs)}};
 }
 
-void save_train_state(const std::string& out, nn::Sequential& model, tg::optim::Optimizer& opt,
+void save_train_state(const std::string& out, nn::Sequential& model, const tg::optim::OptimizerState& st,
                       const std::map<std::string, std::string>& meta, int epoch, const tg::data::LoaderState& ls) {
   auto m = meta;
   m["epochs_done"] = std::to_string(epoch);
   m["loader_epoch"] = std::to_string(ls.epoch);
   m["loader_batch"] = std::to_string(ls.batch);
-  tg::optim::OptimizerState st = opt.state_dict();
   for (auto& [k, v] : st.metadata) m["optim." + k] = v;
   std::map<std::string, tg::Tensor> tensors;
   for (auto& [k, v] : st.tensors) tensors["optim." + k] = v;
   for (auto& [k, v] : model.named_parameters()) tensors["model." + k] = v.detach();
   for (auto& [k, v] : model.named_buffers()) tensors["model." + k] = v.detach();
   tg::save_safetensors(out + "/train_state.safetensors", tensors, m);
+}
+
+// Testing hook (--crash-after-write <file>@<epoch>): SIGKILL right after a write.
+void crash_point(const RunConfig& cfg, const char* file, int epoch) {
+  if (!cfg.crash_after_write.empty() && cfg.crash_after_write == std::string(file) + "@" + std::to_string(epoch)) {
+    std::fflush(nullptr);
+    ::raise(SIGKILL);
+  }
+}
+
+// The model file users get: the weights and the run's metadata.
+void write_model(const std::string& out, nn::Sequential& model, std::map<std::string, std::string> meta, int epochs_done,
+                 size_t classes) {
+  meta["epoch"] = std::to_string(epochs_done);
+  meta["classes"] = std::to_string(classes);
+  tg::save(model, out + "/model.safetensors", meta);
 }
 
 void write_predictions(const std::string& out, const tg::data::MNIST& test, const std::vector<int64_t>& pred,
@@ -312,10 +330,34 @@ tg::data::DatasetPtr training_examples(const RunConfig& cfg, tg::data::DatasetPt
   return std::make_shared<tg::data::Subset>(std::move(full), std::move(chosen));
 }
 
+std::string data_fingerprint(const tg::data::MNIST& full, const tg::data::Dataset& train) {
+  const auto* subset = dynamic_cast<const tg::data::Subset*>(&train);
+  TG_CHECK(&train == &full || (subset && subset->base().get() == &full),
+           "data_fingerprint: the training examples are neither the data set nor a subset of it");
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64
+  const auto add = [&h](const uint8_t* p, size_t n) {
+    for (size_t k = 0; k < n; ++k) h = (h ^ p[k]) * 0x100000001b3ull;
+  };
+  const int64_t n = train.size();
+  const uint8_t* labels = full.labels();
+  const uint8_t* images = full.images();
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t j = subset ? subset->indices()[size_t(i)] : i;
+    add(labels + j, 1);
+    add(images + j * 784, 784);
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+  return "n=" + std::to_string(n) + " fnv1a64=" + hex;
+}
+
 RunResult run_train(const RunConfig& cfg) {
   TG_CHECK(cfg.epochs >= 1, "--epochs must be >= 1, got ", cfg.epochs);
   TG_CHECK(cfg.batch_size >= 1, "--batch-size must be >= 1, got ", cfg.batch_size);
-  TG_CHECK(cfg.lr > 0, "--lr must be > 0, got ", cfg.lr);
+  TG_CHECK(cfg.lr > 0 && std::isfinite(cfg.lr), "--lr must be a finite number > 0, got ", cfg.lr);
+  TG_CHECK(cfg.head_lr > 0 && std::isfinite(cfg.head_lr), "--head-lr must be a finite number > 0, got ", cfg.head_lr);
+  TG_CHECK(cfg.backbone_lr > 0 && std::isfinite(cfg.backbone_lr), "--backbone-lr must be a finite number > 0, got ",
+           cfg.backbone_lr);
   TG_CHECK(cfg.limit >= 0, "--limit must be >= 0, got ", cfg.limit);
   if (cfg.threads > 0) tg::set_num_threads(cfg.threads);
   const bool finetune = !cfg.from.empty() || cfg.mode == "scratch";
@@ -364,20 +406,65 @@ RunResult run_train(const RunConfig& cfg) {
     groups.push_back({model->parameters(), cfg.lr});
   }
   auto opt = make_optimizer(cfg.optimizer, groups);
-  const auto meta = run_metadata(cfg);
+  auto meta = run_metadata(cfg);
+  const std::string fingerprint = data_fingerprint(*train_full, *train);
+  meta["data_fingerprint"] = fingerprint;
+  const auto names = class_names(cfg.data);
 
   tg::data::DataLoader loader(train, {.batch_size = cfg.batch_size, .shuffle = true, .seed = cfg.seed, .drop_last = false});
   int start_epoch = 0;
   const std::string state_path = cfg.out + "/train_state.safetensors";
+  const std::string metrics_path = cfg.out + "/metrics.csv";
+  // Without --resume, an earlier run in the folder stays as it is until this
+  // run's first checkpoint replaces it (a kill before then loses nothing).
+  const bool earlier_run = !cfg.resume && (fs::exists(state_path) || fs::exists(cfg.out + "/model.safetensors") ||
+                                           fs::exists(metrics_path));
+  if (earlier_run && !cfg.quiet)
+    std::fprintf(stderr,
+                 "tapegrad: note: %s holds an earlier run; this run replaces it when its first epoch ends "
+                 "(--resume continues it instead)\n",
+                 cfg.out.c_str());
+  std::vector<EpochMetrics> rows;  // metrics.csv as written so far
   if (cfg.resume) {
     TG_CHECK(fs::exists(state_path), "--resume: ", state_path, " does not exist (nothing to resume)");
     tg::SafetensorsFile st = tg::load_safetensors(state_path);
     for (const auto& [k, v] : meta)
-      if (k != "epochs") {
+      if (k != "epochs" && k != "data_fingerprint") {
         auto it = st.metadata.find(k);
         TG_CHECK(it != st.metadata.end() && it->second == v, "--resume: the run in ", cfg.out, " was made with ", k, "=",
-                 it == st.metadata.end() ? std::string("(none)") : it->second, ", this command says ", k, "=", v);
+                 it == st.metadata.end() ? std::string("(none)") : printable(it->second), ", this command says ", k,
+                 "=", v);
       }
+    const auto fp = st.metadata.find("data_fingerprint");
+    if (fp == st.metadata.end()) {
+      std::fprintf(stderr,
+                   "tapegrad: note: %s has no data_fingerprint (written by an older tapegrad): cannot check that "
+                   "the training data is the run's\n",
+                   state_path.c_str());
+    } else {
+      TG_CHECK(fp->second == fingerprint, "--resume: the run in ", cfg.out,
+               " was trained on other data: its checkpoint ", state_path, " records training examples with ",
+               printable(fp->second), ", but ", cfg.data, " in '",
+               cfg.data_root.empty() ? std::string("(the default folder)") : cfg.data_root, "' (",
+               train_full->images_path(), ") gives ", fingerprint,
+               " (the same files moved, or gzipped or not, resume; other files do not)");
+    }
+    const auto done = st.metadata.find("epochs_done");
+    TG_CHECK(done != st.metadata.end(), "resume: '", state_path,
+             "' has no epochs_done in its metadata (not a checkpoint written by tapegrad train?)");
+    int64_t epochs_done = -1;
+    {
+      const std::string& v = done->second;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), epochs_done);
+      TG_CHECK(!v.empty() && ec == std::errc() && end == v.data() + v.size(), "resume: '", state_path,
+               "': the metadata key 'epochs_done' is not an integer: '", printable(v), "'");
+    }
+    TG_CHECK(epochs_done >= 0 && epochs_done <= cfg.epochs, "resume: '", state_path, "' says epochs_done = ",
+             epochs_done, ", outside [0, ", cfg.epochs, "] for this run");
+    // tapegrad checkpoints finite values only: NaN/Inf here is damage, not divergence.
+    for (const auto& [k, v] : st.tensors)
+      TG_CHECK(all_finite(v), "resume: '", state_path, "' is damaged: tensor '", k,
+               "' holds NaN or Inf (tapegrad writes checkpoints of finite values only)");
     std::map<std::string, tg::Tensor> mt;
     tg::optim::OptimizerState os;
     for (auto& [k, v] : st.tensors) {
@@ -387,26 +474,34 @@ RunResult run_train(const RunConfig& cfg) {
     for (auto& [k, v] : st.metadata)
       if (k.rfind("optim.", 0) == 0) os.metadata[k.substr(6)] = v;
     tg::load_state_dict(*model, mt, {.strict = true}, state_path);
-    opt->load_state_dict(os);
-    const auto done = st.metadata.find("epochs_done");
-    TG_CHECK(done != st.metadata.end(), "resume: '", state_path,
-             "' has no epochs_done in its metadata (not a checkpoint written by tapegrad train?)");
-    const int64_t epochs_done = tg::optim::detail::parse_int(done->second, "epochs_done");
-    TG_CHECK(epochs_done >= 0 && epochs_done <= cfg.epochs, "resume: '", state_path, "' says epochs_done = ",
-             epochs_done, ", outside [0, ", cfg.epochs, "] for this run");
+    try {
+      opt->load_state_dict(os);
+    } catch (const tg::Error& e) {
+      tg::detail::throw_error("resume: '", state_path, "' (keys optim.*): ", e.what());
+    }
     start_epoch = int(epochs_done);
-    // Metrics of epochs after the checkpoint (a crash between the two writes) are dropped.
-    auto rows = read_metrics_csv(cfg.out + "/metrics.csv");
-    std::ostringstream keep;
-    fs::remove(cfg.out + "/metrics.csv");
-    for (const auto& r : rows)
-      if (r.epoch <= start_epoch) append_metrics_csv(cfg.out + "/metrics.csv", r);
+    // Metrics of epochs after the checkpoint (a kill between two writes) are
+    // dropped; the rows up to it must all be there.
+    rows = read_metrics_csv(metrics_path, start_epoch);
+    for (size_t i = 0; i < size_t(start_epoch); ++i)
+      TG_CHECK(i < rows.size() && rows[i].epoch == int(i + 1), "resume: ", metrics_path, " does not match ", state_path,
+               " (after epoch ", start_epoch, "): ",
+               i < rows.size() ? "its row " + std::to_string(i + 1) + " is of epoch " + std::to_string(rows[i].epoch)
+                               : "it has no row for epoch " + std::to_string(i + 1),
+               "; expected one row for each of epochs 1..", start_epoch);
+    TG_CHECK(rows.size() == size_t(start_epoch), "resume: ", metrics_path, " has ", rows.size(), " rows up to epoch ",
+             start_epoch, ", expected ", start_epoch);
+    // The files the checkpoint writes after train_state.safetensors, rewritten
+    // from the restored state: a kill between the checkpoint's writes left them
+    // stale or missing (with the last epoch's, nothing else would rewrite them).
+    write_file_atomic(metrics_path, metrics_csv_text(rows));
+    if (start_epoch > 0) {
+      write_model(cfg.out, *model, meta, start_epoch, names.size());
+      write_file_atomic(cfg.out + "/curves.svg", curves_svg(rows, arch + " on " + cfg.data));
+    }
     if (!cfg.quiet) std::printf("resuming %s after epoch %d\n", cfg.out.c_str(), start_epoch);
-  } else {
-    fs::remove(cfg.out + "/metrics.csv");
   }
 
-  const auto names = class_names(cfg.data);
   RunResult res;
   int64_t batches_run = 0;
   Eval last;
@@ -439,7 +534,7 @@ RunResult run_train(const RunConfig& cfg) {
           why << non_finite_culprit(*model, arch, batch);
         tg::detail::throw_error("training diverged: the loss is ", loss_value, " at step ",
                                 int64_t(epoch) * loader.batches_per_epoch() + b + 1, " (epoch ",
-                                epoch + 1, ", batch ", b + 1, "): ", why.str(), ". ", kept_checkpoint(cfg.out, epoch), "; try a smaller --lr");
+                                epoch + 1, ", batch ", b + 1, "): ", why.str(), ". ", kept_checkpoint(cfg.out, epoch, earlier_run), "; try a smaller --lr");
       }
       opt->zero_grad();
       loss.backward();
@@ -462,26 +557,44 @@ RunResult run_train(const RunConfig& cfg) {
     for (const auto& [name, p] : model->named_parameters())
       TG_CHECK(all_finite(p), "training diverged: parameter '", name, "' holds NaN or Inf after step ",
                int64_t(epoch + 1) * loader.batches_per_epoch(),
-               " (end of epoch ", epoch + 1, "). ", kept_checkpoint(cfg.out, epoch), "; try a smaller --lr");
+               " (end of epoch ", epoch + 1, "). ", kept_checkpoint(cfg.out, epoch, earlier_run), "; try a smaller --lr");
     // Finite but huge weights can overflow the test logits: diverged too.
     if (!std::isfinite(last.loss))
       tg::detail::throw_error("training diverged: the test loss is ", last.loss, " after epoch ", epoch + 1, " (",
-                              largest_parameter(*model), "). ", kept_checkpoint(cfg.out, epoch),
+                              largest_parameter(*model), "). ", kept_checkpoint(cfg.out, epoch, earlier_run),
                               "; try a smaller --lr");
+    // Nor non-finite optimizer state (moments overflowed by huge gradients).
+    const tg::optim::OptimizerState ost = opt->state_dict();
+    for (const auto& [name, t] : ost.tensors)
+      TG_CHECK(all_finite(t), "training diverged: the optimizer state '", name, "' holds NaN or Inf after epoch ",
+               epoch + 1, ". ", kept_checkpoint(cfg.out, epoch, earlier_run), "; try a smaller --lr");
     EpochMetrics m{epoch + 1, loss_sum / double(std::max<int64_t>(seen, 1)), double(correct) / double(std::max<int64_t>(seen, 1)),
                    last.loss, last.acc, secs};
-    append_metrics_csv(cfg.out + "/metrics.csv", m);
     if (!cfg.quiet)
       std::printf("epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.2f s (%.0f samples/s)\n", epoch + 1,
                   cfg.epochs, m.train_loss, 100 * m.train_acc, m.test_loss, 100 * m.test_acc, secs, double(seen) / secs);
-    // Checkpoint: the resumable state in one atomic file, then the model for users.
+    // Checkpoint, each file atomically. A kill between two writes is repaired
+    // by --resume (see app.h): metrics.csv first (resume drops rows after the
+    // checkpoint), then the resumable state, then the files for users. The
+    // first checkpoint of a run replacing an earlier one removes the earlier
+    // train_state.safetensors first: the folder never pairs it with new rows.
+    if (epoch == 0 && earlier_run) {
+      fs::remove(state_path);
+      fs::remove(cfg.out + "/predictions.svg");
+    }
+    rows.push_back(m);
+    write_file_atomic(metrics_path, metrics_csv_text(rows));
+    crash_point(cfg, "metrics.csv", epoch + 1);
+    rows = read_metrics_csv(metrics_path);  // as written: the curves of a resumed run use the same numbers
     auto mm = meta;
     mm["epoch"] = std::to_string(epoch + 1);
     mm["classes"] = std::to_string(names.size());
-    save_train_state(cfg.out, *model, *opt, mm, epoch + 1, loader.state());
-    tg::save(*model, cfg.out + "/model.safetensors", mm);
-    write_file_atomic(cfg.out + "/curves.svg",
-                      curves_svg(read_metrics_csv(cfg.out + "/metrics.csv"), arch + " on " + cfg.data));
+    save_train_state(cfg.out, *model, ost, mm, epoch + 1, loader.state());
+    crash_point(cfg, "train_state.safetensors", epoch + 1);
+    write_model(cfg.out, *model, meta, epoch + 1, names.size());
+    crash_point(cfg, "model.safetensors", epoch + 1);
+    write_file_atomic(cfg.out + "/curves.svg", curves_svg(rows, arch + " on " + cfg.data));
+    crash_point(cfg, "curves.svg", epoch + 1);
     res.epochs_done = epoch + 1;
   }
   if (res.epochs_done == 0) res.epochs_done = start_epoch;

@@ -5,8 +5,16 @@
 // A run folder holds: model.safetensors (weights + metadata: arch, data set,
 // classes, epoch), train_state.safetensors (everything resume needs in one
 // atomically written file: weights, optimizer moments and step counts, the
-// data cursor, the generator state, the run's settings), metrics.csv,
-// curves.svg and predictions.svg.
+// data cursor, the generator state, the run's settings and a fingerprint of
+// its training examples), metrics.csv, curves.svg and predictions.svg.
+//
+// Each epoch's checkpoint writes, each file atomically: metrics.csv (all rows),
+// train_state.safetensors, model.safetensors, curves.svg. --resume starts from
+// train_state.safetensors, drops the metrics rows of later epochs, and rewrites
+// metrics.csv, model.safetensors and curves.svg from the restored state, so a
+// kill between any two writes resumes to the uninterrupted run's files. A run
+// without --resume into a folder holding an earlier run leaves the earlier
+// run's files untouched until its own first checkpoint replaces them.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -42,6 +50,10 @@ struct RunConfig {
   // testing hook: after this many training batches, create <out>/.paused and
   // sleep until killed (lets a test SIGKILL the process mid-epoch, deterministically)
   int64_t pause_after_batches = -1;
+  // testing hook: "<file>@<epoch>" (file: metrics.csv, train_state.safetensors,
+  // model.safetensors or curves.svg) SIGKILLs the process right after that
+  // file of that epoch's checkpoint is written (a kill between two writes)
+  std::string crash_after_write;
 };
 
 std::shared_ptr<tg::nn::Sequential> make_model(const std::string& arch, tg::Generator& gen);
@@ -55,6 +67,12 @@ std::vector<std::string> class_names(const std::string& data);
 // first ones, a random choice (--sample random) or a random choice with the
 // same number of each class (--sample balanced), drawn with --seed.
 tg::data::DatasetPtr training_examples(const RunConfig& cfg, tg::data::DatasetPtr full);
+
+// A fingerprint of the training examples a run uses ("n=<count> fnv1a64=<16 hex
+// digits>": FNV-1a over each example's label byte and 784 pixel bytes, in
+// order): the same for the same examples wherever the files are and whether
+// they are gzipped. `train` is `full` or a Subset of it (training_examples).
+std::string data_fingerprint(const tg::data::MNIST& full, const tg::data::Dataset& train);
 
 struct RunResult {
   double test_acc = 0, test_loss = 0;

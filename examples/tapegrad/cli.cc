@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <iostream>
 #include <vector>
@@ -24,6 +26,20 @@ int parse_cli(int argc, const char* const* argv, CliArgs& args, std::ostream& ou
                                                                 : "not an integer in [0, 2^64-1]: " + v;
       },
       "UINT64");
+  // CLI11's PositiveNumber lets "inf" through ("1e999" too) or echoes the
+  // value as a 300-digit number: a learning rate is a finite number > 0.
+  const CLI::Validator finite_positive(
+      [](const std::string& v) {
+        const char* b = v.c_str();
+        char* end = nullptr;
+        const double x = std::strtod(b, &end);
+        if (end == b || *end != '\0') return "not a number: '" + v + "'";
+        if (!std::isfinite(x))
+          return "not a finite number: '" + v + "' (expected a number > 0 such as 1e-3)";
+        if (!(x > 0)) return "must be > 0, got '" + v + "'";
+        return std::string();
+      },
+      "NUMBER > 0");
   auto add_common = [&](CLI::App* c, bool finetune) {
     c->add_option("--model", cfg.model, "mlp or lenet")->check(CLI::IsMember({"mlp", "lenet"}));
     c->add_option("--data", cfg.data, "fashion-mnist or mnist-digits")->check(CLI::IsMember({"fashion-mnist", "mnist-digits"}));
@@ -31,25 +47,33 @@ int parse_cli(int argc, const char* const* argv, CliArgs& args, std::ostream& ou
     c->add_option("--epochs", cfg.epochs, "passes over the training data")->check(CLI::PositiveNumber);
     c->add_option("--batch-size", cfg.batch_size, "samples per step")->check(CLI::PositiveNumber);
     c->add_option("--optimizer", cfg.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}));
-    c->add_option("--lr", cfg.lr, "learning rate")->check(CLI::PositiveNumber);
+    c->add_option("--lr", cfg.lr, "learning rate")->check(finite_positive);
     c->add_option("--seed", cfg.seed, "seed for initialization and shuffling (0 .. 2^64-1)")->check(seed_range);
     c->add_option("--threads", cfg.threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
     c->add_option("--limit", cfg.limit, "train on N training examples only")->check(CLI::NonNegativeNumber);
     c->add_option("--sample", cfg.sample,
                   "which N examples --limit keeps: first, random, or balanced (N/classes per class); drawn with --seed")
         ->check(CLI::IsMember({"first", "random", "balanced"}));
-    c->add_option("--out", cfg.out, "run folder")->required();
-    c->add_flag("--resume", cfg.resume, "continue the run in --out from its last checkpoint");
+    c->add_option("--out", cfg.out,
+                  "run folder; without --resume, an earlier run in it is replaced, its files left untouched until "
+                  "this run's first epoch ends")
+        ->required();
+    c->add_flag("--resume", cfg.resume,
+                "continue the run in --out from its last checkpoint (same options and training data; "
+                "--data-root may point to a moved or gzipped copy of the same files)");
     c->add_flag("--quiet", cfg.quiet, "no per-epoch lines");
     c->add_option("--stop-after-batches", cfg.stop_after_batches, "testing: stop after N batches as if killed")->group("");
     c->add_option("--pause-after-batches", cfg.pause_after_batches, "testing: after N batches touch <out>/.paused and sleep")
         ->group("");
+    c->add_option("--crash-after-write", cfg.crash_after_write,
+                  "testing: SIGKILL right after writing <file>@<epoch> of a checkpoint")
+        ->group("");
     if (finetune) {
       c->add_option("--from", cfg.from, "pretrained model.safetensors (not needed with --mode scratch)");
       c->add_option("--mode", cfg.mode, "full, frozen or scratch")->check(CLI::IsMember({"full", "frozen", "scratch"}));
-      c->add_option("--head-lr", cfg.head_lr, "learning rate of the new head")->check(CLI::PositiveNumber);
+      c->add_option("--head-lr", cfg.head_lr, "learning rate of the new head")->check(finite_positive);
       c->add_option("--backbone-lr", cfg.backbone_lr, "learning rate of the pretrained layers (full mode)")
-          ->check(CLI::PositiveNumber);
+          ->check(finite_positive);
     }
   };
   CLI::App* train = app.add_subcommand("train", "train a model from scratch");

@@ -1,7 +1,11 @@
 // metrics.csv, curves.svg, predictions.svg and the progress bar.
 #include "report.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <cctype>
@@ -18,26 +22,40 @@
 
 namespace tgapp {
 
-static const char* kHeader = "epoch,train_loss,train_acc,test_loss,test_acc,epoch_seconds";
+const char* const kMetricsHeader = "epoch,train_loss,train_acc,test_loss,test_acc,epoch_seconds";
 
-void append_metrics_csv(const std::string& path, const EpochMetrics& m) {
-  const bool fresh = !std::filesystem::exists(path) || std::filesystem::file_size(path) == 0;
-  std::ofstream f(path, std::ios::app);
-  TG_CHECK(f.good(), "metrics: cannot open ", path, " for appending");
-  if (fresh) f << kHeader << "\n";
+namespace {
+void format_row(std::ostream& f, const EpochMetrics& m) {
   f << m.epoch << std::setprecision(9) << "," << m.train_loss << "," << m.train_acc << "," << m.test_loss << ","
     << m.test_acc << "," << m.epoch_seconds << "\n";
-  TG_CHECK(f.good(), "metrics: writing ", path, " failed");
 }
 
-std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
+// Parses the metrics.csv text. With through_epoch >= 0 (resume), the rows of
+// later epochs and a last line without its newline are dropped unvalidated.
+std::vector<EpochMetrics> parse_metrics(const std::string& text, const std::string& path, int through_epoch) {
   std::vector<EpochMetrics> rows;
-  std::ifstream f(path);
-  std::string line;
+  size_t pos = 0;
   int lineno = 0;
-  while (std::getline(f, line)) {
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    const bool cut = nl == std::string::npos;
+    if (cut) nl = text.size();
+    std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++lineno;
+    if (cut && through_epoch >= 0) break;  // a write cut short: dropped
     while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();  // CRLF
-    if (++lineno == 1 || line.empty()) continue;
+    if (lineno == 1) {
+      TG_CHECK(line == kMetricsHeader, "metrics: ", path, " line 1 is not the header '", kMetricsHeader, "': '",
+               printable(line), "'");
+      continue;
+    }
+    if (line.empty()) continue;
+    if (through_epoch >= 0) {
+      char* end = nullptr;
+      const long e = std::strtol(line.c_str(), &end, 10);
+      if (end != line.c_str() && *end == ',' && e > through_epoch) continue;  // after the checkpoint: dropped
+    }
     // Six comma-separated numbers; strtod also reads the nan/inf that
     // append_metrics_csv writes for a non-finite value (operator>> does not).
     double v[6];
@@ -50,11 +68,71 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
       p = end + 1;
     }
     ok = ok && v[0] >= 1 && v[0] <= 1e9 && v[0] == std::floor(v[0]);
-    TG_CHECK(ok, "metrics: ", path, " line ", lineno, " is malformed: '", line, "'");
+    TG_CHECK(ok, "metrics: ", path, " line ", lineno, " is malformed: '", printable(line), "'");
     rows.push_back({int(v[0]), v[1], v[2], v[3], v[4], v[5]});
   }
   return rows;
 }
+
+std::vector<EpochMetrics> read_metrics(const std::string& path, int through_epoch) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f.is_open()) {
+    TG_CHECK(!std::filesystem::exists(path), "metrics: cannot read ", path);
+    return {};
+  }
+  std::ostringstream text;
+  text << f.rdbuf();
+  TG_CHECK(!f.bad(), "metrics: reading ", path, " failed");
+  return parse_metrics(text.str(), path, through_epoch);
+}
+
+std::string fail_suffix;  // testing::fail_next_atomic_write
+}  // namespace
+
+void append_metrics_csv(const std::string& path, const EpochMetrics& m) {
+  const bool fresh = !std::filesystem::exists(path) || std::filesystem::file_size(path) == 0;
+  std::ofstream f(path, std::ios::app);
+  TG_CHECK(f.good(), "metrics: cannot open ", path, " for appending");
+  if (fresh) f << kMetricsHeader << "\n";
+  format_row(f, m);
+  TG_CHECK(f.good(), "metrics: writing ", path, " failed");
+}
+
+std::string metrics_csv_text(const std::vector<EpochMetrics>& rows) {
+  std::ostringstream f;
+  f << kMetricsHeader << "\n";
+  for (const auto& m : rows) format_row(f, m);
+  return f.str();
+}
+
+std::vector<EpochMetrics> read_metrics_csv(const std::string& path) { return read_metrics(path, -1); }
+
+std::vector<EpochMetrics> read_metrics_csv(const std::string& path, int through_epoch) {
+  return read_metrics(path, std::max(through_epoch, 0));
+}
+
+std::string printable(const std::string& s, size_t max_chars) {
+  std::string o;
+  size_t shown = 0;
+  for (unsigned char ch : s) {
+    if (shown == max_chars) {
+      o += "... (" + std::to_string(s.size()) + " bytes)";
+      break;
+    }
+    if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+      o += char(ch);
+    } else {
+      static const char* hex = "0123456789abcdef";
+      o += ch == '\\' ? std::string("\\\\") : std::string("\\x") + hex[ch >> 4] + hex[ch & 15];
+    }
+    ++shown;
+  }
+  return o;
+}
+
+namespace testing {
+void fail_next_atomic_write(const std::string& suffix) { fail_suffix = suffix; }
+}  // namespace testing
 
 namespace {
 std::string esc(const std::string& s) {
@@ -150,17 +228,35 @@ std::string predictions_svg(const std::vector<Prediction>& preds, const std::vec
 
 void write_file_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    TG_CHECK(f.good(), "cannot write ", tmp, " (is the folder writable?)");
-    f << text;
-    f.flush();
-    if (!f.good()) {
-      std::filesystem::remove(tmp);
-      TG_CHECK(false, "writing ", tmp, " failed (disk full?)");
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  TG_CHECK(fd >= 0, "cannot write ", tmp, ": ", std::strerror(errno), " (is the folder writable?)");
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      TG_CHECK(false, "writing ", tmp, " failed: ", std::strerror(err), " (", path, " is left as it was)");
     }
+    done += size_t(n);
   }
-  std::filesystem::rename(tmp, path);
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    TG_CHECK(false, "writing ", tmp, " failed: ", std::strerror(err), " (", path, " is left as it was)");
+  }
+  if (!fail_suffix.empty() && path.size() >= fail_suffix.size() &&
+      path.compare(path.size() - fail_suffix.size(), fail_suffix.size(), fail_suffix) == 0) {
+    fail_suffix.clear();
+    TG_CHECK(false, "injected failure before renaming ", tmp, " over ", path);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    TG_CHECK(false, "cannot rename ", tmp, " over ", path, ": ", std::strerror(err));
+  }
 }
 
 Progress::Progress(int epoch, int epochs, int64_t batches)

@@ -15,9 +15,22 @@ struct EpochMetrics {
   double epoch_seconds = 0;  // the training loop alone (no evaluation, no checkpoint)
 };
 
+// The header line of metrics.csv (without its newline).
+extern const char* const kMetricsHeader;
+
 // Appends one row (writing the header first when the file is new or empty).
 void append_metrics_csv(const std::string& path, const EpochMetrics& m);
+// The whole text of a metrics.csv holding these rows: the header, then one
+// line per row, formatted as append_metrics_csv formats them.
+std::string metrics_csv_text(const std::vector<EpochMetrics>& rows);
+// Reads metrics.csv: line 1 must be the header; every other non-empty line six
+// numbers. A missing file reads as no rows. Errors name the file and the line,
+// showing the line with non-printable bytes escaped, cut to 80 characters.
 std::vector<EpochMetrics> read_metrics_csv(const std::string& path);
+// For --resume after a checkpoint of epoch `through_epoch`: as above, but the
+// rows of later epochs (written before a kill, after the checkpoint) and a cut
+// last line (no newline: a write cut short) are dropped before validating.
+std::vector<EpochMetrics> read_metrics_csv(const std::string& path, int through_epoch);
 
 // Two panels (loss, accuracy) with train and test lines per epoch; plain SVG.
 std::string curves_svg(const std::vector<EpochMetrics>& rows, const std::string& title);
@@ -30,8 +43,22 @@ struct Prediction {
 std::string predictions_svg(const std::vector<Prediction>& preds, const std::vector<std::string>& class_names,
                             int columns = 10);
 
-// Writes text to path atomically (temp file in the same folder, then rename).
+// Writes text to path atomically (temp file in the same folder, flushed to
+// disk, then renamed over path): a failure or a kill at any point leaves path
+// either as it was or with the new text, never partly written.
 void write_file_atomic(const std::string& path, const std::string& text);
+
+// s with bytes outside printable ASCII as \xNN, cut to max_chars characters
+// ("..." and the total length after a cut): raw file bytes quoted in a message.
+std::string printable(const std::string& s, size_t max_chars = 80);
+
+namespace testing {
+// Failure injection for tests: the next write_file_atomic to a path ending
+// with `suffix` writes its temporary file in full, then throws tg::Error
+// instead of renaming it over the path (as if killed just before the rename).
+// An empty suffix disables it. Not thread-safe; tests only.
+void fail_next_atomic_write(const std::string& suffix);
+}  // namespace testing
 
 // A one-line progress bar on a terminal; silent when stdout is not a terminal
 // (the caller then prints one line per epoch).

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <cmath>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -214,7 +215,10 @@ TEST_CASE("app: bad input gives one clear error and leaves good files alone") {
   tg::SafetensorsFile st = tg::load_safetensors(state);
   st.metadata["epochs_done"] = "two";
   tg::save_safetensors(state, st.tensors, st.metadata);
-  CHECK_THROWS_WITH_AS(tgapp::run_train(e), doctest::Contains("'epochs_done' is not an integer: 'two'"), tg::Error);
+  // the file and the key (was "optimizer state: 'epochs_done' is not ...", misattributed)
+  CHECK_THROWS_WITH_AS(tgapp::run_train(e),
+                       doctest::Contains("train_state.safetensors': the metadata key 'epochs_done' is not an integer: 'two'"),
+                       tg::Error);
   st.metadata.erase("epochs_done");
   tg::save_safetensors(state, st.tensors, st.metadata);
   CHECK_THROWS_WITH_AS(tgapp::run_train(e), doctest::Contains("train_state.safetensors' has no epochs_done"), tg::Error);
@@ -310,4 +314,325 @@ TEST_CASE("app: a test loss that overflows stops the run as diverged, before a m
   CHECK_THROWS_WITH_AS(tgapp::run_train(c), doctest::Contains("training diverged: the test loss is"), tg::Error);
   CHECK_FALSE(fs::exists(c.out + "/model.safetensors"));
   CHECK(tgapp::read_metrics_csv(c.out + "/metrics.csv").empty());
+}
+
+namespace {
+// The files of a run folder a user reads, byte for byte (metrics.csv holds
+// wall-clock seconds, so it is compared by rows elsewhere).
+std::map<std::string, std::string> run_files(const std::string& out) {
+  std::map<std::string, std::string> f;
+  for (const char* n : {"model.safetensors", "train_state.safetensors", "curves.svg", "predictions.svg"})
+    f[n] = fs::exists(out + "/" + n) ? slurp(out + "/" + n) : std::string("(missing)");
+  return f;
+}
+
+// metrics rows without the seconds column
+std::vector<std::vector<double>> metric_values(const std::string& path) {
+  std::vector<std::vector<double>> v;
+  for (const auto& r : tgapp::read_metrics_csv(path)) v.push_back({double(r.epoch), r.train_loss, r.train_acc, r.test_loss, r.test_acc});
+  return v;
+}
+
+void check_same_run(const std::string& got, const std::string& want) {
+  const auto a = run_files(got), b = run_files(want);
+  for (const auto& [name, bytes] : b) {
+    CAPTURE(name);
+    CHECK(bytes.size() > 100);
+    CHECK(a.at(name) == bytes);
+  }
+  CHECK(metric_values(got + "/metrics.csv") == metric_values(want + "/metrics.csv"));
+}
+}  // namespace
+
+// Found by a review (session 12); each check fails on the code before its fix.
+TEST_CASE("app: resume after a kill between the last epoch's checkpoint writes gives the uninterrupted run's files") {
+  Fixture fx;
+  tgapp::RunConfig a = fx.config("straight");
+  tgapp::run_train(a);
+  // The files of epoch 2 (a run stopped at the start of epoch 3).
+  tgapp::RunConfig two = fx.config("two");
+  two.stop_after_batches = 14;
+  REQUIRE(tgapp::run_train(two).epochs_done == 2);
+
+  // Killed after train_state.safetensors of epoch 3: model.safetensors and
+  // curves.svg still those of epoch 2, no predictions.svg. Resume skipped
+  // training (epochs_done == --epochs) and left them so.
+  tgapp::RunConfig b = fx.config("killed");
+  tgapp::run_train(b);
+  fs::copy_file(two.out + "/model.safetensors", b.out + "/model.safetensors", fs::copy_options::overwrite_existing);
+  fs::copy_file(two.out + "/curves.svg", b.out + "/curves.svg", fs::copy_options::overwrite_existing);
+  fs::remove(b.out + "/predictions.svg");
+  REQUIRE(slurp(b.out + "/model.safetensors") != slurp(a.out + "/model.safetensors"));
+  b.resume = true;
+  CHECK(tgapp::run_train(b).epochs_done == 3);
+  check_same_run(b.out, a.out);
+  CHECK(tg::load_safetensors(b.out + "/model.safetensors").metadata.at("epoch") == "3");
+
+  // --epochs 1, killed after the first train_state.safetensors: no model yet.
+  tgapp::RunConfig a1 = fx.config("straight1"), b1 = fx.config("killed1");
+  a1.epochs = b1.epochs = 1;
+  tgapp::run_train(a1);
+  tgapp::run_train(b1);
+  for (const char* f : {"model.safetensors", "curves.svg", "predictions.svg"}) fs::remove(b1.out + "/" + f);
+  b1.resume = true;
+  tgapp::run_train(b1);
+  check_same_run(b1.out, a1.out);
+}
+
+TEST_CASE("app: --resume refuses other training data, and resumes the same data moved or gzipped") {
+  Fixture fx;
+  tgapp::RunConfig a = fx.config("straight");
+  tgapp::run_train(a);
+  tgapp::RunConfig b = fx.config("moved");
+  b.stop_after_batches = 10;
+  tgapp::run_train(b);
+  const std::string state = slurp(b.out + "/train_state.safetensors");
+  const std::string fp = tg::load_safetensors(b.out + "/train_state.safetensors").metadata.at("data_fingerprint");
+  CHECK(fp.rfind("n=200 fnv1a64=", 0) == 0);
+  CHECK(fp.size() == std::string("n=200 fnv1a64=").size() + 16);
+
+  // The same 200 images and labels with one pixel of image 5 changed.
+  const std::string other = fx.dir.file("other");
+  fs::create_directories(other);
+  tg_test::write_mnist_fixture(other, "train", 200);
+  tg_test::write_mnist_fixture(other, "t10k", 50);
+  auto img = tg_test::read_bytes(other + "/train-images-idx3-ubyte");
+  img[16 + 5 * 784 + 300] ^= 1;
+  tg_test::write_bytes(other + "/train-images-idx3-ubyte", img);
+  b.stop_after_batches = -1;
+  b.resume = true;
+  b.data_root = other;
+  CHECK_THROWS_WITH_AS(tgapp::run_train(b), doctest::Contains("was trained on other data: its checkpoint"), tg::Error);
+  try {
+    tgapp::run_train(b);
+  } catch (const tg::Error& e) {
+    const std::string m = e.what();
+    CHECK(m.find(fp) != std::string::npos);             // the run's
+    CHECK(m.find("'" + other + "'") != std::string::npos);  // and the folder given now
+    CHECK(m.find("n=200 fnv1a64=") != m.rfind("n=200 fnv1a64="));  // both fingerprints
+  }
+  CHECK(slurp(b.out + "/train_state.safetensors") == state);
+  // Other labels: refused too.
+  tg_test::write_mnist_fixture(other, "train", 200);
+  auto lab = tg_test::read_bytes(other + "/train-labels-idx1-ubyte");
+  lab[8 + 17] = uint8_t((lab[8 + 17] + 1) % 10);
+  tg_test::write_bytes(other + "/train-labels-idx1-ubyte", lab);
+  CHECK_THROWS_WITH_AS(tgapp::run_train(b), doctest::Contains("was trained on other data"), tg::Error);
+
+  // The same files gzipped, with '.' names, in another folder: resumes, bit-exact.
+  const std::string gz = fx.dir.file("gz");
+  fs::create_directories(gz);
+  tg_test::write_mnist_fixture(gz, "train", 200, ".", true);
+  tg_test::write_mnist_fixture(gz, "t10k", 50, ".", true);
+  b.data_root = gz;
+  tgapp::run_train(b);
+  check_same_run(b.out, a.out);
+  // --limit: the fingerprint covers the examples used, in order.
+  auto full = tgapp::open_dataset("mnist-digits", fx.data, tg::data::Split::Train);
+  tgapp::RunConfig c = fx.config("limit");
+  c.limit = 20;
+  const std::string f_first = tgapp::data_fingerprint(*full, *tgapp::training_examples(c, full));
+  c.sample = "random";
+  const std::string f_random = tgapp::data_fingerprint(*full, *tgapp::training_examples(c, full));
+  CHECK(f_first.rfind("n=20 ", 0) == 0);
+  CHECK(f_random.rfind("n=20 ", 0) == 0);
+  CHECK(f_first != f_random);
+  CHECK(f_random == tgapp::data_fingerprint(*full, *tgapp::training_examples(c, full)));
+  // A checkpoint of an older tapegrad, without a fingerprint: resumes (a note says it cannot check).
+  tgapp::RunConfig o = fx.config("older");
+  o.stop_after_batches = 10;
+  tgapp::run_train(o);
+  tg::SafetensorsFile st = tg::load_safetensors(o.out + "/train_state.safetensors");
+  REQUIRE(st.metadata.erase("data_fingerprint") == 1);
+  tg::save_safetensors(o.out + "/train_state.safetensors", st.tensors, st.metadata);
+  o.stop_after_batches = -1;
+  o.resume = true;
+  CHECK(tgapp::run_train(o).epochs_done == 3);
+  CHECK(slurp(o.out + "/model.safetensors") == slurp(a.out + "/model.safetensors"));
+}
+
+TEST_CASE("app: --resume rewrites metrics.csv atomically, keeping its rows up to the checkpoint") {
+  Fixture fx;
+  tgapp::RunConfig a = fx.config("straight");
+  tgapp::run_train(a);
+  tgapp::RunConfig b = fx.config("killed");
+  b.stop_after_batches = 10;  // epoch 1 checkpointed
+  tgapp::run_train(b);
+  const std::string csv = b.out + "/metrics.csv";
+  // A row of epoch 2 written before a kill (after the checkpoint): resume drops it.
+  std::ofstream(csv, std::ios::app) << "2,0.5,0.5,0.5,0.5,1\n";
+  const std::string before = slurp(csv);
+  const std::string row1 = before.substr(0, before.find("\n2,") + 1);
+  b.stop_after_batches = -1;
+  b.resume = true;
+  // A kill just before the rewrite's rename: metrics.csv is as it was (the
+  // old code deleted it and re-appended the rows one by one).
+  tgapp::testing::fail_next_atomic_write("/metrics.csv");
+  CHECK_THROWS_WITH_AS(tgapp::run_train(b), doctest::Contains("injected failure before renaming"), tg::Error);
+  tgapp::testing::fail_next_atomic_write("");
+  CHECK(slurp(csv) == before);
+  tgapp::run_train(b);
+  const std::string after = slurp(csv);
+  CHECK(after.rfind(row1, 0) == 0);  // the epoch-1 row byte for byte, seconds included
+  CHECK(after.find("2,0.5,0.5,0.5,0.5,1\n") == std::string::npos);
+  CHECK(metric_values(csv) == metric_values(a.out + "/metrics.csv"));
+  CHECK(metric_values(csv).size() == 3);
+  // metrics_csv_text writes what append_metrics_csv appends
+  const std::string p = fx.dir.file("m.csv");
+  const std::vector<tgapp::EpochMetrics> rows = {{1, 2.5, 0.25, 1.0 / 3, 0.5, 1.25}, {2, 2.0, 0.5, INFINITY, 0.75, 2.0}};
+  for (const auto& r : rows) tgapp::append_metrics_csv(p, r);
+  CHECK(tgapp::metrics_csv_text(rows) == slurp(p));
+  CHECK(tgapp::metrics_csv_text(rows) ==
+        "epoch,train_loss,train_acc,test_loss,test_acc,epoch_seconds\n1,2.5,0.25,0.333333333,0.5,1.25\n2,2,0.5,inf,0.75,2\n");
+}
+
+TEST_CASE("app: a run into a folder holding an earlier run leaves it untouched until its own first checkpoint") {
+  Fixture fx;
+  tgapp::RunConfig old = fx.config("run");
+  old.epochs = 2;
+  tgapp::run_train(old);
+  const auto files = run_files(old.out);
+  const std::string metrics = slurp(old.out + "/metrics.csv");
+  // A new run (another seed: the user forgot --resume) killed in its epoch 1.
+  tgapp::RunConfig fresh = old;
+  fresh.seed = 6;
+  fresh.stop_after_batches = 5;
+  CHECK(tgapp::run_train(fresh).epochs_done == 0);
+  CHECK(run_files(old.out) == files);
+  CHECK(slurp(old.out + "/metrics.csv") == metrics);  // was deleted at the start
+  // The earlier run is whole: --resume accepts it and changes nothing.
+  tgapp::RunConfig res = old;
+  res.resume = true;
+  CHECK(tgapp::run_train(res).epochs_done == 2);
+  CHECK(run_files(old.out) == files);
+  CHECK(slurp(old.out + "/metrics.csv") == metrics);
+  // Run to its end, the new run replaces every file.
+  fresh.stop_after_batches = -1;
+  tgapp::run_train(fresh);
+  tgapp::RunConfig ref = fx.config("ref");
+  ref.epochs = 2;
+  ref.seed = 6;
+  tgapp::run_train(ref);
+  check_same_run(fresh.out, ref.out);
+  CHECK(tg::load_safetensors(fresh.out + "/train_state.safetensors").metadata.at("seed") == "6");
+  CHECK(tgapp::read_metrics_csv(fresh.out + "/metrics.csv").size() == 2);
+  // --help says so.
+  tgapp::CliArgs h;
+  std::ostringstream o, e;
+  const char* argv[] = {"tapegrad", "train", "--help"};
+  CHECK(tgapp::parse_cli(3, argv, h, o, e) == 0);
+  CHECK(o.str().find("an earlier run in it is replaced, its files left untouched until this run's first epoch ends") !=
+        std::string::npos);
+}
+
+TEST_CASE("app: resume's small errors: a cut or later metrics row, a missing header, raw bytes, --lr inf, NaN in the state") {
+  Fixture fx;
+  tgapp::RunConfig a = fx.config("straight");
+  tgapp::run_train(a);
+  tgapp::RunConfig base = fx.config("base");
+  base.stop_after_batches = 10;  // epoch 1 checkpointed
+  tgapp::run_train(base);
+  int n = 0;
+  // A fresh copy of the killed run folder.
+  const auto copy = [&] {
+    tgapp::RunConfig c = base;
+    c.out = fx.out + "/copy" + std::to_string(n++);
+    fs::copy(base.out, c.out, fs::copy_options::recursive);
+    c.stop_after_batches = -1;
+    c.resume = true;
+    return c;
+  };
+  // (b) a row for an epoch after the checkpoint cut short (no newline), or
+  // malformed: dropped, not "line 3 is malformed"
+  for (const char* tail : {"2,0.9961", "2,0.99,x\n", "2,0.9961\n3,0.5"}) {
+    CAPTURE(tail);
+    tgapp::RunConfig c = copy();
+    std::ofstream(c.out + "/metrics.csv", std::ios::app) << tail;
+    CHECK(tgapp::run_train(c).epochs_done == 3);
+    CHECK(metric_values(c.out + "/metrics.csv") == metric_values(a.out + "/metrics.csv"));
+    CHECK(slurp(c.out + "/model.safetensors") == slurp(a.out + "/model.safetensors"));
+  }
+  // ... but a malformed row of an epoch the checkpoint covers is an error,
+  // and so is a metrics.csv that lacks one
+  {
+    tgapp::RunConfig c = copy();
+    std::string m = slurp(c.out + "/metrics.csv");
+    m = m.substr(0, m.find("\n1,") + 1) + "1,0.5,zz,1,1,1\n";
+    std::ofstream(c.out + "/metrics.csv", std::ios::trunc) << m;
+    CHECK_THROWS_WITH_AS(tgapp::run_train(c), doctest::Contains("metrics.csv line 2 is malformed: '1,0.5,zz,1,1,1'"), tg::Error);
+    fs::remove(c.out + "/metrics.csv");
+    CHECK_THROWS_WITH_AS(tgapp::run_train(c), doctest::Contains("metrics.csv does not match"), tg::Error);
+    CHECK_THROWS_WITH_AS(tgapp::run_train(c), doctest::Contains("it has no row for epoch 1"), tg::Error);
+  }
+  // (c) line 1 must be the header: a header-less file silently lost epoch 1
+  {
+    tgapp::RunConfig c = copy();
+    std::string m = slurp(c.out + "/metrics.csv");
+    std::ofstream(c.out + "/metrics.csv", std::ios::trunc) << m.substr(m.find('\n') + 1);
+    CHECK_THROWS_WITH_AS(tgapp::run_train(c),
+                         doctest::Contains("metrics.csv line 1 is not the header 'epoch,train_loss,train_acc,test_loss,"
+                                           "test_acc,epoch_seconds': '1,"),
+                         tg::Error);
+  }
+  // (d) raw bytes in a malformed line: escaped, and cut at 80 characters
+  {
+    const std::string p = fx.dir.file("bin.csv");
+    std::ofstream(p) << tgapp::kMetricsHeader << "\n\x1b[31mRED\x1b[0m,1,1,1,1,1\n";
+    CHECK_THROWS_WITH_AS(tgapp::read_metrics_csv(p), doctest::Contains("line 2 is malformed: '\\x1b[31mRED\\x1b[0m,1,1,1,1,1'"),
+                         tg::Error);
+    std::ofstream(p, std::ios::trunc) << tgapp::kMetricsHeader << "\n1,2,3,4,5,6" << std::string(500, 'x') << "\n";
+    try {
+      tgapp::read_metrics_csv(p);
+      FAIL("no error");
+    } catch (const tg::Error& e) {
+      const std::string m = e.what();
+      CHECK(m.find("'1,2,3,4,5,6" + std::string(69, 'x') + "... (511 bytes)'") != std::string::npos);
+      CHECK(m.size() < 200);
+    }
+    CHECK(tgapp::printable("a\\b\tc\xff") == "a\\\\b\\x09c\\xff");
+  }
+  // (e) --lr inf: a readable message (was CLI11's 300-digit number)
+  for (const char* bad : {"inf", "1e999", "nan", "-inf"}) {
+    CAPTURE(bad);
+    tgapp::CliArgs args;
+    std::ostringstream o, e;
+    std::vector<const char*> argv = {"tapegrad", "train", "--out", "o", "--lr", bad};
+    CHECK(tgapp::parse_cli(int(argv.size()), argv.data(), args, o, e) > 0);
+    CHECK(e.str().find(std::string("not a finite number: '") + bad + "'") != std::string::npos);
+    CHECK(e.str().size() < 300);
+    tgapp::CliArgs f;
+    std::ostringstream o2, e2;
+    std::vector<const char*> fargv = {"tapegrad", "finetune", "--from", "m", "--out", "o", "--head-lr", bad};
+    CHECK(tgapp::parse_cli(int(fargv.size()), fargv.data(), f, o2, e2) > 0);
+    CHECK(e2.str().find(std::string("not a finite number: '") + bad + "'") != std::string::npos);
+  }
+  {
+    tgapp::CliArgs args;
+    std::ostringstream o, e;
+    std::vector<const char*> argv = {"tapegrad", "train", "--out", "o", "--lr", "0"};
+    CHECK(tgapp::parse_cli(int(argv.size()), argv.data(), args, o, e) > 0);
+    CHECK(e.str().find("must be > 0, got '0'") != std::string::npos);
+    tgapp::CliArgs ok;
+    std::vector<const char*> good = {"tapegrad", "train", "--out", "o", "--lr", "2.5e-4"};
+    CHECK(tgapp::parse_cli(int(good.size()), good.data(), ok, o, e) == -1);
+    CHECK(ok.cfg.lr == 2.5e-4);
+    tgapp::RunConfig c = fx.config("inf");
+    c.lr = INFINITY;
+    CHECK_THROWS_WITH_AS(tgapp::run_train(c), doctest::Contains("--lr must be a finite number > 0, got inf"), tg::Error);
+  }
+  // (f) NaN in the optimizer moments: a damaged checkpoint, named, not "training diverged"
+  for (const char* key : {"optim.state.0.exp_avg", "model.2.bias"}) {
+    CAPTURE(key);
+    tgapp::RunConfig c = copy();
+    const std::string state = c.out + "/train_state.safetensors";
+    tg::SafetensorsFile st = tg::load_safetensors(state);
+    st.tensors.at(key).data_ptr<float>()[3] = std::nanf("");
+    tg::save_safetensors(state, st.tensors, st.metadata);
+    const std::string model = slurp(c.out + "/model.safetensors");
+    CHECK_THROWS_WITH_AS(tgapp::run_train(c),
+                         doctest::Contains(("train_state.safetensors' is damaged: tensor '" + std::string(key) +
+                                            "' holds NaN or Inf").c_str()),
+                         tg::Error);
+    CHECK(slurp(c.out + "/model.safetensors") == model);
+  }
 }

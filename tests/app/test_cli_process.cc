@@ -11,14 +11,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "../data/fixtures.h"
 #include "app.h"
+#include "report.h"
 
 namespace fs = std::filesystem;
 
@@ -223,4 +226,86 @@ TEST_CASE("cli: TG_PROFILE_REGIONS=1 prints the parallel regions per call site a
   CHECK(log.find("| site | calls | total ms | us per call | share |") != std::string::npos);
   CHECK(log.find("| tg::{anon}::gemm_impl::{lambda}") != std::string::npos);  // the MLP's products
   CHECK(log.find("| tg::optim::detail::for_each_chunk::{lambda}") != std::string::npos);  // the optimizer
+}
+
+namespace {
+// args with option `key` set to `value` (replaced if present, else added).
+std::vector<std::string> with(std::vector<std::string> args, const std::string& key, const std::string& value) {
+  auto it = std::find(args.begin(), args.end(), key);
+  if (it != args.end()) *(it + 1) = value;
+  else args.insert(args.end(), {key, value});
+  return args;
+}
+
+// model, train state, curves and predictions byte for byte; metrics.csv by its
+// numbers (its seconds column is wall-clock time).
+void check_same_files(const std::string& got, const std::string& want) {
+  for (const char* f : {"model.safetensors", "train_state.safetensors", "curves.svg", "predictions.svg"}) {
+    CAPTURE(f);
+    REQUIRE(fs::exists(want + "/" + f));
+    CHECK(slurp(got + "/" + f) == slurp(want + "/" + f));
+  }
+  const auto rows = [](const std::string& dir) {
+    std::vector<std::vector<double>> v;
+    for (const auto& r : tgapp::read_metrics_csv(dir + "/metrics.csv"))
+      v.push_back({double(r.epoch), r.train_loss, r.train_acc, r.test_loss, r.test_acc});
+    return v;
+  };
+  CHECK(rows(got) == rows(want));
+}
+}  // namespace
+
+// Found by a review (session 12): a kill after train_state.safetensors of the
+// last epoch left model.safetensors stale (or missing) and --resume succeeded.
+TEST_CASE("cli: SIGKILL between any two writes of a checkpoint, then --resume, gives the uninterrupted run's files") {
+  Data d;
+  const std::string straight = d.dir.file("straight"), straight1 = d.dir.file("straight1");
+  REQUIRE(run(d.train_args(straight), d.dir.file("straight.log")) == 0);
+  REQUIRE(run(with(d.train_args(straight1), "--epochs", "1"), d.dir.file("straight1.log")) == 0);
+  struct Point {
+    const char* at;
+    const char* epochs;
+  };
+  for (const Point& p : {Point{"metrics.csv@3", "3"}, Point{"train_state.safetensors@3", "3"},
+                         Point{"model.safetensors@3", "3"}, Point{"curves.svg@3", "3"}, Point{"metrics.csv@2", "3"},
+                         Point{"train_state.safetensors@2", "3"}, Point{"train_state.safetensors@1", "1"},
+                         Point{"model.safetensors@1", "1"}}) {
+    CAPTURE(p.at);
+    const std::string out = d.dir.file(std::string("kill-") + p.at);
+    const std::string log = out + ".log";
+    REQUIRE(run(with(d.train_args(out, {"--crash-after-write", p.at}), "--epochs", p.epochs), log) == 1000 + SIGKILL);
+    CHECK(!fs::exists(out + "/predictions.svg"));
+    const int rc = run(with(d.train_args(out, {"--resume"}), "--epochs", p.epochs), log);
+    CHECK_MESSAGE(rc == 0, slurp(log));
+    check_same_files(out, std::string(p.epochs) == "1" ? straight1 : straight);
+  }
+}
+
+TEST_CASE("cli: a new run killed while replacing an earlier run's files leaves no folder --resume accepts") {
+  Data d;
+  const std::string out = d.dir.file("run"), ref = d.dir.file("ref");
+  REQUIRE(run(d.train_args(out), d.dir.file("a.log")) == 0);
+  // A run with another seed into the same folder, killed right after its
+  // first metrics.csv: the earlier train_state.safetensors is gone, so neither
+  // run resumes from the mix of the two.
+  REQUIRE(run(with(d.train_args(out, {"--crash-after-write", "metrics.csv@1"}), "--seed", "6"), d.dir.file("b.log")) ==
+          1000 + SIGKILL);
+  CHECK(!fs::exists(out + "/train_state.safetensors"));
+  CHECK(tgapp::read_metrics_csv(out + "/metrics.csv").size() == 1);
+  CHECK(run(d.train_args(out, {"--resume"}), d.dir.file("c.log")) == 1);
+  CHECK(slurp(d.dir.file("c.log")).find("nothing to resume") != std::string::npos);
+  CHECK(run(with(d.train_args(out, {"--resume"}), "--seed", "6"), d.dir.file("d.log")) == 1);
+  // Run again, it replaces the folder with a whole run; killed after its first
+  // train state, it resumes to the uninterrupted run.
+  REQUIRE(run(with(d.train_args(out, {"--crash-after-write", "train_state.safetensors@1"}), "--seed", "6"), d.dir.file("e.log")) ==
+          1000 + SIGKILL);
+  REQUIRE(run(with(d.train_args(out, {"--resume"}), "--seed", "6"), d.dir.file("f.log")) == 0);
+  REQUIRE(run(with(d.train_args(ref), "--seed", "6"), d.dir.file("ref.log")) == 0);
+  check_same_files(out, ref);
+  // Without --quiet, a run into a used folder says so.
+  std::vector<std::string> args = with(d.train_args(out, {"--stop-after-batches", "0"}), "--epochs", "1");
+  args.erase(std::find(args.begin(), args.end(), "--quiet"));
+  REQUIRE(run(args, d.dir.file("g.log")) == 0);
+  CHECK(slurp(d.dir.file("g.log")).find("holds an earlier run; this run replaces it when its first epoch ends") !=
+        std::string::npos);
 }
