@@ -196,30 +196,33 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
   // "needed" pass); the rest of the graph is neither run nor freed (grad of
   // an intermediate ran and freed everything below it). A node's inputs have
   // smaller sequence numbers, so one sweep in increasing order decides.
-  auto needed = [pass](const Node* n) { return n->needed == pass; };
-  if (capture_inputs)
-    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
-      Node* n = it->get();
+  // Whether a node runs is kept here, not on the node: a backward that calls
+  // grad() itself (re-entrant) makes its own pass over shared nodes.
+  std::vector<char> runs(nodes.size(), 1);
+  if (capture_inputs) {
+    auto needed = [pass](const Node* n) { return n->needed == pass; };
+    for (size_t k = nodes.size(); k-- > 0;) {
+      Node* n = nodes[k].get();
       bool below = false;
       for (const Edge& e : n->next)
         below = below || (e.node && needed(e.node.get())) ||
                 (e.leaf && std::find(cap_leaf.begin(), cap_leaf.end(), e.leaf.get()) != cap_leaf.end());
       if (below || std::find(cap_node.begin(), cap_node.end(), n) != cap_node.end()) n->needed = pass;
-      if (!below) n->visit = 0;  // nothing requested below: does not run (see the loop below)
+      runs[k] = below;  // nothing requested below: not run, not freed
     }
-  auto runs = [&](const Node* n) { return !capture_inputs || n->visit == pass; };
+  }
 
   {
     EnableGradGuard mode(create_graph);
-    for (const std::shared_ptr<Node>& np : nodes) {
-      Node* n = np.get();
+    for (size_t k = 0; k < nodes.size(); ++k) {
+      Node* n = nodes[k].get();
       if (!n->grad_buffer.defined()) continue;
       Tensor dy = std::move(n->grad_buffer);
       n->grad_buffer = Tensor();
       if (capture_inputs)
         for (size_t k = 0; k < cap_node.size(); ++k)
           if (cap_node[k] == n) (*captured)[k] = dy;
-      if (!runs(n)) continue;
+      if (!runs[k]) continue;
       TG_CHECK(!n->released, "backward: trying to backward through the graph a second time (op '", n->name,
                "'); its saved tensors were freed. Pass retain_graph=true to the first backward if you need to.");
       BackwardCtx ctx(n, dy, create_graph);
@@ -248,15 +251,18 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     }
   }
   clear_on_throw.done = true;
+  // Freeing keeps the edges (as PyTorch): a later grad() through a freed node
+  // must still see what lies below it to report "a second time" (without
+  // them it found nothing below and called the input unused).
   if (!retain_graph) {
-    for (const std::shared_ptr<Node>& n : nodes) {
-      if (!runs(n.get())) continue;
+    for (size_t k = 0; k < nodes.size(); ++k) {
+      if (!runs[k]) continue;
+      Node* n = nodes[k].get();
       n->released = true;
       n->fn = nullptr;
       n->saved_inputs.clear();
       n->saved_output = {};
       n->extra.clear();
-      n->next.clear();
     }
   }
 }
@@ -379,16 +385,16 @@ Tensor& Tensor::requires_grad_(bool on) {
   return *this;
 }
 
-bool Tensor::is_leaf() const { return !impl_->meta || !impl_->meta->grad_fn; }
+bool Tensor::is_leaf() const { return !checked()->meta || !impl_->meta->grad_fn; }
 
-Tensor Tensor::grad() const { return impl_->meta ? impl_->meta->grad : Tensor(); }
+Tensor Tensor::grad() const { return checked()->meta ? impl_->meta->grad : Tensor(); }
 
 void Tensor::set_grad(const Tensor& g) {
   if (g.defined()) {
     TG_CHECK(g.shape() == shape() && g.dtype() == dtype(), "set_grad: gradient of shape ", g.shape(), " and dtype ",
              g.dtype(), " does not match the tensor's ", shape(), " ", dtype());
   }
-  if (!impl_->meta) {
+  if (!checked()->meta) {
     if (!g.defined()) return;
     impl_->meta = detail::make_pooled<autograd::Meta>();
   }

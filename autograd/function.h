@@ -14,6 +14,8 @@
 //   };
 //   tg::Tensor y = Cube::apply(x);
 #pragma once
+#include <algorithm>
+#include <iterator>
 #include <memory>
 #include <cstdint>
 #include <typeinfo>
@@ -88,7 +90,11 @@ struct Function {
       for (size_t i = 0; i < g.size(); ++i)
         if (g[i].defined() && c.needs(int(i))) c.accumulate(int(i), g[i]);
     };
-    if (!out.impl()->meta) ctx->output_impl_ = out.impl();  // a new tensor, not an input passed through
+    // The output is attached on unpack only when it is a new tensor, not an
+    // input passed through (that one is the input: re-attaching it as the
+    // output gave a wrong second derivative).
+    if (std::none_of(std::begin(inputs), std::end(inputs), [&](const Tensor& t) { return t.is_same(out); }))
+      ctx->output_impl_ = out.impl();
     Tensor y = record_node(typeid(Derived).name(), out, inputs, sizeof...(Args), std::move(fn), kSaveNone, nullptr, 0);
     ctx->output_node_ = y.impl()->meta->grad_fn;
     return y;

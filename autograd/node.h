@@ -5,7 +5,9 @@
 // tensors its backward needs, and the backward function itself. A node is
 // owned by its output's autograd Meta and by the nodes that consume that
 // output, so the graph frees itself when the last tensor referring to it goes
-// away, or when backward() releases it (unless retain_graph).
+// away; backward() (unless retain_graph) frees the saved tensors and backward
+// functions of the nodes it ran at once, and keeps the small nodes and their
+// edges until then.
 //
 // Writing an op (README "Design rules"):
 //   // y = a * b   da = sum_to(dy * b, a.shape)   db = sum_to(dy * a, b.shape)

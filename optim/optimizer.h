@@ -315,10 +315,12 @@ class OptimizerBase : public Optimizer {
           auto it = in.tensors.find(sp + buf);
           if (it == in.tensors.end()) return;
           const Tensor& src = it->second;
-          TG_CHECK(src.shape() == p.shape() && src.dtype() == p.dtype(), name(),
+          // a floating dtype other than the parameter's is converted (as PyTorch
+          // casts on load): state saved before Module::to(dtype) loads after it
+          TG_CHECK(src.shape() == p.shape() && src.is_floating_point(), name(),
                    ".load_state_dict: ", sp + buf, " has shape ", src.shape(), " and dtype ",
                    src.dtype(), ", its parameter has shape ", p.shape(), " and dtype ", p.dtype());
-          t = src.contiguous().clone();
+          t = src.dtype() == p.dtype() ? src.contiguous().clone() : src.to(p.dtype()).contiguous();
         });
         check_loaded_state(o, s, sp);
         state[p.impl()] = std::move(s);

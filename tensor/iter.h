@@ -1,4 +1,4 @@
-// Strided iteration for the op layer: walks up to three operands of one shape
+// Strided iteration for the op layer: walks up to four operands of one shape
 // (each with its own strides, 0 for broadcast dims) as a sequence of rows.
 //
 // make_loop coalesces adjacent dims that are contiguous for every operand, so
@@ -16,10 +16,11 @@
 namespace tg::detail {
 
 struct Loop {
+  static constexpr int kMaxOps = 4;  // out and up to three inputs (where)
   int ndim = 0;   // >= 1
   int nops = 0;
   int64_t shape[Shape::kMaxDims];
-  int64_t strides[3][Shape::kMaxDims];
+  int64_t strides[kMaxOps][Shape::kMaxDims];
 };
 
 inline Loop make_loop(const Shape& shape, const Shape* const* strides, int nops) {
@@ -58,13 +59,13 @@ void for_each_row(const Loop& L, F&& fn, int64_t work_per_thread = 32768) {
   int64_t rows = 1;
   for (int d = 0; d + 1 < L.ndim; ++d) rows *= L.shape[d];
   if (rows == 0) return;
-  int64_t inner[3];
+  int64_t inner[Loop::kMaxOps];
   for (int k = 0; k < L.nops; ++k) inner[k] = L.strides[k][L.ndim - 1];
   // (parallel_for_as<F>: the region profile names the caller's fn, not this helper)
   if (rows == 1) {
     // One long row (a contiguous tensor): split it into independent pieces.
     parallel_for_as<F>(0, n, work_per_thread, [&](int64_t i0, int64_t i1) {
-      int64_t off[3];
+      int64_t off[Loop::kMaxOps];
       for (int k = 0; k < L.nops; ++k) off[k] = i0 * inner[k];
       fn(off, i1 - i0, inner);
     });
@@ -73,7 +74,7 @@ void for_each_row(const Loop& L, F&& fn, int64_t work_per_thread = 32768) {
   const int64_t grain = work_per_thread / n > 1 ? work_per_thread / n : 1;
   parallel_for_as<F>(0, rows, grain, [&](int64_t r0, int64_t r1) {
     int64_t idx[Shape::kMaxDims] = {};
-    int64_t off[3] = {0, 0, 0};
+    int64_t off[Loop::kMaxOps] = {};
     int64_t r = r0;
     for (int d = L.ndim - 2; d >= 0; --d) {
       idx[d] = r % L.shape[d];

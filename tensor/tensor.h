@@ -140,7 +140,7 @@ class Tensor {
   Tensor& mul_(double s);
   Tensor& div_(const Tensor& o);
   Tensor& add_(double s);
-  void bump_version() { ++impl_->storage->version; }
+  void bump_version() { ++checked()->storage->version; }
 
  private:
   [[noreturn]] static void throw_undefined();

@@ -28,6 +28,25 @@ struct SavedExp : ag::Function<SavedExp> {
   }
   static std::vector<Tensor> backward(ag::FunctionCtx& ctx, const Tensor& dy) { return {dy * ctx.saved()[0]}; }
 };
+// Returns its second input unchanged (b needs no grad) and saves it.
+struct PassB : ag::Function<PassB> {
+  static Tensor forward(ag::FunctionCtx& ctx, const Tensor&, const Tensor& b) {
+    ctx.save_for_backward({b});
+    return b;
+  }
+  static std::vector<Tensor> backward(ag::FunctionCtx& ctx, const Tensor& dy) {
+    return {dy * ctx.saved()[0], Tensor()};  // claims dy/da = b
+  }
+};
+// y = 2h, whose backward itself calls grad() on a graph sharing h's node.
+Tensor g_h, g_s;
+struct ReentrantScale : ag::Function<ReentrantScale> {
+  static Tensor forward(ag::FunctionCtx&, const Tensor& h) { return h * 2.0; }
+  static std::vector<Tensor> backward(ag::FunctionCtx&, const Tensor& dy) {
+    const Tensor ds = ag::grad({g_s}, {g_h}, {.retain_graph = true})[0];  // 3 everywhere
+    return {dy * 2.0 + ds * 0.0};
+  }
+};
 // Two inputs, one gradient returned.
 struct ShortGrads : ag::Function<ShortGrads> {
   static Tensor forward(ag::FunctionCtx&, const Tensor& a, const Tensor& b) { return a * b; }
@@ -105,6 +124,32 @@ TEST_CASE("autograd: a custom Function's saved output is differentiable under cr
   CHECK(ag::Node::live_count() == before);
 }
 
+TEST_CASE("autograd: a custom Function returning an input unchanged does not attach it as its output") {
+  // the saved b (no meta, as a new tensor) was re-attached as the output and
+  // the second derivative came out 10; PyTorch 1.13 gives 4
+  Tensor a = leaf({3.0});
+  const Tensor b = tg::tensor({2.0});
+  const Tensor y = PassB::apply(a, b);
+  const Tensor g = ag::grad({(y * a).sum()}, {a}, {.create_graph = true})[0];  // y + a b = 8
+  CHECK(g.item<double>() == 8.0);
+  CHECK(ag::grad({g.sum()}, {a})[0].item<double>() == 4.0);
+}
+
+TEST_CASE("autograd: a backward that calls grad() itself (re-entrant) does not disturb the outer pass") {
+  // the inner pass overwrote which nodes the outer one runs: x's gradient was lost
+  Tensor x = leaf({1, 2});
+  g_h = x * x;
+  g_s = (g_h * 3.0).sum();
+  const std::vector<Tensor> g =
+      ag::grad({ReentrantScale::apply(g_h).sum()}, {x}, {.retain_graph = true, .allow_unused = true});
+  REQUIRE(g[0].defined());
+  CHECK(v(g[0]) == std::vector<double>{4, 8});  // d(2 x²)/dx
+  ReentrantScale::apply(g_h).sum().backward();
+  CHECK(v(x.grad()) == std::vector<double>{4, 8});
+  g_h = Tensor();
+  g_s = Tensor();
+}
+
 TEST_CASE("autograd: a custom Function's backward must return one gradient per input") {
   Tensor a = leaf({1, 2}), b = leaf({3, 4});
   CHECK_THROWS_WITH_AS(ShortGrads::apply(a, b).sum().backward(), doctest::Contains("backward returned 1 gradients for 2 inputs"), tg::Error);
@@ -139,6 +184,16 @@ TEST_CASE("autograd: grad() with respect to an intermediate runs only what it ne
   }
   CHECK(v(ag::grad({out}, {a}, {.retain_graph = true})[0]) == std::vector<double>{3, 2});
   CHECK_THROWS_WITH_AS((ag::grad({out}, {q})), doctest::Contains("modified by an in-place operation"), tg::Error);
+
+  // through a node an earlier backward freed: "a second time", as PyTorch
+  // (it found nothing below the freed node and called x unused)
+  Tensor f = leaf({1, 2, 3});
+  Tensor fy = f * f;
+  fy.sum().backward();
+  Tensor fz = (fy * 3.0).sum();
+  CHECK_THROWS_WITH_AS(ag::grad({fz}, {f}), doctest::Contains("backward through the graph a second time"), tg::Error);
+  CHECK_THROWS_WITH_AS((ag::grad({fz}, {f}, {.allow_unused = true})), doctest::Contains("a second time"), tg::Error);
+  CHECK(v(ag::grad({fz}, {fy})[0]) == std::vector<double>{3, 3, 3});  // above the freed node: fine
 
   // an input above another input: both get their gradients
   Tensor u = leaf({1.5});
@@ -231,8 +286,8 @@ TEST_CASE("autograd: printing the tape after backward freed it is an error, not 
 }
 
 TEST_CASE("nn: cross_entropy's create_graph gradient is 0 on ignored rows, as its first-order one") {
-  // an ignored row with a -inf logit: 0 * softmax gave NaN on the recorded path
-  Tensor logits = tg::tensor({0.5, -INFINITY, 1.0, 2.0, 0.0, -1.0}, {2, 3});
+  // an ignored row with a NaN logit: 0 * softmax gave NaN on the recorded path
+  Tensor logits = tg::tensor({NAN, 1.0, 0.0, 2.0, 0.0, -1.0}, {2, 3});  // a NaN softmax: 0 * NaN
   logits.requires_grad_();
   const Tensor target = tg::tensor(std::vector<int64_t>{1, 0}, {2});
   for (bool cg : {false, true}) {

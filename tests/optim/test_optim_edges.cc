@@ -138,5 +138,17 @@ TEST_CASE("optimizers: a parameter converted in place (to(dtype)) after a step k
     CHECK(m2v[i] == doctest::Approx(b1 * m1[i] + (1 - b1) * g2[i]).epsilon(1e-13));
   CHECK(sgd.state_dict().tensors.at("state.0.momentum_buffer").dtype() == tg::kFloat64);
   CHECK(l.weight.dtype() == tg::kFloat64);
+  // state saved in float32 loads into the converted optimizer (as PyTorch casts on load)
+  tg::nn::Linear l3(3, 2);
+  to::Adam adam3(l3.parameters(), {.lr = 0.1});
+  step(l3, adam3, tg::kFloat32);
+  const to::OptimizerState saved = adam3.state_dict();
+  l3.to(tg::kFloat64);
+  adam3.load_state_dict(saved);
+  const Tensor m3 = adam3.state_dict().tensors.at("state.0.exp_avg");
+  CHECK(m3.dtype() == tg::kFloat64);
+  CHECK(m3.to_vector<double>() == saved.tensors.at("state.0.exp_avg").to_vector<double>());
+  step(l3, adam3, tg::kFloat64);
+  CHECK(adam3.state_dict().metadata.at("state.0.step") == "2");
 }
 

@@ -96,4 +96,10 @@ TEST_CASE("an undefined tensor given to an op is a tg::Error naming it, not a cr
                        tg::Error);
   CHECK_THROWS_WITH_AS(tg::add(a, u), doctest::Contains("add: undefined tensor argument"), tg::Error);
   CHECK_THROWS_WITH_AS(u.sum(), doctest::Contains(msg), tg::Error);
+  Tensor w;
+  CHECK_THROWS_WITH_AS(w.grad(), doctest::Contains(msg), tg::Error);
+  CHECK_THROWS_WITH_AS(w.is_leaf(), doctest::Contains(msg), tg::Error);
+  CHECK_THROWS_WITH_AS(w.bump_version(), doctest::Contains(msg), tg::Error);
+  CHECK_THROWS_WITH_AS(w.set_grad(Tensor()), doctest::Contains(msg), tg::Error);
+  CHECK(!w.requires_grad());  // a question with an answer: no
 }
