@@ -5,6 +5,7 @@
 # must reproduce the logits to 1e-5.
 #   tests/reference/check_cpp_checkpoint.sh [build-dir]     (default: build)
 set -eu
+unset CDPATH
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$ROOT/build}
 OUT=$(mktemp -d)
