@@ -90,6 +90,9 @@ TEST_CASE("autograd: create_graph gives each leaf its own .grad (a recorded clon
   CHECK(d2[1] == doctest::Approx(4 * std::exp(1.0)).epsilon(1e-12));
   // and .grad stays differentiable: d/dp of p.grad (= k, constant) is unused
   CHECK(w.grad().requires_grad());
+  // A .grad recorded by create_graph refers to its graph, which refers to the
+  // leaf: a cycle (PyTorch documents the same); clearing .grad breaks it.
+  for (Tensor* t : {&a, &b, &y, &x, &p, &w}) t->set_grad(Tensor());
 }
 
 TEST_CASE("autograd: a custom Function's saved output is differentiable under create_graph") {
