@@ -414,6 +414,16 @@ RunResult run_train(const RunConfig& cfg) {
   tg::data::DataLoader loader(train, {.batch_size = cfg.batch_size, .shuffle = true, .seed = cfg.seed, .drop_last = false});
   int start_epoch = 0;
   const std::string state_path = cfg.out + "/train_state.safetensors";
+  // A kill during a checkpoint save leaves its temporary behind (named after
+  // the process, so no later save reuses it): remove those of this folder.
+  {
+    std::error_code ec;
+    for (fs::directory_iterator it(cfg.out, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string n = it->path().filename().string();
+      if (n.starts_with("train_state.safetensors.tmp.") || n.starts_with("model.safetensors.tmp."))
+        fs::remove(it->path(), ec);
+    }
+  }
   const std::string metrics_path = cfg.out + "/metrics.csv";
   // Without --resume, an earlier run in the folder stays as it is until this
   // run's first checkpoint replaces it (a kill before then loses nothing).

@@ -40,17 +40,31 @@ int parse_cli(int argc, const char* const* argv, CliArgs& args, std::ostream& ou
         return std::string();
       },
       "NUMBER > 0");
+  // Whole numbers >= lo, with a readable message (CLI11's PositiveNumber
+  // printed "Value 0 not in range 0.000000 to 1797...", 300 digits).
+  auto int_at_least = [](long long lo) {
+    return CLI::Validator(
+        [lo](const std::string& v) {
+          long long x = 0;
+          const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+          if (ec != std::errc() || end != v.data() + v.size())
+            return "not a whole number: '" + v + "'";
+          if (x < lo) return "must be >= " + std::to_string(lo) + ", got " + v;
+          return std::string();
+        },
+        "INT >= " + std::to_string(lo));
+  };
   auto add_common = [&](CLI::App* c, bool finetune) {
     c->add_option("--model", cfg.model, "mlp or lenet")->check(CLI::IsMember({"mlp", "lenet"}));
     c->add_option("--data", cfg.data, "fashion-mnist or mnist-digits")->check(CLI::IsMember({"fashion-mnist", "mnist-digits"}));
     c->add_option("--data-root", cfg.data_root, "folder with the IDX files (default: the data set's standard folder)");
-    c->add_option("--epochs", cfg.epochs, "passes over the training data")->check(CLI::PositiveNumber);
-    c->add_option("--batch-size", cfg.batch_size, "samples per step")->check(CLI::PositiveNumber);
+    c->add_option("--epochs", cfg.epochs, "passes over the training data")->check(int_at_least(1));
+    c->add_option("--batch-size", cfg.batch_size, "samples per step")->check(int_at_least(1));
     c->add_option("--optimizer", cfg.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}));
     c->add_option("--lr", cfg.lr, "learning rate")->check(finite_positive);
     c->add_option("--seed", cfg.seed, "seed for initialization and shuffling (0 .. 2^64-1)")->check(seed_range);
-    c->add_option("--threads", cfg.threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
-    c->add_option("--limit", cfg.limit, "train on N training examples only")->check(CLI::NonNegativeNumber);
+    c->add_option("--threads", cfg.threads, "worker threads (default: all cores)")->check(int_at_least(0));
+    c->add_option("--limit", cfg.limit, "train on N training examples only")->check(int_at_least(0));
     c->add_option("--sample", cfg.sample,
                   "which N examples --limit keeps: first, random, or balanced (N/classes per class); drawn with --seed")
         ->check(CLI::IsMember({"first", "random", "balanced"}));

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 #include <cmath>
 #include <map>
 #include <set>
@@ -620,6 +621,20 @@ TEST_CASE("app: resume's small errors: a cut or later metrics row, a missing hea
     c.lr = INFINITY;
     CHECK_THROWS_WITH_AS(tgapp::run_train(c), doctest::Contains("--lr must be a finite number > 0, got inf"), tg::Error);
   }
+  // the whole-number options too: "Value 0 not in range 0.000000 to 1797..." (300 digits)
+  for (const auto& [flag, bad, want] : {std::tuple{"--epochs", "0", "must be >= 1, got 0"},
+                                        std::tuple{"--batch-size", "0", "must be >= 1, got 0"},
+                                        std::tuple{"--limit", "-1", "must be >= 0, got -1"},
+                                        std::tuple{"--threads", "-1", "must be >= 0, got -1"},
+                                        std::tuple{"--epochs", "2.5", "not a whole number: '2.5'"}}) {
+    CAPTURE(flag);
+    tgapp::CliArgs args;
+    std::ostringstream o, e;
+    std::vector<const char*> argv = {"tapegrad", "train", "--out", "o", flag, bad};
+    CHECK(tgapp::parse_cli(int(argv.size()), argv.data(), args, o, e) > 0);
+    CHECK(e.str().find(want) != std::string::npos);
+    CHECK(e.str().size() < 300);
+  }
   // (f) NaN in the optimizer moments: a damaged checkpoint, named, not "training diverged"
   for (const char* key : {"optim.state.0.exp_avg", "model.2.bias"}) {
     CAPTURE(key);
@@ -635,4 +650,19 @@ TEST_CASE("app: resume's small errors: a cut or later metrics row, a missing hea
                          tg::Error);
     CHECK(slurp(c.out + "/model.safetensors") == model);
   }
+}
+
+TEST_CASE("app: a run removes the checkpoint temporaries a killed save left in its folder") {
+  // named <file>.tmp.<pid>.<n>, no later save reuses them: they piled up
+  Fixture fx;
+  tgapp::RunConfig c = fx.config("tmp");
+  fs::create_directories(c.out);
+  for (const char* n : {"train_state.safetensors.tmp.8744.4", "model.safetensors.tmp.8744.5", "notes.tmp.1"})
+    std::ofstream(c.out + "/" + n) << "partial";
+  c.epochs = 1;
+  tgapp::run_train(c);
+  CHECK(!fs::exists(c.out + "/train_state.safetensors.tmp.8744.4"));
+  CHECK(!fs::exists(c.out + "/model.safetensors.tmp.8744.5"));
+  CHECK(fs::exists(c.out + "/notes.tmp.1"));  // not ours: kept
+  CHECK(fs::exists(c.out + "/model.safetensors"));
 }
