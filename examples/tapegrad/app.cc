@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -463,12 +462,8 @@ RunResult run_train(const RunConfig& cfg) {
     TG_CHECK(done != st.metadata.end(), "resume: '", state_path,
              "' has no epochs_done in its metadata (not a checkpoint written by tapegrad train?)");
     int64_t epochs_done = -1;
-    {
-      const std::string& v = done->second;
-      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), epochs_done);
-      TG_CHECK(!v.empty() && ec == std::errc() && end == v.data() + v.size(), "resume: '", state_path,
-               "': the metadata key 'epochs_done' is not an integer: '", printable(v), "'");
-    }
+    TG_CHECK(parse_whole(done->second, epochs_done), "resume: '", state_path,
+             "': the metadata key 'epochs_done' is not an integer: '", printable(done->second), "'");
     TG_CHECK(epochs_done >= 0 && epochs_done <= cfg.epochs, "resume: '", state_path, "' says epochs_done = ",
              epochs_done, ", outside [0, ", cfg.epochs, "] for this run");
     // tapegrad checkpoints finite values only: NaN/Inf here is damage, not divergence.

@@ -16,14 +16,24 @@
 // without --resume into a folder holding an earlier run leaves the earlier
 // run's files untouched until its own first checkpoint replaces them.
 #pragma once
+#include <charconv>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tapegrad/tapegrad.h"
 
 namespace tgapp {
+
+// Whether all of s is one integer that fits T (no sign '+', no spaces):
+// what the options and the checkpoint's integer metadata accept.
+template <class T>
+bool parse_whole(std::string_view s, T& x) {
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), x);
+  return ec == std::errc() && end == s.data() + s.size();
+}
 
 struct RunConfig {
   std::string model = "lenet";          // mlp | lenet

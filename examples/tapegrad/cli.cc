@@ -3,7 +3,6 @@
 
 #include <CLI/CLI.hpp>
 
-#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstdint>
@@ -21,9 +20,7 @@ int parse_cli(int argc, const char* const* argv, CliArgs& args, std::ostream& ou
   const CLI::Validator seed_range(
       [](const std::string& v) {
         uint64_t x = 0;
-        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-        return ec == std::errc() && end == v.data() + v.size() ? std::string()
-                                                                : "not an integer in [0, 2^64-1]: " + v;
+        return parse_whole(v, x) ? std::string() : "not an integer in [0, 2^64-1]: " + v;
       },
       "UINT64");
   // CLI11's PositiveNumber lets "inf" through ("1e999" too) or echoes the
@@ -46,9 +43,7 @@ int parse_cli(int argc, const char* const* argv, CliArgs& args, std::ostream& ou
     return CLI::Validator(
         [lo](const std::string& v) {
           long long x = 0;
-          const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-          if (ec != std::errc() || end != v.data() + v.size())
-            return "not a whole number: '" + v + "'";
+          if (!parse_whole(v, x)) return "not a whole number: '" + v + "'";
           if (x < lo) return "must be >= " + std::to_string(lo) + ", got " + v;
           return std::string();
         },
