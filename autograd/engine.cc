@@ -198,8 +198,10 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
   // smaller sequence numbers, so one sweep in increasing order decides.
   // Whether a node runs is kept here, not on the node: a backward that calls
   // grad() itself (re-entrant) makes its own pass over shared nodes.
-  std::vector<char> runs(nodes.size(), 1);
+  // (backward() runs every node: no vector, no allocation on the training path)
+  std::vector<char> runs;
   if (capture_inputs) {
+    runs.resize(nodes.size());
     auto needed = [pass](const Node* n) { return n->needed == pass; };
     for (size_t k = nodes.size(); k-- > 0;) {
       Node* n = nodes[k].get();
@@ -222,7 +224,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       if (capture_inputs)
         for (size_t k = 0; k < cap_node.size(); ++k)
           if (cap_node[k] == n) (*captured)[k] = dy;
-      if (!runs[k]) continue;
+      if (!runs.empty() && !runs[k]) continue;
       TG_CHECK(!n->released, "backward: trying to backward through the graph a second time (op '", n->name,
                "'); its saved tensors were freed. Pass retain_graph=true to the first backward if you need to.");
       BackwardCtx ctx(n, dy, create_graph);
@@ -256,7 +258,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
   // them it found nothing below and called the input unused).
   if (!retain_graph) {
     for (size_t k = 0; k < nodes.size(); ++k) {
-      if (!runs[k]) continue;
+      if (!runs.empty() && !runs[k]) continue;
       Node* n = nodes[k].get();
       n->released = true;
       n->fn = nullptr;
