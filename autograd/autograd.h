@@ -36,7 +36,7 @@ struct TapeEntry {
   std::string op;
   std::vector<Shape> in_shapes;
   Shape out_shape;
-  std::vector<std::string> inputs;  // "#12" for a node, "leaf" for a leaf, "const" for a constant
+  std::vector<std::string> inputs;  // "#12" for a node, "leaf" for a leaf, "const" for a constant, "none" for an absent optional input
   Tensor value;                     // verbose: the op's output, if still alive
   std::vector<Tensor> leaf_grads;   // verbose: .grad of each leaf input (undefined for others)
 };

@@ -71,6 +71,7 @@ Tensor record_node(const char* name, Tensor out, const Tensor* inputs, size_t n_
   for (size_t k = 0; k < n_inputs; ++k) {
     const Tensor& t = inputs[k];
     Edge e;
+    e.absent = !t.defined();
     if (t.defined() && t.impl()->meta && t.impl()->meta->requires_grad) {
       if (t.impl()->meta->grad_fn) e.node = t.impl()->meta->grad_fn;
       else e.leaf = t.impl()->meta;
@@ -323,7 +324,8 @@ Tape tape(const Tensor& root, bool verbose) {
   for (Node* n : collect(root, "tape")) {
     TapeEntry e{n->seq, n->name, std::vector<Shape>(n->in_shapes.begin(), n->in_shapes.end()), n->out_shape, {}, {}, {}};
     for (const Edge& ed : n->next) {
-      e.inputs.push_back(ed.node ? "#" + std::to_string(ed.node->seq) : ed.leaf ? "leaf" : "const");
+      if (ed.node) e.inputs.push_back(std::string(1, '#').append(std::to_string(ed.node->seq)));
+      else e.inputs.emplace_back(ed.leaf ? "leaf" : ed.absent ? "none" : "const");
       if (verbose) e.leaf_grads.push_back(ed.leaf ? ed.leaf->grad : Tensor());
     }
     if (verbose)
@@ -338,7 +340,8 @@ std::ostream& operator<<(std::ostream& os, const Tape& t) {
   for (const TapeEntry& e : t.entries) {
     os << "  #" << e.seq << "  " << e.op << "(";
     for (size_t i = 0; i < e.in_shapes.size(); ++i)
-      os << (i ? ", " : "") << e.inputs[i] << ":" << e.in_shapes[i];
+      if (e.inputs[i] == "none") os << (i ? ", " : "") << "none";  // an absent optional input has no shape
+      else os << (i ? ", " : "") << e.inputs[i] << ":" << e.in_shapes[i];
     os << ") -> " << e.out_shape << "\n";
     if (!t.verbose) continue;
     if (e.value.defined()) os << "      value: " << e.value << "\n";

@@ -52,6 +52,7 @@ struct SavedTensor {
 struct Edge {
   std::shared_ptr<Node> node;  // the input was made by an op
   std::shared_ptr<Meta> leaf;  // the input is a leaf that requires grad
+  bool absent = false;         // the input was an undefined tensor (an optional one, e.g. linear's bias)
   bool needed() const { return node || leaf; }
 };
 

@@ -8,9 +8,10 @@
 #include <cstdio>
 #include <iostream>
 
+#include "example_main.h"
 #include "tapegrad/tapegrad.h"
 
-int main() {
+static int run(const std::vector<std::string>&) {
   // ---------------------------------------------------------------- part 1: scalars
   // f(a, b) = tanh(a * b + a)   at a = 2, b = -0.75
   //   u = a*b + a = -1.5 + 2 = 0.5,   f = tanh(0.5) = 0.46211715726
@@ -61,3 +62,5 @@ int main() {
   std::cout << "\nGraphviz of the graph (paste into dot -Tsvg):\n" << tg::autograd::to_dot(loss_fn());
   return std::abs(analytic - numeric) < 1e-7 ? 0 : 1;
 }
+
+int main(int argc, char** argv) { return example_main(argc, argv, "autodiff_tour", "(no arguments)", 0, run); }

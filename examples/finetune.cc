@@ -10,6 +10,7 @@
 #include <iostream>
 #include <filesystem>
 
+#include "example_main.h"
 #include "tapegrad/tapegrad.h"
 
 namespace nn = tg::nn;
@@ -43,11 +44,11 @@ static double accuracy(nn::Module& model, const tg::data::MNIST& test) {
   return tg::mean(tg::eq(tg::argmax(model.forward(t.data), 1), t.target).to(tg::kFloat64)).item<double>();
 }
 
-static int run(int argc, char** argv) {
-  const std::string pretrained = argc > 1 ? argv[1] : "runs/demo/pretrain-seed0/model.safetensors";
-  std::string digits = argc > 2 ? argv[2] : "data/mnist-digits";
+static int run(const std::vector<std::string>& args) {
+  const std::string pretrained = args.size() > 0 ? args[0] : "runs/demo/pretrain-seed0/model.safetensors";
+  std::string digits = args.size() > 1 ? args[1] : "data/mnist-digits";
 #ifdef TAPEGRAD_SOURCE_DIR  // scripts/get-data's folder when run outside the source tree
-  if (argc <= 2 && !std::filesystem::is_directory(digits)) digits = TAPEGRAD_SOURCE_DIR "/data/mnist-digits";
+  if (args.size() <= 1 && !std::filesystem::is_directory(digits)) digits = TAPEGRAD_SOURCE_DIR "/data/mnist-digits";
 #endif
   // The digits first: a missing folder should fail before a pretraining epoch.
   auto train = tg::data::take(std::make_shared<tg::data::MNIST>(digits, tg::data::Split::Train), 1000);
@@ -74,10 +75,5 @@ static int run(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {  // one line, not an abort
-    std::fprintf(stderr, "finetune: error: %s\n", e.what());
-    return 1;
-  }
+  return example_main(argc, argv, "finetune", "[pretrained.safetensors] [digits folder]", 2, run);
 }

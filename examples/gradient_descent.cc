@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "example_main.h"
 #include "optim/adam.h"
 #include "optim/sgd.h"
 #include "tensor/random.h"
@@ -104,8 +105,10 @@ void part2() {
 
 }  // namespace
 
-int main() {
-  part1();
-  part2();
-  return 0;
+int main(int argc, char** argv) {
+  return example_main(argc, argv, "gradient_descent", "(no arguments)", 0, [](const std::vector<std::string>&) {
+    part1();
+    part2();
+    return 0;
+  });
 }

@@ -5,12 +5,13 @@
 #include <cstdio>
 #include <iostream>
 
+#include "example_main.h"
 #include "tapegrad/tapegrad.h"
 
 namespace nn = tg::nn;
 
-int main(int argc, char** argv) {
-  const std::string root = argc > 1 ? argv[1] : tg::data::FashionMNIST::kSystemRoot;
+static int run(const std::vector<std::string>& args) {
+  const std::string root = args.empty() ? tg::data::FashionMNIST::kSystemRoot : args[0];
   auto train = std::make_shared<tg::data::MNIST>(root, tg::data::Split::Train);
   tg::data::MNIST test(root, tg::data::Split::Test);
 
@@ -45,4 +46,9 @@ int main(int argc, char** argv) {
                 100 * acc, secs);
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return example_main(argc, argv, "mnist_mlp", "[MNIST-layout folder (default: Fashion-MNIST, /usr/share/datasets/fashion-mnist)]", 1,
+                      run);
 }

@@ -400,3 +400,13 @@ TEST_CASE("autograd: the tape prints in execution order and exports DOT") {
   CHECK(dot.find("digraph tape") != std::string::npos);
   CHECK(dot.find("tanh") != std::string::npos);
 }
+
+TEST_CASE("autograd: the tape prints an absent optional input as none, not as a constant") {
+  Tensor x = tg::tensor({1.0, 2.0}).view({1, 2});
+  Tensor w = tg::tensor({3.0, 4.0}).view({1, 2});
+  w.requires_grad_();
+  Tensor y = tg::linear(x, w);  // no bias
+  std::ostringstream os;
+  os << tg::autograd::tape(y);
+  CHECK(os.str().find("linear(const:[1,2], leaf:[1,2], none) -> [1,1]") != std::string::npos);
+}
