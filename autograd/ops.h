@@ -17,6 +17,8 @@ namespace tg {
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
+// int64 div truncates toward zero (-7 / 2 = -3, as C++; PyTorch's `/` gives a
+// float, its `//` floors) and refuses a zero divisor, as PyTorch does.
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, const Tensor& b);   // a > 0 where b is differentiated
 Tensor maximum(const Tensor& a, const Tensor& b);

@@ -115,11 +115,12 @@ Tensor rsub(const Tensor& a, double s) {
   return record("rsub_scalar", raw::binary(BinaryOp::Sub, a, s, true, "rsub"), {a},
                 [](BackwardCtx& c) { c.accumulate(0, neg(c.dy)); }, kSaveNone);
 }
-// y = s / a   da = -dy * s / a²
+// y = s / a   da = -dy * (s / a) / a   (not s / a²: a² overflows for |a| > 1.8e19 in
+// float32 where s / a² is a plain number, as div's db)
 Tensor rdiv(const Tensor& a, double s) {
   return record("rdiv_scalar", raw::binary(BinaryOp::Div, a, s, true, "rdiv"), {a}, [s](BackwardCtx& c) {
     const Tensor a = c.in(0);
-    c.accumulate(0, neg(div(mul(c.dy, s), mul(a, a))));
+    c.accumulate(0, neg(mul(c.dy, div(rdiv(a, s), a))));
   });
 }
 
@@ -250,6 +251,7 @@ Tensor gelu(const Tensor& x, GeluApprox approximate) {
 }
 // y = min(max(x, lo), hi)   dx = [lo <= x <= hi] ? dy : 0 (a select: inf * 0 was NaN)
 Tensor clamp(const Tensor& x, double lo, double hi) {
+  TG_CHECK(!std::isnan(lo) && !std::isnan(hi), "clamp: a bound is NaN (lo ", lo, ", hi ", hi, ")");
   TG_CHECK(!(lo > hi), "clamp: lo ", lo, " is greater than hi ", hi);
   return record("clamp", raw::unary(UnaryOp::Clamp, x, "clamp", lo, hi), {x}, [lo, hi](BackwardCtx& c) {
     const Tensor x = c.in(0).detach();

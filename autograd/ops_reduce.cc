@@ -104,6 +104,8 @@ Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
 
 // y = m + log Σ exp(x - m), m = max (a constant: it cancels in the gradient)
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  TG_CHECK(x.defined(), "logsumexp: undefined tensor");
+  TG_CHECK(x.is_floating_point(), "logsumexp: expected a floating-point tensor, got ", x.dtype());
   const std::vector<int> dims = raw::normalize_dims(dims_in, x.dim(), "logsumexp");
   // An empty reduction is log 0 = -inf (amax has no maximum to give).
   for (int d : dims)

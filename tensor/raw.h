@@ -50,9 +50,10 @@ Tensor unary(UnaryOp op, const Tensor& x, const char* name, double p0 = 0, doubl
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 // ReLU's backward in one pass, dx = dy ⊙ [y > 0]: the bits of
 // binary(Mul, dy, unary(Step, y)). With colsum, *colsum also receives dx
-// summed over every dim but the last (a bias gradient, rows added in order:
-// the bits of sum(dx, {0..dim-2})); the threads then take blocks of columns,
-// each with every row, as the GEMMs of a Linear layer cut them.
+// summed over every dim but the last (a bias gradient: the bits of
+// sum(dx.reshape({R, C}), {0}), as linear's backward sums it); up to 256 rows
+// in the same pass, the threads taking blocks of columns, each with every row,
+// as the GEMMs of a Linear layer cut them; more rows are summed afterwards.
 Tensor relu_backward(const Tensor& dy, const Tensor& y, Tensor* colsum = nullptr);
 
 // ---- reductions (dims normalized: sorted, unique, in range) ----

@@ -23,11 +23,24 @@ void check_same_dtype(const Tensor& a, const Tensor& b, const char* name) {
 
 bool unit_or_zero(int64_t s) { return s == 0 || s == 1; }
 
+// Integer division by zero has no value (PyTorch raises ZeroDivisionError; the
+// kernel would give 0): an int64 divisor with a zero is an error.
+void check_int_divisor(BinaryOp op, const Tensor& divisor, const char* name) {
+  if (op != BinaryOp::Div || divisor.dtype() != kInt64) return;
+  const Tensor d = divisor.is_contiguous() ? divisor : contiguous(divisor);
+  const int64_t* p = d.raw_ptr<int64_t>();
+  const int64_t n = d.numel();
+  for (int64_t i = 0; i < n; ++i)
+    TG_CHECK(p[i] != 0, name, ": integer division by zero (the int64 divisor ", divisor.shape(),
+             " is 0 at flat index ", i, "); convert to a floating type for inf/nan");
+}
+
 }  // namespace
 
 Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in, const char* name) {
   if (!name) name = kBinaryNames[int(op)];
   check_same_dtype(a_in, b_in, name);
+  check_int_divisor(op, b_in, name);
   // Fast path: same shape, both contiguous (most calls in a training step).
   if (a_in.shape() == b_in.shape() && a_in.is_contiguous() && b_in.is_contiguous()) {
     Tensor out = empty(a_in.shape(), {.dtype = a_in.dtype()});
@@ -83,7 +96,7 @@ template <class T>
 static T scalar_as(double s, const char* name) {
   if constexpr (std::is_same_v<T, int64_t>) {
     TG_CHECK(std::trunc(s) == s, name, ": an int64 tensor and the scalar ", s,
-             ", which is not a whole number (it was truncated): convert the tensor with .to(kFloat32) first");
+             ", which is not a whole number: convert the tensor with .to(kFloat32) first");
     TG_CHECK(in_int64_range(s), name, ": an int64 tensor and the scalar ", s, ", which is outside the int64 range");
   }
   return static_cast<T>(s);
@@ -97,6 +110,10 @@ Tensor binary(BinaryOp op, const Tensor& a_in, double s, bool scalar_first, cons
   visit_dtype(a.dtype(), [&](auto z) {
     using T = decltype(z);
     const T sv = scalar_as<T>(s, name);
+    if (scalar_first) check_int_divisor(op, a, name);
+    else TG_CHECK(!(op == BinaryOp::Div && std::is_same_v<T, int64_t> && sv == 0), name,
+                  ": integer division by zero (an int64 tensor divided by the scalar 0); convert to a floating type "
+                  "for inf/nan");
     T* po = out.raw_ptr<T>();
     const T* pa = a.raw_ptr<T>();
     parallel_for(0, a.numel(), 32768, [&](int64_t i0, int64_t i1) {
@@ -109,6 +126,7 @@ Tensor binary(BinaryOp op, const Tensor& a_in, double s, bool scalar_first, cons
 
 void binary_(BinaryOp op, const Tensor& dst, const Tensor& src_in, const char* name) {
   check_same_dtype(dst, src_in, name);
+  check_int_divisor(op, src_in, name);
   check_writable(dst.shape(), dst.strides(), name);
   TG_CHECK(broadcast_shapes(dst.shape(), src_in.shape(), name) == dst.shape(), name, ": the result shape ",
            broadcast_shapes(dst.shape(), src_in.shape(), name), " does not fit the in-place target's shape ", dst.shape());
@@ -140,6 +158,9 @@ void binary_(BinaryOp op, const Tensor& dst, double s, const char* name) {
   visit_dtype(dst.dtype(), [&](auto z) {
     using T = decltype(z);
     const T sv = scalar_as<T>(s, name);
+    TG_CHECK(!(op == BinaryOp::Div && std::is_same_v<T, int64_t> && sv == 0), name,
+             ": integer division by zero (an int64 tensor divided by the scalar 0); convert to a floating type for "
+             "inf/nan");
     T* pd = dst.raw_ptr<T>();
     detail::for_each_row(L, [&](const int64_t* off, int64_t n, const int64_t* inner) {
       if (inner[0] == 1) kernels::binary(op, pd + off[0], 1, &sv, 0, pd + off[0], n);
@@ -181,14 +202,20 @@ Tensor relu_backward(const Tensor& dy_in, const Tensor& y_in, Tensor* colsum) {
   const Tensor y = y_in.is_contiguous() ? y_in : contiguous(y_in);
   Tensor dx = empty(y.shape(), {.dtype = y.dtype()});
   const int64_t n = y.numel(), C = y.dim() == 0 ? 1 : y.shape()[y.dim() - 1], R = C ? n / C : 0;
-  if (colsum) *colsum = zeros({C}, {.dtype = y.dtype()});
+  // The column sums in the same pass only where they are sum(dx, rows)'s bits:
+  // up to 256 rows (sum_rows adds them in order; above, it sums blocks of rows
+  // pairwise, and adding 2^24 + 4e6 float rows in order stopped at 2^24) and
+  // more than one column (one column is reduced another way).
+  constexpr int64_t kFusedRows = 256;
+  const bool fused = colsum && R <= kFusedRows && C > 1;
+  if (fused) *colsum = zeros({C}, {.dtype = y.dtype()});
   visit_dtype(y.dtype(), [&](auto z) {
     using T = decltype(z);
     if constexpr (std::is_floating_point_v<T>) {
       const T* pdy = dy.raw_ptr<T>();
       const T* py = y.raw_ptr<T>();
       T* pdx = dx.raw_ptr<T>();
-      if (!colsum) {
+      if (!fused) {
         parallel_for(0, n, 16384, [&](int64_t i0, int64_t i1) {
           kernels::relu_backward(pdy + i0, py + i0, pdx + i0, static_cast<T*>(nullptr), i1 - i0);
         });
@@ -207,6 +234,7 @@ Tensor relu_backward(const Tensor& dy_in, const Tensor& y_in, Tensor* colsum) {
       });
     }
   });
+  if (colsum && !fused) *colsum = sum(dx.reshape({R, C}), {0}, false);
   return dx;
 }
 

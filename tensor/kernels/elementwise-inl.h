@@ -138,7 +138,9 @@ HWY_INLINE V ApplyUnary(D d, UnaryOp op, V x, V p0, V p1) {
     case UnaryOp::GeluErf:
       return hn::Mul(hn::Mul(half, x), hn::Add(one, Erf(d, hn::Mul(x, hn::Set(d, T(0.7071067811865476))))));
     case UnaryOp::LeakyRelu: return hn::IfThenElse(hn::Gt(x, zero), x, hn::Mul(x, p0));
-    case UnaryOp::Clamp: return hn::Min(hn::Max(x, p0), p1);
+    // x86 max/min return their second operand when either is NaN: a NaN x
+    // would become lo (-inf for clamp_max). It stays NaN, as in PyTorch.
+    case UnaryOp::Clamp: return hn::IfThenElse(hn::IsNaN(x), x, hn::Min(hn::Max(x, p0), p1));
     case UnaryOp::Recip: return hn::Div(one, x);
     case UnaryOp::Step: return hn::IfThenElseZero(hn::Gt(x, zero), one);
     default: return x;  // PowScalar never reaches the vector path

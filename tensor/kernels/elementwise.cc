@@ -130,7 +130,8 @@ void binary(BinaryOp op, const int64_t* a, int64_t sa, const int64_t* b, int64_t
   if (op == BinaryOp::Div) {
     // Integer division floors like Python/PyTorch's floor_divide would be surprising;
     // tapegrad truncates toward zero like C++.
-    // (INT64_MIN / -1 overflows: it wraps to INT64_MIN instead of trapping)
+    // (INT64_MIN / -1 overflows: it wraps to INT64_MIN instead of trapping;
+    // a zero divisor is refused by the op layer, 0 here only avoids the trap)
     for (int64_t i = 0; i < n; ++i) {
       const int64_t x = a[i * sa], y = b[i * sb];
       out[i] = y == 0 ? 0 : y == -1 ? int64_t(0 - uint64_t(x)) : x / y;
