@@ -316,13 +316,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Tensor xhat;
   if (training || !running_mean.defined()) {
     const int64_t n = x.numel() / std::max<int64_t>(C, 1);
-    TG_CHECK(n > 1, "batch_norm: expected more than 1 value per channel when training, got input shape ",
+    // an empty batch gives an empty output and leaves the running statistics alone (as PyTorch)
+    TG_CHECK(n != 1, "batch_norm: expected more than 1 value per channel when training, got input shape ",
              x.shape());
     const Tensor mu = mean(x, dims, true);
     const Tensor xc = x - mu;
     const Tensor var_b = mean(square(xc), dims, true);
     xhat = xc * rsqrt(var_b + eps);
-    if (training && running_mean.defined()) {
+    if (training && running_mean.defined() && n > 0) {
       NoGradGuard ng;
       const Tensor m = mu.detach().reshape({C}), v = var_b.detach().reshape({C}) * (double(n) / double(n - 1));
       Tensor rm = running_mean, rv = running_var;
@@ -473,11 +474,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
         T* pr = pp + i * C;
         T m = xr[0];
         for (int64_t c = 1; c < C; ++c) m = std::max(m, xr[c]);
-        T s = 0;
-        for (int64_t c = 0; c < C; ++c) s += (pr[c] = std::exp(xr[c] - m));
+        // Σ exp in double: a serial float sum lost ~1e-4 relative over 100,000 classes
+        double s = 0;
+        for (int64_t c = 0; c < C; ++c) s += double(pr[c] = std::exp(xr[c] - m));
         // (m - x) + log s, as PyTorch's log_softmax: m + log s first lost
         // log 2 next to 1e8 (cross_entropy([1e8, 1e8], 0) was 0)
-        const T inv = T(1) / s, ls = std::log(s);
+        const T inv = T(1.0 / s), ls = T(std::log(s));
         for (int64_t c = 0; c < C; ++c) pr[c] *= inv;
         const double wi = tv.w[size_t(i)];
         // an ignored row is 0, whatever its logits (0 * (m - x + ls) was NaN for a -inf or NaN logit)
@@ -600,34 +602,53 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction r, double
   return reduce(where(lt(ad.detach(), delta), square(d) * 0.5, (ad - 0.5 * delta) * delta), r);
 }
 
-// bce_with_logits (stable): m = max(-x, 0),  lw = 1 + (pw - 1) t
-//   l = (1 - t) x + lw (log(exp(-m) + exp(-x - m)) + m)        (PyTorch's formula)
-//   dx = dl · (lw σ(x) - pw t)      (pw = 1 without pos_weight), times weight if given
+namespace {
+// A loss's weight / pos_weight must broadcast to the input's shape without
+// enlarging it (PyTorch writes the loss into the input's shape): a [3, 1]
+// weight on a [2] input made a [3, 2] loss, its sum 3x too large.
+void check_broadcasts_to(const Tensor& w, const Shape& shape, const char* op, const char* what) {
+  bool ok = w.dim() <= shape.size();
+  for (int i = 1; ok && i <= w.dim(); ++i) {
+    const int64_t d = w.size(w.dim() - i);
+    ok = d == 1 || d == shape[shape.size() - i];
+  }
+  TG_CHECK(ok, op, ": ", what, " of shape ", w.shape(), " does not broadcast to the input's shape ", shape);
+}
+// softplus(-x) = log(1 + exp(-x)), stable: m = max(-x, 0), log(exp(-m) + exp(-x - m)) + m (PyTorch's formula)
+Tensor softplus_neg(const Tensor& x) {
+  const Tensor m = clamp_min(neg(x), 0.0);
+  return log(exp(neg(m)) + exp(neg(x) - m)) + m;
+}
+}  // namespace
+
+// bce_with_logits (stable): lw = 1 + (pw - 1) t      (pw = 1 without pos_weight)
+//   l = (1 - t) x + lw softplus(-x),  times weight if given
+//   dx = dl · (lw σ(x) - pw t)
+//   dt = dl · (-x + (pw - 1) softplus(-x))     (PyTorch's log(1 - σ(x)) - pw log σ(x))
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const BCEWithLogitsOptions& o) {
   const char* op = "binary_cross_entropy_with_logits";
   check_pair(input, target, op);
-  Tensor lw, pwt;  // log weight, pos_weight * t
+  Tensor pw;  // pos_weight as a constant of the input's dtype, or undefined
+  if (o.pos_weight.defined()) {
+    TG_CHECK(o.pos_weight.is_floating_point(), op, ": pos_weight must be float");
+    check_broadcasts_to(o.pos_weight, input.shape(), op, "pos_weight");
+    pw = o.pos_weight.detach().to(input.dtype());
+  }
+  if (o.weight.defined()) check_broadcasts_to(o.weight, input.shape(), op, "weight");
   Tensor l;
   {
     NoGradGuard ng;
     const Tensor x = input.detach(), t = target.detach();
-    if (o.pos_weight.defined()) {
-      TG_CHECK(o.pos_weight.is_floating_point(), op, ": pos_weight must be float");
-      const Tensor pw = o.pos_weight.detach().to(x.dtype());
-      lw = (pw - 1.0) * t + 1.0;
-      pwt = pw * t;
-      TG_CHECK(lw.shape() == x.shape(), op, ": pos_weight of shape ", pw.shape(), " does not broadcast to the input ",
-               x.shape());
-    } else {
-      pwt = t;
-    }
-    const Tensor m = clamp_min(neg(x), 0.0);
-    Tensor sp = log(exp(neg(m)) + exp(neg(x) - m)) + m;  // softplus(-x)
-    l = (rsub(t, 1.0) * x) + (lw.defined() ? lw * sp : sp);
+    const Tensor sp = softplus_neg(x);
+    l = (rsub(t, 1.0) * x) + (pw.defined() ? ((pw - 1.0) * t + 1.0) * sp : sp);
   }
-  l = record(op, l, {input}, [lw, pwt](BackwardCtx& c) {
-    const Tensor s = sigmoid(c.in(0));
-    c.accumulate(0, c.dy * ((lw.defined() ? lw * s : s) - pwt));
+  l = record(op, l, {input, target}, [pw](BackwardCtx& c) {
+    const Tensor x = c.in(0), t = c.in(1);
+    if (c.needs(0)) {
+      const Tensor s = sigmoid(x);
+      c.accumulate(0, c.dy * (pw.defined() ? ((pw - 1.0) * t + 1.0) * s - pw * t : s - t));
+    }
+    if (c.needs(1)) c.accumulate(1, c.dy * (pw.defined() ? (pw - 1.0) * softplus_neg(x) - x : neg(x)));
   });
   if (o.weight.defined()) l = l * o.weight.detach().to(l.dtype());
   return reduce(l, o.reduction);
@@ -640,6 +661,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BCEOptions& o) {
   const char* op = "binary_cross_entropy";
   check_pair(input, target, op);
+  if (o.weight.defined()) check_broadcasts_to(o.weight, input.shape(), op, "weight");
   {
     const std::vector<double> v = input.to_vector<double>();
     for (size_t i = 0; i < v.size(); ++i)
@@ -656,7 +678,8 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BCE
     if (c.needs(0)) c.accumulate(0, c.dy * (p - t) / clamp_min(p * rsub(p, 1.0), 1e-12));
     if (c.needs(1)) c.accumulate(1, c.dy * (log(rsub(p, 1.0)) - log(p)));
   });
-  if (o.weight.defined()) l = l * o.weight;
+  // a float64 weight on a float32 input is converted (as PyTorch and bce_with_logits)
+  if (o.weight.defined()) l = l * o.weight.to(l.dtype());
   return reduce(l, o.reduction);
 }
 

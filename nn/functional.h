@@ -18,8 +18,10 @@
 // - Reductions follow PyTorch exactly: "mean" with ignore_index divides by the
 //   number of non-ignored targets, with class weights by the sum of the
 //   targets' weights (so a batch whose targets are all ignored gives NaN, as in
-//   PyTorch). Targets of the losses are constants (no gradient), except for
-//   mse/l1/smooth_l1/huber where they are differentiable like any input.
+//   PyTorch). The class-index targets of cross_entropy/nll_loss have no
+//   gradient; the float targets of mse/l1/smooth_l1/huber,
+//   binary_cross_entropy and binary_cross_entropy_with_logits are
+//   differentiable like any input (as in PyTorch).
 #pragma once
 #include <cstdint>
 
@@ -73,12 +75,12 @@ struct NllLossOptions {
   Reduction reduction = Reduction::Mean;
 };
 struct BCEWithLogitsOptions {
-  Tensor weight = Tensor();      // broadcast to the input, or undefined
-  Tensor pos_weight = Tensor();  // [C] (broadcast along the last dim), or undefined
+  Tensor weight = Tensor();      // broadcast to the input's shape (never beyond it), or undefined
+  Tensor pos_weight = Tensor();  // [C] (broadcast along the last dim; never beyond the input's shape), or undefined
   Reduction reduction = Reduction::Mean;
 };
 struct BCEOptions {
-  Tensor weight = Tensor();
+  Tensor weight = Tensor();  // broadcast to the input's shape (never beyond it), or undefined
   Reduction reduction = Reduction::Mean;
 };
 
@@ -128,6 +130,7 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction r = Reductio
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction r = Reduction::Mean, double beta = 1.0);
 Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction r = Reduction::Mean, double delta = 1.0);
 // Stable: (1 - t)·x + (1 + (pw - 1)·t)·softplus(-x); target has the input's shape.
+// d/dt = -x + (pw - 1)·softplus(-x) (times weight), as PyTorch's target gradient.
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                         const BCEWithLogitsOptions& o = {});
 // input: probabilities in [0, 1]; log terms clamped at -100 like PyTorch.

@@ -123,7 +123,9 @@ void Conv2d::pretty_print(std::ostream& os) const {
 namespace {
 void check_pool(Size2 k, Size2 s, Size2 p, const char* name) {
   TG_CHECK(k.h > 0 && k.w > 0, name, ": kernel must be positive, got ", k);
-  TG_CHECK(s.h >= 0 && s.w >= 0, name, ": stride must be positive (or 0 for the kernel size), got ", s);
+  // 0 (both dims) means the kernel size; one zero dim was accepted here and failed in the first forward
+  TG_CHECK(s == Size2(0) || (s.h > 0 && s.w > 0), name, ": stride must be positive (or 0 for the kernel size), got ",
+           s);
   TG_CHECK(p.h >= 0 && p.w >= 0, name, ": padding must be non-negative, got ", p);
   TG_CHECK(2 * p.h <= k.h && 2 * p.w <= k.w, name, ": padding ", p, " must be at most half the kernel ", k);
 }

@@ -62,10 +62,11 @@ Tensor Module::register_parameter(const std::string& name, Tensor t, bool requir
   TG_CHECK(t.defined(), type_name_, ": parameter '", name, "' is undefined");
   TG_CHECK(t.is_floating_point(), type_name_, ": parameter '", name, "' must be floating point, got ", t.dtype());
   check_unique(name, "parameter");
-  // An existing parameter (a leaf that requires grad) is registered as itself,
-  // so a second name ties it (weight tying: listed once, one .grad, still tied
-  // after to()); anything else becomes a fresh leaf.
-  if (!(t.requires_grad() && t.is_leaf())) t = t.detach();
+  // A leaf is registered as itself (as LibTorch's register_parameter: requires_grad
+  // is set on that tensor, no copy), so a second name of an existing parameter ties
+  // it, frozen or not (weight tying: listed once, one .grad, still tied after to());
+  // only a non-leaf (the result of an op) is detached into a fresh leaf.
+  if (!t.is_leaf()) t = t.detach();
   t.requires_grad_(requires_grad);
   params_.emplace_back(name, t);
   return t;
@@ -251,7 +252,11 @@ size_t Sequential::index(int64_t i, const char* op) const {
 std::shared_ptr<Module> Sequential::operator[](int64_t i) const { return children_[index(i, "[]")].second; }
 void Sequential::replace(int64_t i, std::shared_ptr<Module> m) {
   TG_CHECK(m != nullptr, "Sequential::replace: module is null");
-  children_[index(i, "::replace")].second = std::move(m);
+  const size_t k = index(i, "::replace");
+  // as replace_module: a replacement containing this module closed a cycle (walks recursed without end)
+  TG_CHECK(!contains(*m, this), "Sequential::replace: the replacement for module ", k,
+           " contains this module; it would make a cycle");
+  children_[k].second = std::move(m);
 }
 
 // A Linear or a Conv2d followed by a ReLU (exactly those types: a subclass may
@@ -290,7 +295,10 @@ void ModuleList::replace(int64_t i, std::shared_ptr<Module> m) {
   const int64_t n = int64_t(children_.size());
   TG_CHECK(i >= -n && i < n, "ModuleList::replace: index ", i, " is out of range for ", n, " modules");
   TG_CHECK(m != nullptr, "ModuleList::replace: module is null");
-  children_[size_t(i < 0 ? i + n : i)].second = std::move(m);
+  const size_t k = size_t(i < 0 ? i + n : i);
+  TG_CHECK(!contains(*m, this), "ModuleList::replace: the replacement for module ", k,
+           " contains this module; it would make a cycle");
+  children_[k].second = std::move(m);
 }
 
 }  // namespace tg::nn

@@ -56,7 +56,9 @@ class Module {
   int64_t num_parameters(bool only_trainable = false) const;
 
   // ---- registration (for custom modules and the layers themselves) ----
-  // Returns the handle the module keeps; requires_grad is set on it.
+  // Returns the handle the module keeps; requires_grad is set on it. A leaf tensor is
+  // kept itself, as in LibTorch (registering an existing parameter again ties it); the
+  // result of an op is detached first.
   Tensor register_parameter(const std::string& name, Tensor t, bool requires_grad = true);
   Tensor register_buffer(const std::string& name, Tensor t);
   template <class M>

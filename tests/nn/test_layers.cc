@@ -371,6 +371,18 @@ TEST_CASE("loss gradcheck: cross_entropy (all options), nll, bce, regression los
   CHECK(gc([&](const std::vector<Tensor>& v) {
     return F::binary_cross_entropy_with_logits(v[0], yt);
   }, {z}));
+  // bce_with_logits differentiates its target too (first and second order, with weight and pos_weight)
+  Tensor tz = rnd({3, 4}, 25, 0, 1);
+  CHECK(gc([&](const std::vector<Tensor>& v) {
+    return F::binary_cross_entropy_with_logits(v[0], v[1], {.weight = tg::tensor({2.0, 1.0, 1.0, 0.5}), .pos_weight = pw});
+  }, {z, tz}));
+  CHECK(gc([&](const std::vector<Tensor>& v) { return F::binary_cross_entropy_with_logits(v[0], v[1]); }, {z, tz}));
+  CHECK(gc([&](const std::vector<Tensor>& v) {
+    tg::EnableGradGuard eg;
+    Tensor l = F::binary_cross_entropy_with_logits(v[0], v[1], {.pos_weight = pw, .reduction = nn::Reduction::Sum});
+    auto g = tg::autograd::grad({l}, {v[0], v[1]}, {.create_graph = true});
+    return (g[0] * g[0]).sum() + (g[1] * g[1] * v[0]).sum();
+  }, {z, tz}));
   // Regression losses: |input - target| >= 0.1 everywhere keeps away from the kinks.
   Tensor a = tg::tensor({0.5, -1.2, 2.5, 0.3, -0.2, 1.7}, {2, 3}, true);
   Tensor b = tg::tensor({0.1, -0.4, 0.2, 0.9, 0.6, 1.5}, {2, 3}, true);
@@ -472,6 +484,72 @@ TEST_CASE("nn layer modes: BatchNorm uses batch stats in train, running stats in
   nb.eval();
   Tensor y2 = nb.forward(tg::randn({3, 2, 2, 2}));
   CHECK(tg::max(tg::abs(tg::mean(y2, {0, 2, 3}))).item_double() < 1e-5);
+}
+
+TEST_CASE("BatchNorm in training: an empty batch gives an empty output, the running stats unchanged (as PyTorch)") {
+  // PyTorch 1.13: output and input gradient empty, weight gradient 0, running stats unchanged,
+  // num_batches_tracked incremented; only exactly 1 value per channel is an error
+  for (const Shape& shape : {Shape{0, 3}, Shape{2, 3, 0}, Shape{0, 3, 2, 2}}) {
+    CAPTURE(shape);
+    std::shared_ptr<nn::BatchNormBase> bn;
+    if (shape.size() == 4) bn = std::make_shared<nn::BatchNorm2d>(3);
+    else bn = std::make_shared<nn::BatchNorm1d>(3);
+    {
+      tg::NoGradGuard ng;
+      bn->running_mean.fill_(0.5);
+      bn->running_var.fill_(2.0);
+    }
+    Tensor x = tg::zeros(shape).requires_grad_();
+    Tensor y = bn->forward(x);  // threw "expected more than 1 value per channel"
+    CHECK(y.shape() == shape);
+    y.sum().backward();
+    CHECK(x.grad().shape() == shape);
+    CHECK(bn->weight.grad().to_vector<float>() == std::vector<float>(3, 0.0f));
+    CHECK(bn->bias.grad().to_vector<float>() == std::vector<float>(3, 0.0f));
+    CHECK(bn->running_mean.to_vector<float>() == std::vector<float>(3, 0.5f));
+    CHECK(bn->running_var.to_vector<float>() == std::vector<float>(3, 2.0f));
+    CHECK(bn->num_batches_tracked.item<int64_t>() == 1);
+  }
+  CHECK(F::batch_norm(tg::zeros({0, 3}), Tensor(), Tensor(), Tensor(), Tensor(), true).shape() == Shape{0, 3});
+  CHECK_THROWS_WITH_AS(nn::BatchNorm1d(3).forward(tg::zeros({1, 3, 1})),
+                       "batch_norm: expected more than 1 value per channel when training, got input shape [1,3,1]",
+                       tg::Error);
+}
+
+TEST_CASE("MaxPool2d / AvgPool2d: a stride with one zero dim is rejected by the constructor") {
+  // was accepted, and the first forward threw "max_pool2d: stride must be positive, got (0, 2)"
+  CHECK_THROWS_WITH_AS(nn::MaxPool2d({.kernel = 2, .stride = {0, 2}}),
+                       "MaxPool2d: stride must be positive (or 0 for the kernel size), got (0, 2)", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::AvgPool2d({.kernel = 2, .stride = {2, 0}}),
+                       "AvgPool2d: stride must be positive (or 0 for the kernel size), got (2, 0)", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::MaxPool2d({.kernel = 2, .stride = {-1, 2}}),
+                       "MaxPool2d: stride must be positive (or 0 for the kernel size), got (-1, 2)", tg::Error);
+  CHECK(nn::MaxPool2d({.kernel = {2, 3}}).options().stride == nn::Size2(2, 3));  // 0 = the kernel
+  CHECK(nn::AvgPool2d({.kernel = 2, .stride = {1, 2}}).options().stride == nn::Size2(1, 2));
+}
+
+TEST_CASE("cross_entropy: float32 over 100,000 classes keeps float accuracy (sum of exp in double)") {
+  // near-zero logits, as an untrained head gives: the serial float sum of exp was off by ~5e-5 relative
+  const int64_t N = 2, C = 100000;
+  tg::Generator g(7);
+  const Tensor x = tg::uniform({N, C}, -0.001, 0.001, g);
+  const Tensor t = tg::tensor(std::vector<int64_t>{3, 77777});
+  const auto xv = x.to_vector<float>();
+  const auto l = F::cross_entropy(x, t, {.reduction = nn::Reduction::None}).to_vector<float>();
+  for (int64_t i = 0; i < N; ++i) {
+    const float* r = xv.data() + i * C;
+    double m = r[0], s = 0;
+    for (int64_t c = 1; c < C; ++c) m = std::max(m, double(r[c]));
+    for (int64_t c = 0; c < C; ++c) s += std::exp(double(r[c]) - m);
+    const double want = m + std::log(s) - double(r[i == 0 ? 3 : 77777]);
+    CHECK(std::abs(double(l[size_t(i)]) - want) / want < 3e-7);  // PyTorch 1.13: 6e-8
+  }
+  // the same bits at any thread count
+  const int nt = tg::get_num_threads();
+  tg::set_num_threads(1);
+  const auto l1 = F::cross_entropy(x, t, {.reduction = nn::Reduction::None}).to_vector<float>();
+  tg::set_num_threads(nt);
+  CHECK(l1 == l);
 }
 
 TEST_CASE("nn layer errors: wrong input shapes and invalid options") {
