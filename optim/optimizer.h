@@ -94,6 +94,10 @@ struct ParamGroup {
   Options options;
 };
 
+// The largest step count (and scheduler epoch or step count) a loaded state
+// may hold: 2^53, so that double(count) is exact and counting on cannot overflow.
+inline constexpr int64_t kMaxLoadedCount = int64_t(1) << 53;
+
 namespace detail {
 std::string format_double(double v);  // shortest text that parses back to the same bits
 double parse_double(const std::string& s, const std::string& key);
@@ -308,9 +312,11 @@ class OptimizerBase : public Optimizer {
         if (st == md.end()) continue;  // this parameter had no state yet
         State s;
         s.step = detail::parse_int(st->second, sp + "step");
-        // state exists only after a step; step <= 0 made Adam's bias correction 1 - beta^0 = 0 (NaN)
-        TG_CHECK(s.step >= 1, name(), ".load_state_dict: ", sp + "step", " must be >= 1 (a parameter has state "
-                 "only after its first step), got ", s.step);
+        // state exists only after a step; step <= 0 made Adam's bias correction 1 - beta^0 = 0 (NaN),
+        // and INT64_MAX overflowed at the next step (to INT64_MIN: NaN too). 2^53 keeps double(step) exact.
+        TG_CHECK(s.step >= 1 && s.step <= kMaxLoadedCount, name(), ".load_state_dict: ", sp + "step",
+                 " must be in [1, ", kMaxLoadedCount, "] (a parameter has state only after its first step), got ",
+                 s.step);
         s.visit([&](const char* buf, Tensor& t) {
           auto it = in.tensors.find(sp + buf);
           if (it == in.tensors.end()) return;

@@ -41,6 +41,13 @@ int64_t unint(const json& j, const char* key) {
            v.is_number() ? v.dump() : std::string("a JSON ") + v.type_name());
   return v.get<int64_t>();
 }
+// A counter that the next steps increment: bounded so that it cannot overflow
+// (INT64_MAX wrapped to INT64_MIN at the next step).
+int64_t unint(const json& j, const char* key, int64_t lo, int64_t hi) {
+  const int64_t v = unint(j, key);
+  TG_CHECK(v >= lo && v <= hi, "scheduler load_state_dict: '", key, "' must be in [", lo, ", ", hi, "], got ", v);
+  return v;
+}
 json dbls(const std::vector<double>& v) {
   json a = json::array();
   for (double x : v) a.push_back(dbl(x));
@@ -104,7 +111,9 @@ void LRScheduler::load_state_dict(const std::string& s) {
   std::vector<double> base = undbls(j, "base_lrs"), last = undbls(j, "last_lr");
   TG_CHECK(base.size() == opt_.num_param_groups(), "scheduler load_state_dict: the state has ",
            base.size(), " base lrs, the optimizer has ", opt_.num_param_groups(), " groups");
-  const int64_t last_epoch = unint(j, "last_epoch"), step_count = unint(j, "step_count");
+  // -1 and 0: a scheduler before its initial step (construction takes it)
+  const int64_t last_epoch = unint(j, "last_epoch", -1, kMaxLoadedCount),
+                step_count = unint(j, "step_count", 0, kMaxLoadedCount);
   last_epoch_ = last_epoch;
   step_count_ = step_count;
   base_lrs_ = std::move(base);
@@ -331,8 +340,9 @@ void ReduceLROnPlateau::load_state_dict(const std::string& s) {
   const json j = parse(s);
   // parsed first, assigned after: a bad state leaves the scheduler as it was
   const double best = undbl(j, "best");
-  const int64_t bad = unint(j, "num_bad_epochs"), cooldown = unint(j, "cooldown_counter"),
-                last_epoch = unint(j, "last_epoch");
+  const int64_t bad = unint(j, "num_bad_epochs", 0, kMaxLoadedCount),
+                cooldown = unint(j, "cooldown_counter", 0, INT64_MAX),  // only counts down, from the cooldown option
+                last_epoch = unint(j, "last_epoch", 0, kMaxLoadedCount);
   std::vector<double> last = undbls(j, "last_lr");
   best_ = best;
   num_bad_epochs_ = bad;

@@ -14,7 +14,8 @@
 // (Optimizer::initial_lr, PyTorch's group['initial_lr']: set by the first
 // scheduler, so chained schedulers share them).
 // State round-trips through a JSON string (state_dict / load_state_dict), to
-// be stored as safetensors metadata next to the optimizer's.
+// be stored as safetensors metadata next to the optimizer's; loading refuses
+// counters (last_epoch, step_count, ...) outside [-1 or 0, 2^53].
 #pragma once
 #include <cstdint>
 #include <string>

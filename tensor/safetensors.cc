@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -48,16 +49,32 @@ bool is_known_unsupported(const std::string& s) {
 }
 
 // A file descriptor for the temporary file, closed and unlinked unless committed.
+// Its name is `stem` + "<pid>.<n>" with n from a per-process counter; a name
+// that exists already (left behind by an earlier process with the same pid
+// that was killed during a save: pids repeat, e.g. pid 1 in containers) is
+// skipped for the next n, up to kMaxTries names.
 class TempFile {
  public:
-  TempFile(std::string path) : path_(std::move(path)) {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    TG_CHECK(fd_ >= 0, "save_safetensors: cannot create temporary file '", path_, "': ", std::strerror(errno));
+  static constexpr int kMaxTries = 64;
+  TempFile(const std::string& stem, const std::string& final_path) {
+    for (int attempt = 1;; ++attempt) {
+      path_ = stem + std::to_string(::getpid()) + "." + std::to_string(g_tmp_counter++);
+      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd_ >= 0) break;
+      const int err = errno;
+      if (err == EEXIST && attempt < kMaxTries) continue;
+      detail::throw_error("save_safetensors: cannot create temporary file '", path_, "' to write '", final_path,
+                          "': ", std::strerror(err),
+                          err == EEXIST ? " (the last of " + std::to_string(kMaxTries) + " names tried)" : "");
+    }
   }
   ~TempFile() {
     if (fd_ >= 0) ::close(fd_);
     if (!committed_) ::unlink(path_.c_str());
   }
+  // Gives the file `mode` (the permission bits of the file it replaces), before
+  // anything is written. Best effort: a file system without modes refuses it.
+  void set_mode(mode_t mode) { (void)::fchmod(fd_, mode); }
   void write(const void* p, size_t n) {
     const char* c = static_cast<const char*>(p);
     while (n > 0) {
@@ -172,17 +189,19 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
     target = real;
     std::free(real);
   }
-  if (::stat(target.c_str(), &st) == 0)
+  const bool replacing = ::stat(target.c_str(), &st) == 0;
+  if (replacing)
     TG_CHECK(S_ISREG(st.st_mode), "save_safetensors: '", path, "' exists and is ",
              S_ISDIR(st.st_mode) ? "a directory" : "not a regular file", "; not replacing it");
   // The temporary file sits beside the target; a short name when the target's
-  // own name leaves no room for the suffix (a name may have 255 bytes).
-  const std::string suffix = ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_tmp_counter++);
+  // own name leaves no room for the suffix ".tmp.<pid>.<n>" (a name may have
+  // 255 bytes; 40 covers the longest pid and counter).
   const size_t slash = target.rfind('/');
   const size_t base_len = target.size() - (slash == std::string::npos ? 0 : slash + 1);
-  const std::string tmp =
-      base_len + suffix.size() <= 255 ? target + suffix : dir_of(target) + "/.tg" + suffix;
-  TempFile f(tmp);
+  const std::string stem = base_len + 40 <= 255 ? target + ".tmp." : dir_of(target) + "/.tg.tmp.";
+  TempFile f(stem, path);
+  // the rename must not change who may read the checkpoint (a private 0600 file became 0644)
+  if (replacing) f.set_mode(st.st_mode & 07777);
   const uint64_t n = h.size();
   f.write(&n, 8);
   f.write(h.data(), h.size());
@@ -224,9 +243,44 @@ SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, const std::str
   std::memcpy(&hlen, bytes.data(), 8);
   TG_CHECK(hlen <= file_size - 8, op, ": '", path, "': header length ", hlen, " (byte 0) exceeds the ",
            file_size - 8, " bytes after the length field");
+  // What the JSON parser would pass over silently, unlike the reference
+  // reader (serde_json): a NUL ended the input (a tensor after it was dropped),
+  // a byte order mark was skipped.
+  const uint8_t* h = bytes.data() + 8;
+  if (const void* nul = std::memchr(h, 0, hlen))
+    detail::throw_error(op, ": '", path, "': header contains a NUL byte at byte ",
+                        8 + (static_cast<const uint8_t*>(nul) - h), " (the header must be UTF-8 JSON text)");
+  TG_CHECK(!(hlen >= 3 && h[0] == 0xEF && h[1] == 0xBB && h[2] == 0xBF), op, ": '", path,
+           "': header starts with a UTF-8 byte order mark (byte 8); the header must start with the JSON text");
+  // Duplicate keys are refused at every level (the format forbids them; the
+  // parser kept the last one): one set of keys per open object, and the key
+  // that opened it, for the message.
+  struct Level {
+    std::set<std::string> keys;
+    std::string last;
+  };
+  std::vector<Level> open;
+  auto no_duplicates = [&](int, json::parse_event_t ev, json& v) {
+    if (ev == json::parse_event_t::object_start) {
+      open.emplace_back();
+    } else if (ev == json::parse_event_t::object_end) {
+      open.pop_back();
+    } else if (ev == json::parse_event_t::key) {
+      std::string k = v.get<std::string>();
+      if (!open.back().keys.insert(k).second) {
+        const std::string where = open.size() == 1 ? "the header"
+                                  : open.size() > 2 ? "a nested object"
+                                  : open[0].last == "__metadata__" ? "__metadata__"
+                                                                    : "the entry of tensor '" + open[0].last + "'";
+        detail::throw_error(op, ": '", path, "': duplicate key '", k, "' in ", where);
+      }
+      open.back().last = std::move(k);
+    }
+    return true;
+  };
   json header;
   try {
-    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + std::ptrdiff_t(hlen));
+    header = json::parse(h, h + hlen, no_duplicates);
   } catch (const json::parse_error& e) {
     detail::throw_error(op, ": '", path, "': header is not valid JSON (error at byte ", 8 + e.byte - 1,
                         "): ", e.what());
@@ -288,13 +342,15 @@ SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, const std::str
       bad("'data_offsets' is not an array of two non-negative integers: ", brief(off));
     en.begin = off[0].get<uint64_t>();
     en.end = off[1].get<uint64_t>();
-    if (en.begin > en.end) bad("data_offsets [", en.begin, ", ", en.end, ") end before they begin");
+    if (en.begin > en.end)
+      bad("data_offsets [", en.begin, ", ", en.end, ") end before they begin (the data section starts at byte ",
+          data_start, ")");
     if (en.end > data_size)
       bad("data_offsets [", en.begin, ", ", en.end, ") run past the end of the file (data section is ", data_size,
           " bytes, starting at byte ", data_start, ")");
     if (en.end - en.begin != nbytes)
       bad("shape ", en.shape, " x ", dt, " needs ", nbytes, " bytes but data_offsets [", en.begin, ", ", en.end,
-          ") span ", en.end - en.begin);
+          ") span ", en.end - en.begin, " (file bytes ", data_start + en.begin, " to ", data_start + en.end, ")");
     entries.push_back(std::move(en));
   }
 

@@ -10,12 +10,21 @@
 // string -> string. 0-d tensors have "shape": [].
 //
 // Writing is atomic: the bytes go to a temporary file in the same directory
-// ("<path>.tmp.<pid>.<n>"), which is flushed, fsync'ed and renamed over
+// ("<path>.tmp.<pid>.<n>"; a name left by an earlier process with the same pid
+// is skipped for the next n), which is flushed, fsync'ed and renamed over
 // <path>; any failure removes the temporary file and leaves <path> as it was.
+// A file that is replaced keeps its permission bits; a new one is created
+// with mode 0644 (less the umask).
 //
 // Reading validates everything before trusting it and never crashes on a
-// corrupt file: each problem is a tg::Error naming the path, the tensor and the
-// byte offset. Policy, as in the reference Rust implementation: after sorting
+// corrupt file: each problem is a tg::Error naming the path, the tensor (for
+// problems of one tensor's entry) and, for problems of the layout (header
+// length, JSON syntax, a NUL byte, a byte order mark, data offsets that leave
+// gaps, overlap, run past the end or do not match the shape, trailing
+// bytes), the byte offset in the file. Policy, as in the reference Rust
+// implementation: duplicate keys are refused at every level (tensor names,
+// fields of an entry, __metadata__ and its keys); the header is JSON text
+// without a NUL byte or a leading byte order mark; after sorting
 // the tensors by their begin offset, the first must start at 0, each must
 // start exactly where the previous one ended (no gaps, no overlaps), and the
 // last must end exactly at the end of the file: trailing bytes are rejected.

@@ -413,8 +413,9 @@ RunResult run_train(const RunConfig& cfg) {
   tg::data::DataLoader loader(train, {.batch_size = cfg.batch_size, .shuffle = true, .seed = cfg.seed, .drop_last = false});
   int start_epoch = 0;
   const std::string state_path = cfg.out + "/train_state.safetensors";
-  // A kill during a checkpoint save leaves its temporary behind (named after
-  // the process, so no later save reuses it): remove those of this folder.
+  // A kill during a checkpoint save leaves its temporary behind (a later save
+  // that meets the same name takes the next one, so nothing would remove it):
+  // remove those of this folder.
   {
     std::error_code ec;
     for (fs::directory_iterator it(cfg.out, ec), end; !ec && it != end; it.increment(ec)) {

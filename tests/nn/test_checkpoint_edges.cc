@@ -1,7 +1,8 @@
 // Checkpoint and state edge cases found by review (session 10): hostile
 // safetensors headers (deep nesting that overflowed the stack while the error
 // message was built, an empty shape whose strides overflow), paths that are
-// directories, FIFOs, symlinks or long names, names that are not UTF-8,
+// directories, FIFOs, symlinks or long names, names that are not UTF-8, the
+// permission bits of a file a save replaces,
 // optimizer and scheduler state with bad values, and names a module uses
 // twice across parameters and buffers.
 #include <sys/stat.h>
@@ -94,6 +95,35 @@ TEST_CASE("safetensors: what a save replaces, and names that are not UTF-8") {
   CHECK_FALSE(fs::exists(dir.file("u.safetensors")));
 }
 
+TEST_CASE("safetensors: saving over a file keeps its permission bits") {
+  // the temporary file was renamed over the old one with mode 0644: a private
+  // checkpoint became world-readable
+  tg_test::TempDir dir;
+  const std::string p = dir.file("m.safetensors");
+  auto mode = [&] {
+    struct stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+  };
+  const mode_t mask = ::umask(022);
+  ::umask(mask);
+  tg::save_safetensors(p, {{"w", tg::ones({2})}});
+  CHECK(mode() == (0644 & ~mask));  // a new file: as before
+  for (const mode_t m : {0600, 0640, 0664, 0400}) {
+    CAPTURE(m);
+    REQUIRE(::chmod(p.c_str(), m) == 0);
+    tg::save_safetensors(p, {{"w", tg::full({2}, double(m))}});
+    CHECK(mode() == m);
+    CHECK(tg::load_safetensors(p).tensors.at("w").to_vector<float>() == std::vector<float>{float(m), float(m)});
+  }
+  // through a symlink: the target keeps its mode
+  const std::string link = dir.file("link.safetensors");
+  fs::create_symlink(p, link);
+  REQUIRE(::chmod(p.c_str(), 0600) == 0);
+  tg::save_safetensors(link, {{"w", tg::zeros({2})}});
+  CHECK(mode() == 0600);
+}
+
 TEST_CASE("optimizer state: step counts below 1 are refused, state_dict() is a snapshot, extra keys") {
   Tensor w = tg::tensor({1.0, 2.0});
   w.requires_grad_();
@@ -112,7 +142,8 @@ TEST_CASE("optimizer state: step counts below 1 are refused, state_dict() is a s
   for (const char* bad : {"0", "-1"}) {
     tg::optim::OptimizerState s = snap;
     s.metadata["state.0.step"] = bad;
-    CHECK_THROWS_WITH_AS(opt.load_state_dict(s), doctest::Contains("state.0.step must be >= 1"), tg::Error);
+    CHECK_THROWS_WITH_AS(opt.load_state_dict(s), doctest::Contains("state.0.step must be in [1, 9007199254740992]"),
+                         tg::Error);
   }
   opt.load_state_dict(snap);  // a good one still loads
   CHECK(opt.state_dict().tensors.at("state.0.exp_avg").to_vector<double>() == m1);

@@ -6,7 +6,9 @@
 // Non-strict loading into a model with a new head reports exactly the skipped
 // keys. The reverse direction writes a C++-initialized model and its logits
 // (to $TG_INTEROP_OUT when set, for tests/reference/check_cpp_checkpoint.sh,
-// which runs PyTorch on them; the suite itself never needs PyTorch).
+// which runs PyTorch on them; the suite itself never needs PyTorch). Tied
+// tensors: saved once under their first name, and PyTorch's full state_dict
+// (every name) or a save_model file (one name) loads strictly.
 #include <cstdlib>
 #include <filesystem>
 #include <unistd.h>
@@ -156,4 +158,108 @@ TEST_CASE("nn interop: LeNet forward and backward are bit-identical for 1 and 2 
   tg::set_num_threads(nt);
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); ++i) CHECK(tgtest::bit_equal(a[i], b[i]));
+}
+
+namespace {
+// Tied tensors both ways PyTorch makes them: one Sequential(Linear, BatchNorm1d)
+// registered as enc and dec (torch: self.dec = self.enc), and the Linear's
+// weight registered again on the root (torch: self.out_weight = self.enc[0].weight,
+// which comes first in state_dict, as the root's own parameters do here).
+struct TiedModel {
+  std::shared_ptr<nn::Linear> lin = std::make_shared<nn::Linear>(2, 2);
+  std::shared_ptr<nn::BatchNorm1d> bn = std::make_shared<nn::BatchNorm1d>(2);
+  nn::Module root{"Tied"};
+  TiedModel() {
+    auto enc = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{lin, bn});
+    root.register_module("enc", enc);
+    root.register_module("dec", enc);
+    root.register_parameter("out_weight", lin->weight);
+  }
+};
+
+// PyTorch's full state_dict of TiedModel (every name), as {k: v.clone()} writes it.
+std::map<std::string, Tensor> torch_full_state(const Tensor& w, const Tensor& b) {
+  std::map<std::string, Tensor> sd{{"out_weight", w}};
+  for (const std::string m : {"enc.", "dec."}) {
+    sd[m + "0.weight"] = w.clone();
+    sd[m + "0.bias"] = b.clone();
+    sd[m + "1.weight"] = tg::tensor({1.5f, 2.5f});
+    sd[m + "1.bias"] = tg::tensor({0.25f, -0.25f});
+    sd[m + "1.running_mean"] = tg::tensor({0.5f, -0.5f});
+    sd[m + "1.running_var"] = tg::tensor({2.f, 3.f});
+    sd[m + "1.num_batches_tracked"] = tg::scalar_tensor(7, tg::kInt64);
+  }
+  return sd;
+}
+}  // namespace
+
+TEST_CASE("nn interop: tied tensors are saved once and load from PyTorch's full state_dict") {
+  const std::string dir = (std::filesystem::temp_directory_path() / ("tg_tied_" + std::to_string(::getpid()))).string();
+  std::filesystem::create_directories(dir);
+  const std::string p = dir + "/tied.safetensors";
+  const Tensor w = tg::tensor({1.f, 2.f, 3.f, 4.f}, {2, 2}), b = tg::tensor({-1.f, 1.f});
+
+  // tapegrad -> file: one name per tensor, the first (what safetensors.torch.load_model reads)
+  TiedModel t;
+  tg::save(t.root, p);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : tg::load_safetensors(p).tensors) keys.push_back(k);
+  CHECK(keys == std::vector<std::string>{"enc.0.bias", "enc.1.bias", "enc.1.num_batches_tracked", "enc.1.running_mean",
+                                         "enc.1.running_var", "enc.1.weight", "out_weight"});
+  TiedModel back;
+  CHECK(tg::load(back.root, p).ok());
+  CHECK(tgtest::bit_equal(back.lin->weight, t.lin->weight));
+
+  // PyTorch's full state_dict -> tapegrad, strict: the aliases are neither unexpected nor missing
+  const std::map<std::string, Tensor> full = torch_full_state(w, b);
+  tg::save_safetensors(p, full, {{"format", "pt"}});
+  TiedModel a;
+  const tg::LoadResult r = tg::load(a.root, p);
+  CHECK(r.ok());
+  CHECK(r.loaded == std::vector<std::string>{"out_weight", "enc.0.bias", "enc.1.weight", "enc.1.bias",
+                                             "enc.1.running_mean", "enc.1.running_var", "enc.1.num_batches_tracked"});
+  CHECK(a.lin->weight.to_vector<float>() == std::vector<float>{1.f, 2.f, 3.f, 4.f});
+  CHECK(a.lin->bias.to_vector<float>() == std::vector<float>{-1.f, 1.f});
+  CHECK(a.bn->num_batches_tracked.item<int64_t>() == 7);
+  CHECK(tg::load_state_dict(a.root, full).ok());  // the same from memory
+
+  // an alias whose values differ: an error naming both keys; strict leaves the model as it was
+  std::map<std::string, Tensor> differ = full;
+  differ["dec.0.weight"] = tg::tensor({1.f, 2.f, 3.f, 5.f}, {2, 2});
+  differ["out_weight"] = tg::tensor({9.f, 9.f, 9.f, 9.f}, {2, 2});
+  differ["enc.0.weight"] = differ["out_weight"].clone();
+  TiedModel c;
+  const Tensor before = c.lin->weight.clone();
+  CHECK_THROWS_WITH_AS(tg::load_state_dict(c.root, differ),
+                       doctest::Contains("\n  dec.0.weight: differs from out_weight (two names of one tied tensor)"),
+                       tg::Error);
+  CHECK(tgtest::bit_equal(c.lin->weight, before));
+  // non-strict: copied from the first name, the other one reported
+  const tg::LoadResult rc = tg::load_state_dict(c.root, differ, {.strict = false});
+  CHECK(rc.mismatched == std::vector<std::string>{"dec.0.weight: differs from out_weight (two names of one tied tensor)"});
+  CHECK(rc.missing.empty());
+  CHECK(rc.unexpected.empty());
+  CHECK(c.lin->weight.to_vector<float>() == std::vector<float>{9.f, 9.f, 9.f, 9.f});
+
+  // safetensors.torch.save_model keeps one name per shared tensor (the
+  // alphabetically first: dec.*): that loads strictly too
+  std::map<std::string, Tensor> one;
+  for (const auto& [k, v] : full)
+    if (k.starts_with("dec.")) one[k] = v;
+  TiedModel d;
+  CHECK(tg::load_state_dict(d.root, one).ok());
+  CHECK(d.lin->weight.to_vector<float>() == std::vector<float>{1.f, 2.f, 3.f, 4.f});
+  CHECK(d.bn->running_mean.to_vector<float>() == std::vector<float>{0.5f, -0.5f});
+
+  // no name of a tensor in the file: missing once, under its first name; other keys unexpected
+  std::map<std::string, Tensor> partial = full;
+  partial.erase("enc.0.bias");
+  partial.erase("dec.0.bias");
+  partial["extra"] = tg::ones({1});
+  TiedModel e;
+  const tg::LoadResult re = tg::load_state_dict(e.root, partial, {.strict = false});
+  CHECK(re.missing == std::vector<std::string>{"enc.0.bias"});
+  CHECK(re.unexpected == std::vector<std::string>{"extra"});
+  CHECK(re.mismatched.empty());
+  std::filesystem::remove_all(dir);
 }

@@ -1,8 +1,11 @@
 // tensor/safetensors: round trips of every dtype (incl. 0-d and empty
 // tensors), reading PyTorch-written files, one test per corruption the reader
-// must reject (each error names the file, the tensor and the offset), and
+// must reject (each error names the file, the tensor when one entry is
+// wrong, and the byte offset for problems of the layout), and
 // failure injection: a write that dies midway leaves the previous file intact
-// and no temporary file behind.
+// and no temporary file behind. Headers the reference reader refuses
+// (duplicate keys, a NUL byte, a byte order mark), and a stale temporary file
+// of an earlier process with the same pid.
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
@@ -153,11 +156,11 @@ TEST_CASE("safetensors: every corrupt file is a clear tg::Error naming file, ten
       {"offsets a string", hdr(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":"0-8"}})"), 8, -1,
        {"'data_offsets' is not an array"}},
       {"span != shape x dtype", hdr(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})"), 8, -1,
-       {"shape [3] x F32 needs 12 bytes but data_offsets [0, 8) span 8"}},
+       {"shape [3] x F32 needs 12 bytes but data_offsets [0, 8) span 8 (file bytes 64 to 72)"}},
       {"offsets past the end", hdr(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})"), 8, -1,
        {"data_offsets [8, 16) run past the end of the file", "data section is 8 bytes"}},
       {"end before begin", hdr(R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})"), 8, -1,
-       {"end before they begin"}},
+       {"end before they begin (the data section starts at byte 64)"}},
       {"overlap", hdr(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})"),
        12, -1, {"tensor 'b' data_offsets [4, 12) overlap tensor 'a'"}},
       {"gap", hdr(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})"),
@@ -232,4 +235,100 @@ TEST_CASE("safetensors: a write that fails midway leaves the previous file intac
   tg::save_safetensors(path, v2, {{"version", "2"}});
   CHECK(tg::load_safetensors(path).metadata.at("version") == "2");
   CHECK(dir.entries() == std::vector<std::string>{"model.safetensors"});
+}
+
+TEST_CASE("safetensors: duplicate keys, a NUL byte and a byte order mark in the header are errors") {
+  // nlohmann kept the last of two equal keys, stopped at a NUL (a tensor after
+  // it was dropped) and skipped a BOM; the reference reader refuses all three
+  TempDir dir;
+  const std::string p = dir.file("bad.safetensors");
+  const std::string a4 = R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]})";
+  const std::string a8 = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+  const std::string nul(1, '\0');
+  struct Case {
+    const char* what;
+    std::string header;
+    size_t data;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {"tensor twice", "{" + a4 + "," + a8 + "}", 8, "duplicate key 'a' in the header"},
+      {"field twice", R"({"a":{"dtype":"F64","dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4,
+       "duplicate key 'dtype' in the entry of tensor 'a'"},
+      {"__metadata__ twice", R"({"__metadata__":{"k":"1"},"__metadata__":{"k":"2"}})", 0,
+       "duplicate key '__metadata__' in the header"},
+      {"metadata key twice", R"({"__metadata__":{"k":"1","k":"2"}})", 0, "duplicate key 'k' in __metadata__"},
+      {"nested key twice", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":{"y":1,"y":2}}})", 4,
+       "duplicate key 'y' in a nested object"},
+      {"NUL then garbage", "{" + a4 + "}" + nul + " this is not JSON {{{", 4,
+       "header contains a NUL byte at byte " + std::to_string(8 + a4.size() + 2)},
+      {"NUL hides a tensor", "{" + a4 + nul + R"(,"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8,
+       "header contains a NUL byte at byte " + std::to_string(8 + a4.size() + 1)},
+      {"NUL padding", "{" + a4 + "}" + std::string(7, '\0'), 4, "header contains a NUL byte at byte "},
+      {"BOM", "\xEF\xBB\xBF{}", 0, "header starts with a UTF-8 byte order mark (byte 8)"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    write_raw(p, c.header, c.data);
+    const std::string msg = load_error(p);
+    CAPTURE(msg);
+    CHECK(msg.find("load_safetensors: '" + p + "'") != std::string::npos);
+    CHECK(msg.find(c.expect) != std::string::npos);
+  }
+  // one key in different objects is fine, and so is an escaped NUL in a string
+  write_raw(p, R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"__metadata__":{"a":"x\u0000y","dtype":"F32"}})",
+            4);
+  const auto f = tg::load_safetensors(p);
+  CHECK(f.tensors.at("a").to_vector<float>() == std::vector<float>{0.f});
+  CHECK(f.metadata.at("a") == std::string("x\0y", 3));
+  CHECK(f.metadata.at("dtype") == "F32");
+}
+
+TEST_CASE("safetensors: a temporary file left by an earlier process with the same pid does not fail a save") {
+  // a run killed during a save leaves <path>.tmp.<pid>.<n>; a later process
+  // with the same pid (pid 1 in a container) failed with "File exists"
+  TempDir dir;
+  const std::string path = dir.file("model.safetensors");
+  const std::string stem = path + ".tmp." + std::to_string(::getpid()) + ".";
+  // The counter value the last save used, from the name an injected failure reports.
+  auto last_counter = [&] {
+    tg::testing::set_safetensors_fail_after(0);
+    std::string msg;
+    try {
+      tg::save_safetensors(path, {{"x", tg::ones({1})}});
+    } catch (const tg::Error& e) {
+      msg = e.what();
+    }
+    tg::testing::set_safetensors_fail_after(-1);
+    const size_t at = msg.find(stem);
+    REQUIRE(at != std::string::npos);
+    return std::stoll(msg.substr(at + stem.size()));
+  };
+  auto stale = [&](int64_t n) {
+    std::ofstream(stem + std::to_string(n)) << "partial";
+  };
+  const int64_t n = last_counter();
+  for (int64_t k = 1; k <= 3; ++k) stale(n + k);
+  tg::save_safetensors(path, {{"x", tg::tensor({1.f, 2.f, 3.f})}}, {{"run", "2"}});
+  const auto f = tg::load_safetensors(path);
+  CHECK(f.tensors.at("x").to_vector<float>() == std::vector<float>{1.f, 2.f, 3.f});
+  CHECK(f.metadata.at("run") == "2");
+  // the stale files are not this process's to remove; no new temporary is left
+  CHECK(dir.entries().size() == 4);
+  std::string text;
+  std::ifstream(stem + std::to_string(n + 2)) >> text;
+  CHECK(text == "partial");
+  // Past 64 taken names in a row: an error naming the file, and the old file stays.
+  const int64_t m = last_counter();
+  for (int64_t k = 1; k <= 64; ++k) stale(m + k);
+  CHECK_THROWS_WITH_AS(tg::save_safetensors(path, {{"x", tg::zeros({3})}}),
+                       doctest::Contains(("save_safetensors: cannot create temporary file '" + stem +
+                                          std::to_string(m + 64) + "' to write '" + path +
+                                          "': File exists (the last of 64 names tried)")
+                                             .c_str()),
+                       tg::Error);
+  CHECK(tg::load_safetensors(path).tensors.at("x").to_vector<float>() == std::vector<float>{1.f, 2.f, 3.f});
+  // the next save takes the next free name
+  tg::save_safetensors(path, {{"x", tg::zeros({2})}});
+  CHECK(tg::load_safetensors(path).tensors.at("x").to_vector<float>() == std::vector<float>{0.f, 0.f});
 }

@@ -2,8 +2,12 @@
 // PyTorch 1.13: a parameter group added after a scheduler, OneCycleLR phases
 // with no steps, chained schedulers sharing group['initial_lr'], state that
 // an optimizer saved before a scheduler turned momentum / amsgrad on, NaN in
-// gradient clipping, empty parameter lists.
+// gradient clipping, empty parameter lists; step counts and scheduler
+// counters near the int64 limit in a loaded state (a later review).
 #include <cmath>
+#include <cstdint>
+
+#include <nlohmann/json.hpp>
 
 #include "../common/test_util.h"
 
@@ -152,3 +156,83 @@ TEST_CASE("optimizers: a parameter converted in place (to(dtype)) after a step k
   CHECK(adam3.state_dict().metadata.at("state.0.step") == "2");
 }
 
+
+TEST_CASE("optimizers: a loaded step count past 2^53 is refused (the next step overflowed to NaN)") {
+  // state.0.step = INT64_MAX passed the check (>= 1); ++step wrapped to
+  // INT64_MIN, 1 - beta2^step became infinite and Adam's parameters NaN
+  Tensor p = tg::zeros({3}, {.dtype = tg::kFloat64, .requires_grad = true});
+  to::Adam opt({p}, {.lr = 0.1});
+  p.set_grad(tg::ones({3}, {.dtype = tg::kFloat64}));
+  opt.step();
+  to::OptimizerState s = opt.state_dict();
+  for (const std::string bad : {"9223372036854775807", "9007199254740993"}) {
+    s.metadata["state.0.step"] = bad;
+    CHECK_THROWS_WITH_AS(opt.load_state_dict(s),
+                         doctest::Contains(("Adam.load_state_dict: state.0.step must be in [1, 9007199254740992] (a "
+                                            "parameter has state only after its first step), got " + bad)
+                                               .c_str()),
+                         tg::Error);
+  }
+  CHECK(opt.state_dict().metadata.at("state.0.step") == "1");  // untouched
+  // 2^53 itself loads, and the next step is PyTorch's (bias corrections are 1 in double)
+  s.metadata["state.0.step"] = "9007199254740992";
+  opt.load_state_dict(s);
+  p.set_grad(tg::ones({3}, {.dtype = tg::kFloat64}));
+  opt.step();
+  CHECK(opt.state_dict().metadata.at("state.0.step") == "9007199254740993");
+  for (double v : p.to_vector<double>()) CHECK(v == doctest::Approx(-0.5249590727529525).epsilon(1e-14));
+}
+
+TEST_CASE("schedulers: loaded counters outside [-1 or 0, 2^53] are refused (the next step overflowed)") {
+  Tensor w = tg::zeros({1}, {.requires_grad = true});
+  to::SGD opt({w}, {.lr = 0.1});
+  to::StepLR sched(opt, {.step_size = 2});
+  sched.step();
+  const std::string good = sched.state_dict();
+  auto with = [](const std::string& state, const std::map<std::string, int64_t>& set) {
+    nlohmann::json j = nlohmann::json::parse(state);
+    for (const auto& [k, v] : set) j[k] = v;
+    return j.dump();
+  };
+  const int64_t big = INT64_MAX;
+  struct Bad {
+    const char* key;
+    int64_t value;
+    const char* range;
+  };
+  for (const Bad& b : {Bad{"last_epoch", big, "[-1, 9007199254740992]"}, Bad{"last_epoch", -2, "[-1, 9007199254740992]"},
+                       Bad{"step_count", big, "[0, 9007199254740992]"}, Bad{"step_count", -1, "[0, 9007199254740992]"}}) {
+    CAPTURE(b.key);
+    CAPTURE(b.value);
+    CHECK_THROWS_WITH_AS(sched.load_state_dict(with(good, {{b.key, b.value}})),
+                         doctest::Contains(("scheduler load_state_dict: '" + std::string(b.key) + "' must be in " +
+                                            b.range + ", got " + std::to_string(b.value))
+                                               .c_str()),
+                         tg::Error);
+  }
+  CHECK(sched.last_epoch() == 1);  // untouched
+  // the bounds load: 2^53 counts on, -1 / 0 is a scheduler before its initial step
+  sched.load_state_dict(with(good, {{"last_epoch", int64_t(1) << 53}, {"step_count", int64_t(1) << 53}}));
+  sched.step();
+  CHECK(sched.last_epoch() == (int64_t(1) << 53) + 1);
+  sched.load_state_dict(with(good, {{"last_epoch", -1}, {"step_count", 0}}));
+  sched.step();
+  CHECK(sched.last_epoch() == 0);
+
+  to::ReduceLROnPlateau plateau(opt, {});
+  plateau.step(1.0);
+  const std::string pgood = plateau.state_dict();
+  for (const Bad& b : {Bad{"last_epoch", big, "[0, 9007199254740992]"}, Bad{"last_epoch", -1, "[0, 9007199254740992]"},
+                       Bad{"num_bad_epochs", big, "[0, 9007199254740992]"},
+                       Bad{"cooldown_counter", -1, "[0, 9223372036854775807]"}}) {
+    CAPTURE(b.key);
+    CAPTURE(b.value);
+    CHECK_THROWS_WITH_AS(plateau.load_state_dict(with(pgood, {{b.key, b.value}})),
+                         doctest::Contains(
+                             ("'" + std::string(b.key) + "' must be in " + b.range + ", got " + std::to_string(b.value))
+                                 .c_str()),
+                         tg::Error);
+  }
+  plateau.load_state_dict(with(pgood, {{"num_bad_epochs", int64_t(1) << 53}}));
+  CHECK(plateau.num_bad_epochs() == int64_t(1) << 53);
+}
