@@ -31,6 +31,7 @@ void Adagrad::update(const AdagradOptions& o, AdagradState& s, const Tensor& p, 
 
 void Adagrad::check_loaded_state(const AdagradOptions&, const AdagradState& s, const std::string& prefix) const {
   TG_CHECK(s.sum.defined(), "Adagrad.load_state_dict: ", prefix, "sum missing");
+  detail::check_nonnegative_state(s.sum, "Adagrad", prefix + "sum");
 }
 
 }  // namespace tg::optim

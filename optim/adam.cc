@@ -52,6 +52,8 @@ void adam_update(const Options& o, bool decoupled, const AdamState& s, const Ten
 void adam_check_loaded(const AdamState& s, const std::string& prefix, const char* name) {
   TG_CHECK(s.exp_avg.defined() && s.exp_avg_sq.defined(), name, ".load_state_dict: ", prefix,
            "exp_avg / exp_avg_sq missing");
+  check_nonnegative_state(s.exp_avg_sq, name, prefix + "exp_avg_sq");
+  check_nonnegative_state(s.max_exp_avg_sq, name, prefix + "max_exp_avg_sq");
 }
 
 template void adam_begin_param(const AdamOptions&, AdamState&, const Tensor&);

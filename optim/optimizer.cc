@@ -14,6 +14,13 @@ void check_param(const Tensor& p, const char* optimizer, size_t group, size_t in
            p.shape(), " is not contiguous; pass p.contiguous() as a leaf instead");
 }
 
+void check_nonnegative_state(const Tensor& t, const char* optimizer, const std::string& key) {
+  if (!t.defined() || t.numel() == 0) return;
+  const double lo = t.min().to(kFloat64).item<double>();
+  TG_CHECK(!(lo < 0), optimizer, ".load_state_dict: ", key, " has a negative entry (", lo,
+           "); a running average of squares is never negative, so the state is damaged");
+}
+
 constexpr int64_t kParallelMin = int64_t(1) << 17;  // below this many elements, stay serial
 
 void for_each_chunk(const std::vector<int64_t>& numels,

@@ -105,6 +105,9 @@ int64_t parse_int(const std::string& s, const std::string& key);
 const std::string& require_key(const std::map<std::string, std::string>& m, const std::string& key,
                                const char* optimizer);
 void check_param(const Tensor& p, const char* optimizer, size_t group, size_t index);
+// A loaded running average of squares (Adam's exp_avg_sq, RMSprop's square_avg,
+// Adagrad's sum) with a negative entry is damaged: its square root is NaN.
+void check_nonnegative_state(const Tensor& t, const char* optimizer, const std::string& key);
 // Runs fn(item, lo, hi) over every element range of `numels`, serially for a
 // small total, else with thread p of n taking the p-th n-th of every item
 // (fn must be elementwise: the split depends on the thread count).

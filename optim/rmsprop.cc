@@ -39,6 +39,7 @@ void RMSprop::update(const RMSpropOptions& o, RMSpropState& s, const Tensor& p, 
 // momentum on).
 void RMSprop::check_loaded_state(const RMSpropOptions&, const RMSpropState& s, const std::string& prefix) const {
   TG_CHECK(s.square_avg.defined(), "RMSprop.load_state_dict: ", prefix, "square_avg missing");
+  detail::check_nonnegative_state(s.square_avg, "RMSprop", prefix + "square_avg");
 }
 
 }  // namespace tg::optim

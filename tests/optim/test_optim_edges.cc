@@ -236,3 +236,40 @@ TEST_CASE("schedulers: loaded counters outside [-1 or 0, 2^53] are refused (the 
   plateau.load_state_dict(with(pgood, {{"num_bad_epochs", int64_t(1) << 53}}));
   CHECK(plateau.num_bad_epochs() == int64_t(1) << 53);
 }
+
+TEST_CASE("optimizers: a loaded running average of squares with a negative entry is damage, refused at load") {
+  // A negative exp_avg_sq is finite, so it loaded, and the next step's sqrt
+  // made the parameter NaN: reported as divergence instead of as damage.
+  Tensor p = tg::zeros({3}, {.requires_grad = true});
+  auto damaged = [&](to::Optimizer& opt, const std::string& key) {
+    p.set_grad(tg::ones({3}));
+    opt.step();
+    to::OptimizerState s = opt.state_dict();
+    REQUIRE(s.tensors.count(key) == 1);
+    Tensor bad = s.tensors.at(key).clone();
+    bad.data_ptr<float>()[1] = -1e-3f;
+    s.tensors[key] = bad;
+    return s;
+  };
+  to::Adam adam({p}, {.lr = 0.1, .amsgrad = true});
+  for (const std::string key : {"state.0.exp_avg_sq", "state.0.max_exp_avg_sq"}) {
+    CAPTURE(key);
+    const to::OptimizerState s = damaged(adam, key);
+    CHECK_THROWS_WITH_AS(adam.load_state_dict(s),
+                         ("Adam.load_state_dict: " + key +
+                          " has a negative entry (-0.001); a running average of squares is never "
+                          "negative, so the state is damaged").c_str(),
+                         tg::Error);
+  }
+  to::RMSprop rms({p}, {.lr = 0.1});
+  CHECK_THROWS_WITH_AS(rms.load_state_dict(damaged(rms, "state.0.square_avg")),
+                       doctest::Contains("RMSprop.load_state_dict: state.0.square_avg has a negative entry"), tg::Error);
+  to::Adagrad ada({p}, {.lr = 0.1});
+  CHECK_THROWS_WITH_AS(ada.load_state_dict(damaged(ada, "state.0.sum")),
+                       doctest::Contains("Adagrad.load_state_dict: state.0.sum has a negative entry"), tg::Error);
+  // undamaged state still loads (zeros included)
+  to::Adam fresh({p}, {.lr = 0.1});
+  p.set_grad(tg::zeros({3}));
+  fresh.step();
+  fresh.load_state_dict(fresh.state_dict());
+}
