@@ -12,6 +12,7 @@
 
 #include "tensor/random.h"
 #include <numbers>
+#include <typeinfo>
 
 namespace tg::data {
 namespace {
@@ -65,9 +66,10 @@ Rect draw_erase(const RandomErasingOptions& o, int64_t h, int64_t w, Generator& 
   for (int attempt = 0; attempt < 10; ++attempt) {
     const double target = area * (o.scale[0] + (o.scale[1] - o.scale[0]) * gen.next_double());
     const double aspect = std::exp(lr0 + (lr1 - lr0) * gen.next_double());
-    const int64_t eh = int64_t(std::lround(std::sqrt(target * aspect)));
-    const int64_t ew = int64_t(std::lround(std::sqrt(target / aspect)));
-    if (!(eh < h && ew < w)) continue;
+    // compared before converting: a huge ratio (1e40) overflowed lround's long
+    const double fh = std::round(std::sqrt(target * aspect)), fw = std::round(std::sqrt(target / aspect));
+    if (!(fh < double(h) && fw < double(w))) continue;
+    const int64_t eh = int64_t(fh), ew = int64_t(fw);
     const int64_t top = gen.randint(0, h - eh + 1);
     const int64_t left = gen.randint(0, w - ew + 1);
     return {top, left, eh, ew};
@@ -77,8 +79,15 @@ Rect draw_erase(const RandomErasingOptions& o, int64_t h, int64_t w, Generator& 
 
 // Normalize's check that its means/stds fit a c-channel sample, and the value of channel ch.
 void check_norm_channels(const std::vector<float>& mean, int64_t c, const Shape& shape) {
-  TG_CHECK(mean.size() == 1 || int64_t(mean.size()) == c, "Normalize: ", mean.size(),
-           " means/stds for a sample with ", c, " channels (shape ", shape, ")");
+  TG_CHECK(mean.size() == 1 || (shape.size() == 3 && int64_t(mean.size()) == c), "Normalize: ", mean.size(),
+           " means/stds need a sample [C, H, W] with C = ", mean.size(), ", got shape ", shape,
+           shape.size() == 4 ? " (a batch? transforms apply to one sample)" : "");
+}
+// The bilinear warp indexes a padded channel with int32 lanes: at most 2^31 - 1 pixels.
+void check_warp_size(int64_t h, int64_t w, const char* op) {
+  constexpr int64_t P = kernels::kWarpPad;
+  TG_CHECK((h + 2 * P) * (w + 2 * P) < (int64_t(1) << 31), op, ": a ", h, " x ", w,
+           " image is too large for the bilinear warp (at most 2^31 padded pixels per channel)");
 }
 float channel_value(const std::vector<float>& v, int64_t ch) { return v[v.size() == 1 ? 0 : size_t(ch)]; }
 
@@ -137,9 +146,11 @@ void translate_inplace(float* x, int64_t c, int64_t h, int64_t w, int64_t dx, in
 // Bilinear reads a copy padded with `fill` (kernels::warp_bilinear), so samples
 // near the edge blend into the fill instead of being cut off.
 void rotate_inplace(float* x, int64_t c, int64_t h, int64_t w, double degrees, Interpolation interp, float fill) {
+  TG_CHECK(std::isfinite(degrees), "rotate: the angle must be finite, got ", degrees, " degrees");
   if (degrees == 0.0) return;
   constexpr int64_t P = kernels::kWarpPad;
   const int64_t pw = w + 2 * P, ph = h + 2 * P;
+  if (interp == Interpolation::Bilinear) check_warp_size(h, w, "rotate");
   // scratch: padded source | output | row_x | row_y
   std::vector<float>& buf = scratch(size_t(ph * pw + h * w + 2 * h));
   float* pad = buf.data();
@@ -251,8 +262,8 @@ RandomErasing::RandomErasing(RandomErasingOptions o) : o_(o) {
   TG_CHECK(o.p >= 0.0 && o.p <= 1.0, "RandomErasing: p must be in [0, 1], got ", o.p);
   TG_CHECK(o.scale[0] > 0.0 && o.scale[0] <= o.scale[1] && o.scale[1] <= 1.0,
            "RandomErasing: scale must satisfy 0 < scale[0] <= scale[1] <= 1, got {", o.scale[0], ", ", o.scale[1], "}");
-  TG_CHECK(o.ratio[0] > 0.0 && o.ratio[0] <= o.ratio[1], "RandomErasing: ratio must satisfy 0 < ratio[0] <= ratio[1], got {",
-           o.ratio[0], ", ", o.ratio[1], "}");
+  TG_CHECK(o.ratio[0] > 0.0 && o.ratio[0] <= o.ratio[1] && std::isfinite(o.ratio[1]),
+           "RandomErasing: ratio must satisfy 0 < ratio[0] <= ratio[1] < inf, got {", o.ratio[0], ", ", o.ratio[1], "}");
 }
 
 void RandomErasing::apply(float* x, const Shape& shape, Generator& gen) const {
@@ -266,25 +277,32 @@ void RandomErasing::apply(float* x, const Shape& shape, Generator& gen) const {
 // The plan: runs of [RandomTranslation] RandomRotation(bilinear)
 // [RandomErasing] [Normalize] become one fused step, anything else a step of
 // its own.
+// A transform of exactly type T (not a subclass: a user's class derived from
+// Normalize has its own apply(), which the fused step would skip).
+template <class T>
+const T* exactly(const Transform* t) {
+  return t && typeid(*t) == typeid(T) ? static_cast<const T*>(t) : nullptr;
+}
+
 Compose::Compose(std::vector<TransformPtr> transforms) : ts_(std::move(transforms)) {
   for (size_t k = 0; k < ts_.size(); ++k) TG_CHECK(ts_[k] != nullptr, "Compose: transform ", k, " is null");
   auto bilinear = [&](size_t k) -> const RandomRotation* {
     if (k >= ts_.size()) return nullptr;
-    const auto* r = dynamic_cast<const RandomRotation*>(ts_[k].get());
+    const auto* r = exactly<RandomRotation>(ts_[k].get());
     return r && r->interpolation() == Interpolation::Bilinear ? r : nullptr;
   };
   for (size_t k = 0; k < ts_.size();) {
     Step st;
     st.first = k;
     size_t j = k;
-    if (const auto* t = dynamic_cast<const RandomTranslation*>(ts_[j].get()); t && bilinear(j + 1)) {
+    if (const auto* t = exactly<RandomTranslation>(ts_[j].get()); t && bilinear(j + 1)) {
       st.translation = t;
       ++j;
     }
     if ((st.rotation = bilinear(j)) != nullptr) {
       ++j;
-      if (j < ts_.size() && (st.erasing = dynamic_cast<const RandomErasing*>(ts_[j].get())) != nullptr) ++j;
-      if (j < ts_.size() && (st.normalize = dynamic_cast<const Normalize*>(ts_[j].get())) != nullptr) ++j;
+      if (j < ts_.size() && (st.erasing = exactly<RandomErasing>(ts_[j].get())) != nullptr) ++j;
+      if (j < ts_.size() && (st.normalize = exactly<Normalize>(ts_[j].get())) != nullptr) ++j;
       st.count = j - k;
     }
     plan_.push_back(st);
@@ -318,6 +336,7 @@ void Compose::apply(float* x, const Shape& shape, Generator& gen) const {
     float *row_x = nullptr, *row_y = nullptr;
     RotationRows rot{1.0f, 0.0f};
     if (angle != 0.0) {
+      check_warp_size(h, w, "RandomRotation");
       std::vector<float>& buf = scratch(size_t(ph * pw + 2 * h));
       pad = buf.data();
       row_x = pad + ph * pw;

@@ -249,9 +249,9 @@ HWY_INLINE void WarpGather(const float* HWY_RESTRICT pad, int64_t pw, const floa
       // lane (byte offsets; x86 gathers accept any alignment), then split the
       // pairs with ConcatEven/ConcatOdd. Half the gathered elements of four
       // 32-bit gathers.
-      const auto off = hn::ShiftLeft<2>(idx);                        // bytes
-      const auto olo = hn::PromoteTo(d64, hn::LowerHalf(dih, off));  // pixels [0, N/2)
-      const auto ohi = hn::PromoteTo(d64, hn::UpperHalf(dih, off));  // pixels [N/2, N)
+      // bytes, in int64: 4 * idx passed int32 from 2^29 pixels (gigapixel images)
+      const auto olo = hn::ShiftLeft<2>(hn::PromoteTo(d64, hn::LowerHalf(dih, idx)));  // pixels [0, N/2)
+      const auto ohi = hn::ShiftLeft<2>(hn::PromoteTo(d64, hn::UpperHalf(dih, idx)));  // pixels [N/2, N)
       const auto orow = hn::Set(d64, int64_t(pw) * 4);
       const int64_t* base = reinterpret_cast<const int64_t*>(pad);
       const auto tlo = hn::BitCast(d, hn::GatherOffset(d64, base, olo));

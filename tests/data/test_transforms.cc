@@ -48,7 +48,7 @@ TEST_CASE("transforms: normalize gives exact values, per channel or shared") {
   CHECK(Normalize({0.5f}, {-0.5f})(x, g).to_vector<float>() ==
         std::vector<float>{1.0f, -0.0f, -1.0f, 0.5f, 1.0f, -1.0f, -0.0f, -0.5f});
   CHECK_THROWS_WITH_AS(Normalize({0.5f, 0.5f, 0.5f}, {1.f, 1.f, 1.f})(x, g),
-                       doctest::Contains("3 means/stds for a sample with 2 channels"), tg::Error);
+                       doctest::Contains("3 means/stds need a sample [C, H, W] with C = 3, got shape [2,"), tg::Error);
 }
 
 TEST_CASE("transforms: translate moves a known pixel and fills with 0") {
@@ -261,6 +261,6 @@ TEST_CASE("transforms: Compose's fused warp runs give the bits of the transforms
   // Normalize's channel check still fires inside a fused run
   const Compose bad = make({&tr, &rot, &nm3});
   tg::Generator g(0);
-  CHECK_THROWS_WITH_AS(bad(tg::zeros({2, 8, 8}), g), doctest::Contains("3 means/stds for a sample with 2 channels"),
+  CHECK_THROWS_WITH_AS(bad(tg::zeros({2, 8, 8}), g), doctest::Contains("3 means/stds need a sample [C, H, W] with C = 3, got shape [2,"),
                        tg::Error);
 }
