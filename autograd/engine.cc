@@ -2,6 +2,7 @@
 // backward (collect the nodes that reach the root, run them in reverse
 // recording order, accumulate into leaves, free the graph).
 #include <algorithm>
+#include <mutex>
 #include <sstream>
 #include <unordered_set>
 
@@ -112,7 +113,15 @@ namespace {
 // AccumulateGrad): adopted as is, one tensor became two leaves' .grad, or the
 // caller's gradient, or a tensor a recorded backward had saved, and a later
 // first-order backward added into all of them.
+// Threads running backward through separate graphs that share a leaf (one
+// model, a graph per thread) add into its .grad one at a time: a lock per leaf,
+// taken from a fixed table by address (unlocked, contributions were lost).
+// A leaf whose requires_grad was turned off after the graph was built gets no
+// gradient (as PyTorch): frozen between forward and backward, it is not updated.
 void accumulate_leaf(Meta& m, const Tensor& g, bool create_graph) {
+  if (!m.requires_grad) return;
+  static std::mutex locks[64];
+  std::lock_guard<std::mutex> lock(locks[(reinterpret_cast<uintptr_t>(&m) >> 6) % 64]);
   if (!m.grad.defined()) {
     if (create_graph) m.grad = g.clone();
     else if (!g.is_contiguous() || g.impl_ptr().use_count() > 1 || g.impl()->storage.use_count() > 1 ||
@@ -145,8 +154,21 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
   std::vector<std::shared_ptr<Node>> nodes;  // owning: releasing edges must not free a node still in the list
   static std::atomic<uint64_t> g_pass{0};
   const uint64_t pass = ++g_pass;
+  // The passes this thread is running (a backward that calls grad() nests them).
+  thread_local std::vector<uint64_t> t_active;
+  t_active.push_back(pass);
+  struct PopActive {
+    ~PopActive() { t_active.pop_back(); }
+  } pop_active;
+  // Claims n for this pass; true on its first visit in this pass.
   auto first_visit = [pass](Node* n) {
-    if (n->visit == pass) return false;
+    uint64_t owner = 0;
+    if (n->busy.compare_exchange_strong(owner, pass, std::memory_order_acquire)) return true;
+    if (owner == pass) return false;
+    TG_CHECK(std::find(t_active.begin(), t_active.end(), owner) != t_active.end(),
+             "backward: another thread is running a backward pass through this graph (op '", n->name,
+             "'); concurrent passes need separate graphs (one forward per thread)");
+    if (n->visit == pass) return false;  // shared with an enclosing pass of this thread
     n->visit = pass;
     return true;
   };
@@ -155,16 +177,21 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
   // must not leave partial sums in the nodes' grad buffers: the next backward
   // through those nodes added them in.
   // Every node with a buffer is on `stack` (the roots' nodes) or in `nodes`.
+  // Either way, the nodes this pass claimed are released at its end.
   struct ClearBuffersOnThrow {
     std::vector<std::shared_ptr<Node>>& a;
     std::vector<std::shared_ptr<Node>>& b;
+    uint64_t pass;
     bool done = false;
     ~ClearBuffersOnThrow() {
-      if (done) return;
       for (auto* v : {&a, &b})
-        for (auto& n : *v) n->grad_buffer = Tensor();
+        for (auto& n : *v) {
+          if (!done) n->grad_buffer = Tensor();
+          uint64_t mine = pass;
+          n->busy.compare_exchange_strong(mine, 0, std::memory_order_release);
+        }
     }
-  } clear_on_throw{stack, nodes};
+  } clear_on_throw{stack, nodes, pass};
   for (size_t r = 0; r < roots.size(); ++r) {
     const Tensor& root = roots[r];
     TG_CHECK(root.defined() && root.requires_grad(), "backward: the tensor does not require grad and has no grad_fn; "
@@ -182,8 +209,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     const std::shared_ptr<Node>& n = m->grad_fn;
     TG_CHECK(!n->released, "backward: trying to backward through the graph a second time (op '", n->name,
              "'); its saved tensors were freed. Pass retain_graph=true to the first backward if you need to.");
+    const bool first = first_visit(n.get());  // claimed before its buffer is touched
     n->grad_buffer = n->grad_buffer.defined() ? add(n->grad_buffer, grad_roots[r]) : grad_roots[r];
-    if (first_visit(n.get())) stack.push_back(n);
+    if (first) stack.push_back(n);
   }
   while (!stack.empty()) {
     std::shared_ptr<Node> n = std::move(stack.back());
@@ -231,10 +259,13 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
       BackwardCtx ctx(n, dy, create_graph);
       n->fn(ctx);
       for (size_t i = 0; i < n->next.size(); ++i) {
-        const Tensor& g = ctx.grads[i];
+        Tensor& g = ctx.grads[i];
         if (!g.defined()) continue;
         TG_CHECK(g.shape() == n->in_shapes[i], "backward of '", n->name, "': gradient for input ", i, " has shape ",
                  g.shape(), ", expected ", n->in_shapes[i]);
+        // a gradient in another dtype than its input's (a custom Function's
+        // float32 gradient of a float64 input) is converted, as PyTorch does
+        if (g.dtype() != n->in_dtypes[i]) g = g.to(n->in_dtypes[i]);
         if (is_anomaly_enabled() && raw::has_non_finite(g))
           detail::throw_error("anomaly: the backward of '", n->name, "' produced NaN or Inf in the gradient of input ",
                               i, "; the op was recorded at ",

@@ -76,7 +76,12 @@ struct Node {
   PoolVec<SavedTensor> extra;
   BackwardFn fn;
   bool released = false;
-  uint64_t visit = 0;   // id of the last backward pass that collected this node
+  uint64_t visit = 0;   // id of the last backward pass that collected this node (re-entrant passes)
+  // The backward pass running through this node now (0: none). A pass claims
+  // each node it collects; another thread's pass meeting a claimed node stops
+  // with an error (the per-pass fields above and grad_buffer are not shared
+  // safely), a pass of the same thread (a backward that calls grad()) shares it.
+  std::atomic<uint64_t> busy{0};
   uint64_t needed = 0;  // grad(): id of the last pass whose inputs lie below this node (it must run)
   Tensor grad_buffer;  // used only during a backward pass
   std::string anomaly_trace;  // filled when recorded in anomaly mode
