@@ -474,7 +474,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
         T* pr = pp + i * C;
         T m = xr[0];
         for (int64_t c = 1; c < C; ++c) m = std::max(m, xr[c]);
-        // Σ exp in double: a serial float sum lost ~1e-4 relative over 100,000 classes
+        // Σ exp in double: a serial float sum lost 5.6e-5 relative over 100,000 near-zero logits
         double s = 0;
         for (int64_t c = 0; c < C; ++c) s += double(pr[c] = std::exp(xr[c] - m));
         // (m - x) + log s, as PyTorch's log_softmax: m + log s first lost

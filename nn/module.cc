@@ -125,9 +125,10 @@ void Module::collect(const std::string& prefix, bool params, bool recurse, std::
   for (const auto& [n, c] : children_) c->collect(prefix + n + ".", params, true, out);
 }
 
-std::vector<NamedTensor> Module::named_parameters(bool recurse) const {
+std::vector<NamedTensor> Module::named_parameters(bool recurse, bool remove_duplicate) const {
   std::vector<NamedTensor> out;
   collect("", true, recurse, out);
+  if (!remove_duplicate) return out;
   // A module shared twice in the tree appears once, under its first name (as in PyTorch).
   std::set<const TensorImpl*> seen;
   std::vector<NamedTensor> uniq;
@@ -135,9 +136,10 @@ std::vector<NamedTensor> Module::named_parameters(bool recurse) const {
     if (seen.insert(nt.second.impl()).second) uniq.push_back(std::move(nt));
   return uniq;
 }
-std::vector<NamedTensor> Module::named_buffers(bool recurse) const {
+std::vector<NamedTensor> Module::named_buffers(bool recurse, bool remove_duplicate) const {
   std::vector<NamedTensor> out;
   collect("", false, recurse, out);
+  if (!remove_duplicate) return out;
   std::set<const TensorImpl*> seen;
   std::vector<NamedTensor> uniq;
   for (auto& nt : out)

@@ -46,9 +46,11 @@ class Module {
 
   // ---- parameters, buffers, children (registration order; dotted names) ----
   std::vector<Tensor> parameters(bool recurse = true) const;
-  std::vector<NamedTensor> named_parameters(bool recurse = true) const;
+  // remove_duplicate = false lists a tensor registered under several names under
+  // each of them (PyTorch's remove_duplicate; a checkpoint's aliases).
+  std::vector<NamedTensor> named_parameters(bool recurse = true, bool remove_duplicate = true) const;
   std::vector<Tensor> buffers(bool recurse = true) const;
-  std::vector<NamedTensor> named_buffers(bool recurse = true) const;
+  std::vector<NamedTensor> named_buffers(bool recurse = true, bool remove_duplicate = true) const;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
   // Every descendant (depth first, pre-order) with its dotted path; not the module itself.
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules() const;

@@ -32,7 +32,7 @@ std::vector<Named> all_names(const nn::Module& module) {
   for (const bool params : {true, false}) {
     std::map<const TensorImpl*, size_t> index;
     for (const auto& [prefix, m] : walk)
-      for (const auto& [name, t] : params ? m->named_parameters(false) : m->named_buffers(false)) {
+      for (const auto& [name, t] : params ? m->named_parameters(false, false) : m->named_buffers(false, false)) {
         const auto [it, fresh] = index.emplace(t.impl(), out.size());
         if (fresh) out.push_back({{prefix + name}, t});
         else out[it->second].names.push_back(prefix + name);

@@ -95,7 +95,8 @@ struct ParamGroup {
 };
 
 // The largest step count (and scheduler epoch or step count) a loaded state
-// may hold: 2^53, so that double(count) is exact and counting on cannot overflow.
+// may hold: 2^53, so that the loaded double(count) is exact and counting on is
+// far from overflow.
 inline constexpr int64_t kMaxLoadedCount = int64_t(1) << 53;
 
 namespace detail {
@@ -316,7 +317,7 @@ class OptimizerBase : public Optimizer {
         State s;
         s.step = detail::parse_int(st->second, sp + "step");
         // state exists only after a step; step <= 0 made Adam's bias correction 1 - beta^0 = 0 (NaN),
-        // and INT64_MAX overflowed at the next step (to INT64_MIN: NaN too). 2^53 keeps double(step) exact.
+        // and INT64_MAX overflowed at the next step (to INT64_MIN: NaN too). Bounded by 2^53, the loaded count is exact as a double and far from overflow.
         TG_CHECK(s.step >= 1 && s.step <= kMaxLoadedCount, name(), ".load_state_dict: ", sp + "step",
                  " must be in [1, ", kMaxLoadedCount, "] (a parameter has state only after its first step), got ",
                  s.step);

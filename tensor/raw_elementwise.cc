@@ -90,6 +90,13 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in, const char* n
 // do not: they became INT64_MIN).
 static bool in_int64_range(double v) { return v >= -9223372036854775808.0 && v < 9223372036854775808.0; }
 
+template <class T>
+static void check_int_scalar_divisor(BinaryOp op, T s, const char* name) {
+  TG_CHECK(!(op == BinaryOp::Div && std::is_same_v<T, int64_t> && s == 0), name,
+           ": integer division by zero (an int64 tensor divided by the scalar 0); convert to a floating type for "
+           "inf/nan");
+}
+
 // The scalar operand of an op on a T tensor; for int64 it must be a whole
 // number (arange(4) < 2.5 compared with 2) in range.
 template <class T>
@@ -111,9 +118,7 @@ Tensor binary(BinaryOp op, const Tensor& a_in, double s, bool scalar_first, cons
     using T = decltype(z);
     const T sv = scalar_as<T>(s, name);
     if (scalar_first) check_int_divisor(op, a, name);
-    else TG_CHECK(!(op == BinaryOp::Div && std::is_same_v<T, int64_t> && sv == 0), name,
-                  ": integer division by zero (an int64 tensor divided by the scalar 0); convert to a floating type "
-                  "for inf/nan");
+    else check_int_scalar_divisor(op, sv, name);
     T* po = out.raw_ptr<T>();
     const T* pa = a.raw_ptr<T>();
     parallel_for(0, a.numel(), 32768, [&](int64_t i0, int64_t i1) {
@@ -158,9 +163,7 @@ void binary_(BinaryOp op, const Tensor& dst, double s, const char* name) {
   visit_dtype(dst.dtype(), [&](auto z) {
     using T = decltype(z);
     const T sv = scalar_as<T>(s, name);
-    TG_CHECK(!(op == BinaryOp::Div && std::is_same_v<T, int64_t> && sv == 0), name,
-             ": integer division by zero (an int64 tensor divided by the scalar 0); convert to a floating type for "
-             "inf/nan");
+    check_int_scalar_divisor(op, sv, name);
     T* pd = dst.raw_ptr<T>();
     detail::for_each_row(L, [&](const int64_t* off, int64_t n, const int64_t* inner) {
       if (inner[0] == 1) kernels::binary(op, pd + off[0], 1, &sv, 0, pd + off[0], n);

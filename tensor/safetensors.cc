@@ -234,6 +234,51 @@ SafetensorsFile load_safetensors(const std::string& path) {
   return parse_safetensors(bytes, path);
 }
 
+namespace {
+// A SAX pass that finds the first repeated key of any object, and where it is:
+// one set of keys per open object, and the key that opened it (for the message).
+struct DuplicateKeys : nlohmann::json_sax<json> {
+  struct Level {
+    std::set<std::string> keys;
+    std::string last;
+  };
+  std::vector<Level> open;
+  bool found = false;
+  std::string dup_key, dup_where;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    open.emplace_back();
+    return true;
+  }
+  bool end_object() override {
+    open.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool key(string_t& k) override {
+    if (!open.back().keys.insert(k).second) {
+      found = true;
+      dup_key = k;
+      dup_where = open.size() == 1 ? "the header"
+              : open.size() > 2 ? "a nested object"
+              : open[0].last == "__metadata__" ? "__metadata__"
+                                                : "the entry of tensor '" + open[0].last + "'";
+      return false;  // stop
+    }
+    open.back().last = k;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+};
+}  // namespace
+
 SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, const std::string& path) {
   const char* op = "load_safetensors";
   const uint64_t file_size = bytes.size();
@@ -252,41 +297,22 @@ SafetensorsFile parse_safetensors(std::span<const uint8_t> bytes, const std::str
                         8 + (static_cast<const uint8_t*>(nul) - h), " (the header must be UTF-8 JSON text)");
   TG_CHECK(!(hlen >= 3 && h[0] == 0xEF && h[1] == 0xBB && h[2] == 0xBF), op, ": '", path,
            "': header starts with a UTF-8 byte order mark (byte 8); the header must start with the JSON text");
-  // Duplicate keys are refused at every level (the format forbids them; the
-  // parser kept the last one): one set of keys per open object, and the key
-  // that opened it, for the message.
-  struct Level {
-    std::set<std::string> keys;
-    std::string last;
-  };
-  std::vector<Level> open;
-  auto no_duplicates = [&](int, json::parse_event_t ev, json& v) {
-    if (ev == json::parse_event_t::object_start) {
-      open.emplace_back();
-    } else if (ev == json::parse_event_t::object_end) {
-      open.pop_back();
-    } else if (ev == json::parse_event_t::key) {
-      std::string k = v.get<std::string>();
-      if (!open.back().keys.insert(k).second) {
-        const std::string where = open.size() == 1 ? "the header"
-                                  : open.size() > 2 ? "a nested object"
-                                  : open[0].last == "__metadata__" ? "__metadata__"
-                                                                    : "the entry of tensor '" + open[0].last + "'";
-        detail::throw_error(op, ": '", path, "': duplicate key '", k, "' in ", where);
-      }
-      open.back().last = std::move(k);
-    }
-    return true;
-  };
   json header;
   try {
-    header = json::parse(h, h + hlen, no_duplicates);
+    header = json::parse(h, h + hlen);
   } catch (const json::parse_error& e) {
     detail::throw_error(op, ": '", path, "': header is not valid JSON (error at byte ", 8 + e.byte - 1,
                         "): ", e.what());
   } catch (const json::exception& e) {  // e.g. out_of_range 406: a number too large for a double
     detail::throw_error(op, ": '", path, "': header is not valid JSON: ", e.what());
   }
+  // Duplicate keys are refused at every level (the format forbids them; the
+  // parser kept the last one), in a second, SAX pass over the valid text (a
+  // parse callback made nlohmann rescan the parent object at every inner
+  // object's end: 20,000 tensors loaded in 3.8 s instead of 0.15 s).
+  DuplicateKeys dup;
+  json::sax_parse(h, h + hlen, &dup);
+  if (dup.found) detail::throw_error(op, ": '", path, "': duplicate key '", dup.dup_key, "' in ", dup.dup_where);
   TG_CHECK(header.is_object(), op, ": '", path, "': header (byte 8) is not a JSON object");
   const uint64_t data_start = 8 + hlen, data_size = file_size - data_start;
 

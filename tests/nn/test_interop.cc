@@ -263,3 +263,24 @@ TEST_CASE("nn interop: tied tensors are saved once and load from PyTorch's full 
   CHECK(re.mismatched.empty());
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("nn interop: a parameter registered twice in one module loads from PyTorch's full state_dict") {
+  // PyTorch: self.w1 = nn.Parameter(...); self.w2 = self.w1 -> state_dict has w1 and w2.
+  // Each module's own names were collected de-duplicated, so w2 was an unexpected key.
+  struct Twice : tg::nn::Module {
+    Tensor w1;
+    Twice() {
+      w1 = register_parameter("w1", tg::zeros({2}));
+      register_parameter("w2", w1);
+    }
+    Tensor forward(const Tensor& x) override { return x * w1; }
+  } m;
+  CHECK(m.named_parameters().size() == 1);
+  CHECK(m.named_parameters(true, /*remove_duplicate=*/false).size() == 2);
+  const std::map<std::string, Tensor> full{{"w1", tg::tensor({1.f, 2.f})}, {"w2", tg::tensor({1.f, 2.f})}};
+  const tg::LoadResult r = tg::load_state_dict(m, full);
+  CHECK(r.ok());
+  CHECK(r.unexpected.empty());
+  CHECK(m.w1.to_vector<float>() == std::vector<float>{1.f, 2.f});
+  CHECK(tg::state_dict(m).size() == 1);  // saved once, under its first name
+}
