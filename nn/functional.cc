@@ -607,12 +607,7 @@ namespace {
 // enlarging it (PyTorch writes the loss into the input's shape): a [3, 1]
 // weight on a [2] input made a [3, 2] loss, its sum 3x too large.
 void check_broadcasts_to(const Tensor& w, const Shape& shape, const char* op, const char* what) {
-  bool ok = w.dim() <= shape.size();
-  for (int i = 1; ok && i <= w.dim(); ++i) {
-    const int64_t d = w.size(w.dim() - i);
-    ok = d == 1 || d == shape[shape.size() - i];
-  }
-  TG_CHECK(ok, op, ": ", what, " of shape ", w.shape(), " does not broadcast to the input's shape ", shape);
+  TG_CHECK(broadcasts_to(w.shape(), shape), op, ": ", what, " of shape ", w.shape(), " does not broadcast to the input's shape ", shape);
 }
 // softplus(-x) = log(1 + exp(-x)), stable: m = max(-x, 0), log(exp(-m) + exp(-x - m)) + m (PyTorch's formula)
 Tensor softplus_neg(const Tensor& x) {

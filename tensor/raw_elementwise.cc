@@ -133,7 +133,7 @@ void binary_(BinaryOp op, const Tensor& dst, const Tensor& src_in, const char* n
   check_same_dtype(dst, src_in, name);
   check_int_divisor(op, src_in, name);
   check_writable(dst.shape(), dst.strides(), name);
-  TG_CHECK(broadcast_shapes(dst.shape(), src_in.shape(), name) == dst.shape(), name, ": the result shape ",
+  TG_CHECK(broadcasts_to(src_in.shape(), dst.shape()), name, ": the result shape ",
            broadcast_shapes(dst.shape(), src_in.shape(), name), " does not fit the in-place target's shape ", dst.shape());
   Tensor src = src_in.shape() == dst.shape() ? src_in : expand(src_in, dst.shape());
   if (overlaps_differently(dst, src)) src = expand(clone(src_in), dst.shape());

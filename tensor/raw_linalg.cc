@@ -70,11 +70,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   }
   // Batched: broadcast the batch dims, then one GEMM per batch entry.
   Shape ab(a.shape().data(), a.dim() - 2), bb(b.shape().data(), b.dim() - 2);
-  for (int i = 1; i <= std::min(ab.size(), bb.size()); ++i) {  // the message names the whole operands
-    const int64_t x = ab[ab.size() - i], y = bb[bb.size() - i];
-    TG_CHECK(x == y || x == 1 || y == 1, "matmul: the batch dims ", ab, " of ", a.shape(), " and ", bb, " of ",
-             b.shape(), " cannot broadcast");
-  }
+  TG_CHECK(broadcastable(ab, bb), "matmul: the batch dims ", ab, " of ", a.shape(), " and ", bb, " of ", b.shape(),
+           " cannot broadcast");
   Shape batch = broadcast_shapes(ab, bb, "matmul");
   Shape sa = batch, sb = batch, so = batch;
   sa.push_back(M); sa.push_back(K);

@@ -88,16 +88,31 @@ Shape contiguous_strides(const Shape& s) {
 }
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  TG_CHECK(broadcastable(a, b), op, ": shapes ", a, " and ", b, " cannot broadcast");
   const int n = a.size() > b.size() ? a.size() : b.size();
   Shape out;
   out.resize(n);
   for (int i = 0; i < n; ++i) {
     const int ia = a.size() - n + i, ib = b.size() - n + i;
     const int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
-    TG_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", a, " and ", b, " cannot broadcast");
     out[i] = da == 1 ? db : da;
   }
   return out;
+}
+
+bool broadcastable(const Shape& a, const Shape& b) {
+  for (int i = 1; i <= a.size() && i <= b.size(); ++i) {
+    const int64_t da = a[a.size() - i], db = b[b.size() - i];
+    if (da != db && da != 1 && db != 1) return false;
+  }
+  return true;
+}
+
+bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  for (int i = 1; i <= from.size(); ++i)
+    if (from[from.size() - i] != 1 && from[from.size() - i] != to[to.size() - i]) return false;
+  return true;
 }
 
 int wrap_dim(int64_t dim, int rank, const char* op) {

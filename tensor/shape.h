@@ -61,6 +61,10 @@ bool sizes_fit(const Shape& s);
 void check_writable(const Shape& shape, const Shape& strides, const char* op);
 // NumPy broadcasting of two shapes; throws tg::Error naming `op` on mismatch.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+// Whether a and b broadcast together (for callers with their own message), and
+// whether `from` broadcasts to `to` without enlarging it.
+bool broadcastable(const Shape& a, const Shape& b);
+bool broadcasts_to(const Shape& from, const Shape& to);
 // Wraps a possibly negative dim into [0, rank); throws naming `op` when out of range.
 int wrap_dim(int64_t dim, int rank, const char* op);
 
