@@ -31,7 +31,9 @@ void format_row(std::ostream& f, const EpochMetrics& m) {
 }
 
 // Parses the metrics.csv text. With through_epoch >= 0 (resume), the rows of
-// later epochs and a last line without its newline are dropped unvalidated.
+// later epochs are dropped unvalidated, and so is a last line without its
+// newline unless it is a whole row (a write cut short; the app writes the file
+// atomically, but an editor may drop the final newline).
 std::vector<EpochMetrics> parse_metrics(const std::string& text, const std::string& path, int through_epoch) {
   std::vector<EpochMetrics> rows;
   size_t pos = 0;
@@ -43,9 +45,9 @@ std::vector<EpochMetrics> parse_metrics(const std::string& text, const std::stri
     std::string line = text.substr(pos, nl - pos);
     pos = nl + 1;
     ++lineno;
-    if (cut && through_epoch >= 0) break;  // a write cut short: dropped
     while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();  // CRLF
     if (lineno == 1) {
+      if (cut && through_epoch >= 0 && line != kMetricsHeader) break;  // cut short: dropped
       TG_CHECK(line == kMetricsHeader, "metrics: ", path, " line 1 is not the header '", kMetricsHeader, "': '",
                printable(line), "'");
       continue;
@@ -68,6 +70,7 @@ std::vector<EpochMetrics> parse_metrics(const std::string& text, const std::stri
       p = end + 1;
     }
     ok = ok && v[0] >= 1 && v[0] <= 1e9 && v[0] == std::floor(v[0]);
+    if (!ok && cut && through_epoch >= 0) break;  // a write cut short: dropped
     TG_CHECK(ok, "metrics: ", path, " line ", lineno, " is malformed: '", printable(line), "'");
     rows.push_back({int(v[0]), v[1], v[2], v[3], v[4], v[5]});
   }

@@ -553,6 +553,17 @@ TEST_CASE("app: resume's small errors: a cut or later metrics row, a missing hea
     CHECK(metric_values(c.out + "/metrics.csv") == metric_values(a.out + "/metrics.csv"));
     CHECK(slurp(c.out + "/model.safetensors") == slurp(a.out + "/model.safetensors"));
   }
+  // A whole last row without its newline (an editor dropped it) is kept: it
+  // was dropped as a cut-short write, and resume then found no row for epoch 1
+  {
+    tgapp::RunConfig c = copy();
+    std::string m = slurp(c.out + "/metrics.csv");
+    REQUIRE(m.back() == '\n');
+    m.pop_back();
+    std::ofstream(c.out + "/metrics.csv", std::ios::trunc) << m;
+    CHECK(tgapp::run_train(c).epochs_done == 3);
+    CHECK(metric_values(c.out + "/metrics.csv") == metric_values(a.out + "/metrics.csv"));
+  }
   // ... but a malformed row of an epoch the checkpoint covers is an error,
   // and so is a metrics.csv that lacks one
   {
