@@ -62,6 +62,13 @@ bool any_requires_grad(std::initializer_list<Tensor> inputs) {
   return false;
 }
 
+void note_no_grad_view(const Tensor& out, const Tensor& base) {
+  const Meta& m = *base.impl()->meta;
+  if (!m.no_grad_view && (is_grad_enabled() || !m.requires_grad)) return;
+  if (!out.impl()->meta) out.impl()->meta = detail::make_pooled<Meta>();
+  out.impl()->meta->no_grad_view = true;
+}
+
 Tensor record_node(const char* name, Tensor out, const Tensor* inputs, size_t n_inputs, BackwardFn fn, int save,
                    const Tensor* extra, size_t n_extra) {
   auto node = detail::make_pooled<Node>();

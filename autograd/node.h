@@ -35,6 +35,10 @@ struct Node;
 
 struct Meta {
   bool requires_grad = false;
+  // A view of a tensor that requires grad made with grad mode off (or a view
+  // of such a view): an in-place op on it with grad mode on is refused, as in
+  // PyTorch (it would change the base behind the graph's back).
+  bool no_grad_view = false;
   Tensor grad;                    // leaves: accumulated gradient
   std::shared_ptr<Node> grad_fn;  // null for leaves
 };
@@ -116,6 +120,7 @@ class BackwardCtx {
 enum SaveFlags : int { kSaveNone = 0, kSaveInputs = 1, kSaveOutput = 2 };
 
 bool any_requires_grad(std::initializer_list<Tensor> inputs);
+void note_no_grad_view(const Tensor& out, const Tensor& base);
 Tensor record_node(const char* name, Tensor out, const Tensor* inputs, size_t n_inputs, BackwardFn fn, int save,
                    const Tensor* extra, size_t n_extra);
 
@@ -126,7 +131,14 @@ Tensor record_node(const char* name, Tensor out, const Tensor* inputs, size_t n_
 template <class F>
 Tensor record(const char* name, Tensor out, std::initializer_list<Tensor> inputs, F&& fn, int save = kSaveInputs,
               std::initializer_list<Tensor> extra = {}) {
-  if (!is_grad_enabled() || !any_requires_grad(inputs) || !is_floating(out.dtype())) return out;
+  if (!is_grad_enabled() || !any_requires_grad(inputs) || !is_floating(out.dtype())) {
+    // A view op's base is its first input; only a base with autograd meta matters.
+    const Tensor& base = *inputs.begin();
+    if (base.defined() && base.impl()->meta && out.defined() && !out.is_same(base) &&
+        out.impl()->storage == base.impl()->storage)
+      note_no_grad_view(out, base);
+    return out;
+  }
   return record_node(name, std::move(out), inputs.begin(), inputs.size(), BackwardFn(std::forward<F>(fn)), save,
                      extra.begin(), extra.size());
 }

@@ -3,6 +3,7 @@
 // autograd while grad mode is on, and bump the version counter so a tensor
 // saved for backward cannot be silently changed.
 #include "autograd/grad_mode.h"
+#include "autograd/node.h"
 #include "autograd/ops.h"
 #include "tensor/raw.h"
 
@@ -25,10 +26,21 @@ Tensor Tensor::argmax(int64_t d, bool keepdim) const { return tg::argmax(*this, 
 Tensor Tensor::max() const { return tg::max(*this); }
 Tensor Tensor::min() const { return tg::min(*this); }
 
-static void check_inplace(const Tensor& t, const char* op) {
+// In-place ops are not recorded, so with grad mode on they refuse what the
+// graph would need to know about: a target that requires grad, a view of one
+// made under NoGradGuard (PyTorch refuses it too), and an operand that requires
+// grad (its gradient would be lost without a word).
+static void check_inplace(const Tensor& t, const char* op, const Tensor* operand = nullptr) {
   TG_CHECK(t.defined(), op, ": the tensor is undefined");
-  TG_CHECK(!(is_grad_enabled() && t.requires_grad()), op, ": in-place operation on a tensor that requires grad ",
+  if (!is_grad_enabled()) return;
+  TG_CHECK(!t.requires_grad(), op, ": in-place operation on a tensor that requires grad ",
            "(a leaf parameter or part of the graph); wrap it in tg::NoGradGuard or use the out-of-place op");
+  TG_CHECK(!(t.impl()->meta && t.impl()->meta->no_grad_view), op,
+           ": in-place operation with grad mode on, on a view made under tg::NoGradGuard of a tensor that requires "
+           "grad; make the view and modify it under the same mode");
+  TG_CHECK(!(operand && operand->requires_grad()), op,
+           ": the operand requires grad, but in-place ops are not recorded, so its gradient would be lost; use the "
+           "out-of-place op (a = a + b), detach() the operand or wrap it in tg::NoGradGuard");
 }
 
 Tensor& Tensor::zero_() { return fill_(0.0); }
@@ -39,19 +51,19 @@ Tensor& Tensor::fill_(double v) {
   return *this;
 }
 Tensor& Tensor::copy_(const Tensor& src) {
-  check_inplace(*this, "copy_");
+  check_inplace(*this, "copy_", &src);
   raw::copy_(*this, src);
   bump_version();
   return *this;
 }
 Tensor& Tensor::add_(const Tensor& o, double alpha) {
-  check_inplace(*this, "add_");
+  check_inplace(*this, "add_", &o);
   if (alpha == 1.0) raw::binary_(raw::BinaryOp::Add, *this, o, "add_");
   else raw::binary_(raw::BinaryOp::Add, *this, raw::binary(raw::BinaryOp::Mul, o, alpha, false, "add_"), "add_");
   return *this;
 }
 Tensor& Tensor::mul_(const Tensor& o) {
-  check_inplace(*this, "mul_");
+  check_inplace(*this, "mul_", &o);
   raw::binary_(raw::BinaryOp::Mul, *this, o, "mul_");
   return *this;
 }
@@ -61,7 +73,7 @@ Tensor& Tensor::mul_(double s) {
   return *this;
 }
 Tensor& Tensor::div_(const Tensor& o) {
-  check_inplace(*this, "div_");
+  check_inplace(*this, "div_", &o);
   raw::binary_(raw::BinaryOp::Div, *this, o, "div_");
   return *this;
 }

@@ -173,3 +173,65 @@ TEST_CASE("gradcheck: an expanded (stride-0) input is an error, not a false mism
   Tensor c = tg::randn({3}, {.dtype = tg::kFloat64}).requires_grad_();  // the contiguous copy passes
   CHECK(tg::autograd::gradcheck([](V v) { return v[0] * 2.0; }, {c}).ok);
 }
+
+TEST_CASE("autograd: in-place ops refuse an operand that requires grad and a NoGradGuard view, with grad mode on (session 14)") {
+  // In-place ops are not recorded: b.add_(x) with x requiring grad made b
+  // without a graph, and x's gradient was lost without a word (PyTorch
+  // records it). Refused, and b is left as it was.
+  Tensor x = tg::tensor({1.0, 2.0});
+  x.requires_grad_();
+  Tensor b = tg::zeros({2}, {.dtype = tg::DType::Float64});
+  CHECK_THROWS_WITH_AS(b.add_(x), doctest::Contains("add_: the operand requires grad"), tg::Error);
+  CHECK_THROWS_WITH_AS(b.add_(x, 2.0), doctest::Contains("add_: the operand requires grad"), tg::Error);
+  CHECK_THROWS_WITH_AS(b.mul_(x), doctest::Contains("mul_: the operand requires grad"), tg::Error);
+  CHECK_THROWS_WITH_AS(b.div_(x), doctest::Contains("div_: the operand requires grad"), tg::Error);
+  CHECK_THROWS_WITH_AS(b.copy_(x), doctest::Contains("copy_: the operand requires grad"), tg::Error);
+  CHECK(b.to_vector<double>() == std::vector<double>{0, 0});
+  b.add_(x.detach());
+  CHECK(b.to_vector<double>() == std::vector<double>{1, 2});
+  {
+    tg::NoGradGuard ng;
+    b.add_(x);
+    b.copy_(x * 3.0);
+  }
+  CHECK(b.to_vector<double>() == std::vector<double>{3, 6});
+  CHECK(!b.requires_grad());
+
+  // A view made under NoGradGuard of a tensor that requires grad, modified in
+  // place with grad mode on: it changed the base behind the graph's back
+  // (a = x * 1, v = a[0:1] under the guard, v *= 2, then a's gradient path
+  // saw values autograd never recorded). Refused, as in PyTorch; so is a view
+  // of that view made with grad mode on. In the same mode it is fine.
+  Tensor a = x * 1.0;
+  Tensor v;
+  {
+    tg::NoGradGuard ng;
+    v = a.narrow(0, 0, 1);
+  }
+  CHECK(!v.requires_grad());
+  CHECK_THROWS_WITH_AS(v.mul_(2.0), doctest::Contains("mul_: in-place operation with grad mode on, on a view made under tg::NoGradGuard"), tg::Error);
+  CHECK_THROWS_WITH_AS(v.fill_(0.0), doctest::Contains("view made under tg::NoGradGuard"), tg::Error);
+  Tensor vv = v.reshape({1});
+  CHECK_THROWS_WITH_AS(vv.zero_(), doctest::Contains("view made under tg::NoGradGuard"), tg::Error);
+  CHECK(a.to_vector<double>() == std::vector<double>{1, 2});
+  {
+    tg::NoGradGuard ng;
+    v.mul_(5.0);
+  }
+  CHECK(a.to_vector<double>() == std::vector<double>{5, 2});
+  // A copy is not a view; a view of a plain tensor is not refused.
+  Tensor c;
+  {
+    tg::NoGradGuard ng;
+    c = a.narrow(0, 0, 1).clone();
+  }
+  c.mul_(2.0);
+  CHECK(c.to_vector<double>() == std::vector<double>{10});
+  Tensor p = tg::tensor({1.0, 2.0}), pv;
+  {
+    tg::NoGradGuard ng;
+    pv = p.narrow(0, 1, 1);
+  }
+  pv.add_(1.0);
+  CHECK(p.to_vector<double>() == std::vector<double>{1, 3});
+}
