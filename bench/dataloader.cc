@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   std::printf("data set: %s\n", source.c_str());
   std::printf("loader: batch 64, shuffle, %s, prefetch %s, threads %d\n",
               aug ? "translate(2)+rotate(15, bilinear)+erase(0.5)+normalize" : "no augmentation",
-              prefetch ? "on" : "off", tg::get_num_threads());
+              prefetch ? "on" : "off", tg::get_effective_num_threads());
   std::printf("warp kernel target: %s; load average: %s\n", kernels::warp_target_name(), load.c_str());
   std::printf("%lld batches in %.3f s: %.0f batches/s (%.0f images/s); process CPU %.3f s = %.0f batches per CPU-second"
               "  [checksum %.3f]\n",

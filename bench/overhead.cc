@@ -35,12 +35,12 @@ int main(int argc, char** argv) {
     tg::Tensor c = tg::sum(ag + bg);
     c.backward();
   }, n / 4);
-  std::fprintf(stderr, "threads=%d\n", tg::get_num_threads());
+  std::fprintf(stderr, "threads=%d\n", tg::get_effective_num_threads());
   std::fprintf(stderr, "add (64 elements, no grad)      %.3f us\n", add);
   std::fprintf(stderr, "add (64 elements, recording)    %.3f us\n", add_grad);
   std::fprintf(stderr, "add + sum + backward            %.3f us\n", add_sum_bwd);
   std::printf("{\"impl\": \"tapegrad\", \"workload\": \"overhead\", \"threads\": %d, \"add_us\": %.4f, "
               "\"add_grad_us\": %.4f, \"add_sum_backward_us\": %.4f}\n",
-              tg::get_num_threads(), add, add_grad, add_sum_bwd);
+              tg::get_effective_num_threads(), add, add_grad, add_sum_bwd);
   return 0;
 }

@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
     const double s1 = time_batch(1, n1), s256 = time_batch(256, n256);
     std::printf("{\"impl\": \"tapegrad\", \"workload\": \"infer\", \"threads\": %d, \"b1_latency_us\": %.3f, "
                 "\"b256_latency_ms\": %.4f, \"b256_images_per_s\": %.1f, \"peak_mib\": %.1f}\n",
-                tg::get_num_threads(), s1 * 1e6, s256 * 1e3, 256.0 / s256, vm_hwm_mib());
+                tg::get_effective_num_threads(), s1 * 1e6, s256 * 1e3, 256.0 / s256, vm_hwm_mib());
     return 0;
   }
   if (workload != "mlp" && workload != "lenet") {
@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
   std::printf("{\"impl\": \"tapegrad\", \"workload\": \"%s\", \"threads\": %d, \"seed\": %llu, \"epochs\": %d, "
               "\"batches_per_epoch\": %lld, \"epoch_s\": %s, \"epoch_cpu_s\": %s, \"train_loss\": %s, \"test_acc\": %.4f, "
               "\"peak_mib\": %.1f, \"peak_train_mib\": %.1f}\n",
-              workload.c_str(), tg::get_num_threads(), (unsigned long long)seed, epochs,
+              workload.c_str(), tg::get_effective_num_threads(), (unsigned long long)seed, epochs,
               (long long)loader.batches_per_epoch(), join(epoch_s).c_str(),
               join(epoch_cpu_s).c_str(), join(losses).c_str(), 100 * acc, vm_hwm_mib(), peak_train);
   return 0;

@@ -231,6 +231,7 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() { return g_threads; }
+int get_effective_num_threads() { return std::min<int>(g_threads, max_tbb_threads()); }
 
 // ---------------------------------------------------------------- region profile
 namespace {

@@ -34,6 +34,10 @@ namespace tg {
 // Bound every parallel region to n threads (n >= 1). Default: all cores.
 void set_num_threads(int n);
 int get_num_threads();
+// The threads a parallel region actually runs on: get_num_threads() capped at
+// what oneTBB allows (the process's CPU affinity: one under `taskset -c 1`).
+// Benchmarks report this one.
+int get_effective_num_threads();
 
 namespace detail {
 // A non-owning reference to a callable void(int64_t, int64_t).

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include <tbb/global_control.h>
+
 #include "tensor/parallel.h"
 #include "tests/common/test_util.h"
 
@@ -251,4 +253,15 @@ TEST_CASE("parallel_for with 3 threads: jobs of 2 and 3 chunks in turn run every
   CAPTURE(jobs);
   CHECK(bad == 0);
   tg::set_num_threads(2);  // a pool of the usual size before `three` ends
+}
+
+TEST_CASE("get_effective_num_threads: the request capped at what oneTBB allows (benchmarks report it)") {
+  ThreadsGuard keep;
+  const int cap = int(tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism));
+  tg::set_num_threads(1);
+  CHECK(tg::get_effective_num_threads() == 1);
+  tg::set_num_threads(1000);
+  CHECK(tg::get_num_threads() == 1000);  // the request, as PyTorch's get_num_threads
+  CHECK(tg::get_effective_num_threads() == std::min(1000, std::max(1, cap)));
+  CHECK(tg::get_effective_num_threads() <= int(std::max(1u, std::thread::hardware_concurrency())));
 }
