@@ -22,6 +22,13 @@ struct GradOptions {
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const GradOptions& opts = {});
 
+// zero_grad() for one tensor (Module::zero_grad and the optimizers'): with
+// set_to_none its .grad is dropped; otherwise zeroed in place, or, when the
+// gradient is itself part of a graph (a create_graph backward made it),
+// replaced by fresh zeros as PyTorch detaches it: zeroed in place, it kept
+// the old graph alive, and the next create_graph backward chained onto it.
+void zero_grad(Tensor t, bool set_to_none);  // t: a handle (shares the tensor)
+
 // The engine behind Tensor::backward and grad().
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots, bool retain_graph,
                   bool create_graph, const std::vector<Tensor>* capture_inputs, std::vector<Tensor>* captured);

@@ -432,6 +432,19 @@ bool Tensor::is_leaf() const { return !checked()->meta || !impl_->meta->grad_fn;
 
 Tensor Tensor::grad() const { return checked()->meta ? impl_->meta->grad : Tensor(); }
 
+void autograd::zero_grad(Tensor t, bool set_to_none) {
+  Tensor g = t.grad();
+  if (!g.defined()) return;
+  if (set_to_none) {
+    t.set_grad(Tensor());
+  } else if (g.requires_grad()) {
+    t.set_grad(zeros(g.shape(), {.dtype = g.dtype()}));
+  } else {
+    NoGradGuard ng;
+    g.zero_();
+  }
+}
+
 void Tensor::set_grad(const Tensor& g) {
   if (g.defined()) {
     TG_CHECK(g.shape() == shape() && g.dtype() == dtype(), "set_grad: gradient of shape ", g.shape(), " and dtype ",

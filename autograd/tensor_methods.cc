@@ -44,6 +44,8 @@ static void check_inplace(const Tensor& t, const char* op, const Tensor* operand
 }
 
 Tensor& Tensor::zero_() { return fill_(0.0); }
+Tensor& Tensor::operator=(const Tensor& src) && { return copy_(src); }
+Tensor& Tensor::operator=(double v) && { return fill_(v); }
 Tensor& Tensor::fill_(double v) {
   check_inplace(*this, "fill_");
   raw::fill_(*this, v);

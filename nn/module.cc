@@ -2,11 +2,13 @@
 // Sequential / ModuleList containers.
 #include "nn/module.h"
 
+#include <algorithm>
 #include <functional>
 #include <set>
 #include <sstream>
 #include <typeinfo>
 
+#include "autograd/autograd.h"
 #include "autograd/grad_mode.h"
 #include "nn/layers.h"
 #include "tensor/raw.h"
@@ -29,9 +31,12 @@ std::string thousands(int64_t v) {
 }
 
 // Points every handle of `t` at the storage/layout of `src` (PyTorch's `t.data = src`).
+// The version count carries over (src's storage is new, at version 0): else a
+// tensor saved for backward, modified and then converted, looked unmodified.
 void set_data(const Tensor& t, const Tensor& src) {
   TensorImpl* d = t.impl();
   const TensorImpl* s = src.impl();
+  s->storage->version = std::max(s->storage->version, d->storage->version);
   d->storage = s->storage;
   d->shape = s->shape;
   d->strides = s->strides;
@@ -182,13 +187,7 @@ void Module::train(bool on) {
 }
 
 void Module::zero_grad(bool set_to_none) {
-  NoGradGuard ng;
-  for (auto& p : parameters()) {
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    if (set_to_none) p.set_grad(Tensor());
-    else g.zero_();
-  }
+  for (auto& p : parameters()) autograd::zero_grad(p, set_to_none);
 }
 
 Module& Module::requires_grad_(bool on) {

@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/autograd.h"
 #include "autograd/grad_mode.h"
 #include "tensor/error.h"
 #include "tensor/parallel.h"
@@ -171,14 +172,8 @@ class OptimizerBase : public Optimizer {
   }
 
   void zero_grad(bool set_to_none = true) override {
-    NoGradGuard no_grad;
     for (auto& g : groups_)
-      for (auto& p : g.params) {
-        Tensor gr = p.grad();
-        if (!gr.defined()) continue;
-        if (set_to_none) p.set_grad(Tensor());
-        else gr.zero_();
-      }
+      for (auto& p : g.params) autograd::zero_grad(p, set_to_none);
   }
 
   void step() override {

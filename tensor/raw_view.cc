@@ -1,4 +1,6 @@
 // Views (metadata only: shape, strides, offset over the same storage) and copies.
+#include <cfloat>
+#include <cmath>
 #include <cstring>
 
 #include "tensor/iter.h"
@@ -209,6 +211,12 @@ void copy_(const Tensor& dst, const Tensor& src) {
 }
 
 void fill_(const Tensor& dst, double value) {
+  // As PyTorch: a value the dtype cannot hold is an error (int64 from NaN or
+  // 1e30 gave INT64_MIN, an undefined cast); 2.5 into int64 truncates.
+  const bool fits = dst.dtype() == DType::Int64   ? value >= -0x1p63 && value < 0x1p63
+                    : dst.dtype() == DType::Float32 ? !std::isfinite(value) || std::fabs(value) <= FLT_MAX
+                                                    : true;
+  TG_CHECK(fits, "fill: the value ", value, " cannot be converted to ", dst.dtype(), " without overflow");
   const Shape* strides[1] = {&dst.strides()};
   const detail::Loop L = detail::make_loop(dst.shape(), strides, 1);
   visit_dtype(dst.dtype(), [&](auto z) {

@@ -262,9 +262,12 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions opts) {
   visit_dtype(opts.dtype, [&](auto z) {
     using T = decltype(z);
     T* p = t.raw_ptr<T>();
-    // Like PyTorch: the second half counts back from `end` so both ends are exact.
+    // Like PyTorch: the second half counts back from `end` so both ends are
+    // exact, and one step is `start` (it was `end`: steps / 2 is 0).
     for (int64_t i = 0; i < steps; ++i)
-      p[i] = static_cast<T>(i < steps / 2 ? start + step * double(i) : end - step * double(steps - 1 - i));
+      p[i] = static_cast<T>(steps == 1          ? start
+                            : i < steps / 2     ? start + step * double(i)
+                                                : end - step * double(steps - 1 - i));
   });
   if (opts.requires_grad) t.requires_grad_(true);
   return t;

@@ -47,6 +47,15 @@ class Tensor {
  public:
   Tensor() = default;
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+  Tensor(const Tensor&) = default;
+  Tensor(Tensor&&) noexcept = default;
+  Tensor& operator=(const Tensor&) & = default;
+  Tensor& operator=(Tensor&&) & noexcept = default;
+  // Assigning to a temporary writes into it, as in LibTorch: `x[0] = t` is
+  // x[0].copy_(t) (broadcast, dtype converted) and `x[0] = 5.0` is fill_. It
+  // compiled and did nothing before. Assigning to a named tensor rebinds it.
+  Tensor& operator=(const Tensor& src) &&;
+  Tensor& operator=(double v) &&;
 
   // ---- metadata ----
   // On an undefined (default-constructed) tensor these throw tg::Error: every
