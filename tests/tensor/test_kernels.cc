@@ -123,6 +123,32 @@ TEST_CASE("kernels: sum, max, min, accumulate and softmax rows on every target")
   });
 }
 
+TEST_CASE("kernels: max and min return the first NaN wherever it sits (found in the lanes, no second pass)") {
+  // Two NaNs with different payloads: the result carries the first one's bits.
+  const auto nan_bits = [](float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; };
+  float qa, qb;
+  const uint32_t ua = 0x7fc00001u, ub = 0xffc00002u;
+  std::memcpy(&qa, &ua, 4);
+  std::memcpy(&qb, &ub, 4);
+  tgtest::for_each_target([&](const std::string& target) {
+    CAPTURE(target);
+    for (int n = 1; n <= 67; ++n)
+      for (int at = 0; at < n; at += (n > 20 ? 7 : 1)) {
+        CAPTURE(n);
+        CAPTURE(at);
+        auto f = random_values<float>(size_t(n + 1), -2, 2, uint32_t(n));
+        f[size_t(at + 1)] = qa;
+        if (at + 1 < n) f[size_t(n)] = qb;  // a later NaN
+        CHECK(nan_bits(max(f.data() + 1, n)) == ua);
+        CHECK(nan_bits(min(f.data() + 1, n)) == ua);
+        auto d = random_values<double>(size_t(n), -2, 2, uint32_t(n + 3));
+        d[size_t(at)] = std::numeric_limits<double>::quiet_NaN();
+        CHECK(std::isnan(max(d.data(), n)));
+        CHECK(std::isnan(min(d.data(), n)));
+      }
+  });
+}
+
 template <class T>
 void check_relu_backward(const std::string& target) {
   // dy and y drawn from values that stress the product: ±0, ±inf, NaN, subnormals
