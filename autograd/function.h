@@ -13,15 +13,23 @@
 //     }
 //   };
 //   tg::Tensor y = Cube::apply(x);
+// A gradient that has the broadcast shape of an input (backward returned dy
+// for an input the forward broadcast) is summed to the input's shape, as
+// PyTorch does; the op is named after the struct (demangled) on the tape and
+// in messages.
 #pragma once
 #include <algorithm>
 #include <iterator>
 #include <memory>
 #include <cstdint>
+#include <cstdlib>
+#include <cxxabi.h>
+#include <string>
 #include <typeinfo>
 #include <vector>
 
 #include "autograd/node.h"
+#include "autograd/ops.h"
 
 namespace tg::autograd {
 
@@ -66,6 +74,18 @@ class FunctionCtx {
 
 template <class Derived>
 struct Function {
+  // The demangled name of Derived ("Cube", "ns::Cube"), made once.
+  static const char* name() {
+    static const std::string n = [] {
+      int status = 0;
+      char* d = abi::__cxa_demangle(typeid(Derived).name(), nullptr, nullptr, &status);
+      std::string r = status == 0 && d ? d : typeid(Derived).name();
+      std::free(d);
+      return r;
+    }();
+    return n.c_str();
+  }
+
   template <class... Args>
   static Tensor apply(const Args&... args) {
     auto ctx = std::make_shared<FunctionCtx>();
@@ -74,7 +94,7 @@ struct Function {
       NoGradGuard g;
       out = Derived::forward(*ctx, args...);
     }
-    TG_CHECK(out.defined(), "custom Function ", typeid(Derived).name(), ": forward returned an undefined tensor");
+    TG_CHECK(out.defined(), "custom Function ", name(), ": forward returned an undefined tensor");
     const Tensor inputs[] = {args...};
     bool any = false;
     for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
@@ -85,17 +105,22 @@ struct Function {
         ~ClearUnpacked() { ctx.unpacked_.clear(); }
       } clear{*ctx};
       std::vector<Tensor> g = Derived::backward(*ctx, c.dy);
-      TG_CHECK(g.size() == c.grads.size(), "custom Function ", typeid(Derived).name(), ": backward returned ",
+      TG_CHECK(g.size() == c.grads.size(), "custom Function ", name(), ": backward returned ",
                g.size(), " gradients for ", c.grads.size(), " inputs (one per input; undefined = none)");
-      for (size_t i = 0; i < g.size(); ++i)
-        if (g[i].defined() && c.needs(int(i))) c.accumulate(int(i), g[i]);
+      for (size_t i = 0; i < g.size(); ++i) {
+        if (!g[i].defined() || !c.needs(int(i))) continue;
+        const Shape& in = c.in_shape(int(i));
+        // dy of a broadcast input: summed to its shape (else the engine's
+        // shape check names the mismatch)
+        c.accumulate(int(i), g[i].shape() != in && broadcasts_to(in, g[i].shape()) ? sum_to(g[i], in) : g[i]);
+      }
     };
     // The output is attached on unpack only when it is a new tensor, not an
     // input passed through (that one is the input: re-attaching it as the
     // output gave a wrong second derivative).
     if (std::none_of(std::begin(inputs), std::end(inputs), [&](const Tensor& t) { return t.is_same(out); }))
       ctx->output_impl_ = out.impl();
-    Tensor y = record_node(typeid(Derived).name(), out, inputs, sizeof...(Args), std::move(fn), kSaveNone, nullptr, 0);
+    Tensor y = record_node(name(), out, inputs, sizeof...(Args), std::move(fn), kSaveNone, nullptr, 0);
     ctx->output_node_ = y.impl()->meta->grad_fn;
     return y;
   }

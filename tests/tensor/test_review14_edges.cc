@@ -4,9 +4,12 @@
 // linspace with one step, assignment into a temporary (x[0] = t), and fill
 // values the dtype cannot hold.
 #include <cmath>
+#include <sstream>
 #include <limits>
 
 #include "../common/test_util.h"
+#include "autograd/autograd.h"
+#include "autograd/function.h"
 #include "autograd/node.h"
 #include "nn/layers.h"
 #include "optim/sgd.h"
@@ -106,4 +109,46 @@ TEST_CASE("fill values the dtype cannot hold are an error (int64 from NaN gave I
   CHECK(tg::full({1}, -0x1p63, {.dtype = tg::kInt64}).item<int64_t>() == std::numeric_limits<int64_t>::min());
   CHECK(std::isinf(tg::full({1}, INFINITY).item<double>()));
   CHECK(std::isnan(tg::full({1}, nan, {.dtype = tg::kFloat64}).item<double>()));
+}
+
+namespace review14 {
+// y = a * b + c, with c broadcast (a scalar or a row): backward returns dy for
+// c, whose shape is the output's. PyTorch sums it to c's shape; tapegrad said
+// "gradient for input 2 has shape [2], expected []".
+struct MulAdd : tg::autograd::Function<MulAdd> {
+  static Tensor forward(tg::autograd::FunctionCtx& ctx, const Tensor& a, const Tensor& b, const Tensor& c) {
+    ctx.save_for_backward({a, b});
+    return a * b + c;
+  }
+  static std::vector<Tensor> backward(tg::autograd::FunctionCtx& ctx, const Tensor& dy) {
+    const Tensor a = ctx.saved()[0], b = ctx.saved()[1];
+    return {dy * b, dy * a, dy};
+  }
+};
+struct WrongShape : tg::autograd::Function<WrongShape> {
+  static Tensor forward(tg::autograd::FunctionCtx&, const Tensor& x) { return x * 2.0; }
+  static std::vector<Tensor> backward(tg::autograd::FunctionCtx&, const Tensor&) {
+    return {tg::ones({5}, {.dtype = tg::kFloat64})};
+  }
+};
+}  // namespace review14
+
+TEST_CASE("custom Function: a gradient of a broadcast input is summed to its shape (as PyTorch) and names are demangled") {
+  Tensor a = tg::tensor({1.0, 2.0, 3.0, 4.0}, {2, 2}, true), b = tg::tensor({5.0, 6.0, 7.0, 8.0}, {2, 2}, true);
+  Tensor c = tg::scalar_tensor(10.0, tg::kFloat64).requires_grad_(), r = tg::tensor({1.0, 1.0}, {1, 2}, true);
+  Tensor y = review14::MulAdd::apply(a, b, c);
+  std::ostringstream tape;
+  tape << tg::autograd::tape(y);
+  CHECK(tape.str().find("review14::MulAdd(") != std::string::npos);
+  y.sum().backward();
+  CHECK(c.grad().shape() == tg::Shape{});
+  CHECK(c.grad().item<double>() == 4.0);
+  CHECK(a.grad().to_vector<double>() == std::vector<double>{5, 6, 7, 8});
+  review14::MulAdd::apply(a, b, r).sum().backward();
+  CHECK(r.grad().shape() == tg::Shape{1, 2});
+  CHECK(r.grad().to_vector<double>() == std::vector<double>{2, 2});
+  // a gradient the input does not broadcast to is still an error, naming the Function
+  Tensor x = tg::tensor({1.0, 2.0}, {2}, true);
+  CHECK_THROWS_WITH_AS(review14::WrongShape::apply(x).sum().backward(),
+                       "backward of 'review14::WrongShape': gradient for input 0 has shape [5], expected [2]", tg::Error);
 }
