@@ -461,6 +461,8 @@ Tensor Tensor::detach() const { return autograd::alias_without_meta(*this); }
 
 void Tensor::backward(const Tensor& grad, bool retain_graph, bool create_graph) const {
   TG_CHECK(defined(), "backward: the tensor is undefined");
+  TG_CHECK(requires_grad(), "backward: the tensor does not require grad and has no grad_fn (nothing it was computed ",
+           "from requires grad, or it was computed under NoGradGuard)");
   Tensor g = grad;
   if (!g.defined()) {
     TG_CHECK(numel() == 1, "backward: grad can be implicitly created only for scalar outputs; this tensor has shape ",

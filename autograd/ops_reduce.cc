@@ -56,6 +56,9 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correct
 static Tensor extreme(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim, bool is_max,
                       bool nan_to_nans = false) {
   const char* name = nan_to_nans ? (is_max ? "max" : "min") : is_max ? "amax" : "amin";
+  TG_CHECK(x.defined(), name, ": undefined tensor");
+  TG_CHECK(!nan_to_nans || x.numel() > 0, name, ": cannot reduce an empty tensor (shape ", x.shape(),
+           ") over all elements; reduce over a dim with amax / amin instead");
   const std::vector<int> dims = raw::normalize_dims(dims_in, x.dim(), name);
   Tensor y = is_max ? raw::amax(x, dims, keepdim) : raw::amin(x, dims, keepdim);
   return record(name, y, {x}, [dims, nan_to_nans](BackwardCtx& c) {

@@ -573,6 +573,8 @@ void check_pair(const Tensor& input, const Tensor& target, const char* op) {
   check_float(target, op, "target");
   TG_CHECK(input.shape() == target.shape(), op, ": input shape ", input.shape(), " and target shape ",
            target.shape(), " differ");
+  TG_CHECK(input.dtype() == target.dtype(), op, ": input dtype ", input.dtype(), " and target dtype ",
+           target.dtype(), " differ; convert one with .to()");
 }
 }  // namespace
 

@@ -152,3 +152,20 @@ TEST_CASE("custom Function: a gradient of a broadcast input is summed to its sha
   CHECK_THROWS_WITH_AS(review14::WrongShape::apply(x).sum().backward(),
                        "backward of 'review14::WrongShape': gradient for input 0 has shape [5], expected [2]", tg::Error);
 }
+
+TEST_CASE("messages name the problem: loss dtypes, backward of a tensor without grad, max of an empty tensor") {
+  const Tensor a = tg::zeros({2}), b = tg::zeros({2}, {.dtype = tg::kFloat64});
+  CHECK_THROWS_WITH_AS(tg::F::mse_loss(a, b), "mse_loss: input dtype float32 and target dtype float64 differ; "
+                                              "convert one with .to()", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::F::l1_loss(a, b), doctest::Contains("l1_loss: input dtype float32"), tg::Error);
+  CHECK_THROWS_WITH_AS(tg::F::binary_cross_entropy_with_logits(a, b),
+                       doctest::Contains("binary_cross_entropy_with_logits: input dtype"), tg::Error);
+  // was "grad can be implicitly created only for scalar outputs"
+  CHECK_THROWS_WITH_AS(tg::zeros({2}).backward(), doctest::Contains("backward: the tensor does not require grad"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::scalar_tensor(1.0).backward(), doctest::Contains("does not require grad"), tg::Error);
+  // was "amax: cannot reduce over dim 0"
+  CHECK_THROWS_WITH_AS(tg::max(tg::zeros({0})), doctest::Contains("max: cannot reduce an empty tensor (shape [0])"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::min(tg::zeros({2, 0})), doctest::Contains("min: cannot reduce an empty tensor"), tg::Error);
+}
