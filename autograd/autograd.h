@@ -23,10 +23,10 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          const GradOptions& opts = {});
 
 // zero_grad() for one tensor (Module::zero_grad and the optimizers'): with
-// set_to_none its .grad is dropped; otherwise zeroed in place, or, when the
-// gradient is itself part of a graph (a create_graph backward made it),
-// replaced by fresh zeros as PyTorch detaches it: zeroed in place, it kept
-// the old graph alive, and the next create_graph backward chained onto it.
+// set_to_none its .grad is dropped; otherwise the same tensor is detached in
+// place (when a create_graph backward made it part of a graph, it no longer
+// keeps that graph alive nor chains the next backward onto it) and zeroed, as
+// PyTorch's detach_() + zero_(): handles to the old gradient see the zeros.
 void zero_grad(Tensor t, bool set_to_none);  // t: a handle (shares the tensor)
 
 // The engine behind Tensor::backward and grad().

@@ -63,10 +63,12 @@ bool any_requires_grad(std::initializer_list<Tensor> inputs) {
 }
 
 void note_no_grad_view(const Tensor& out, const Tensor& base) {
-  const Meta& m = *base.impl()->meta;
-  if (!m.no_grad_view && (is_grad_enabled() || !m.requires_grad)) return;
+  const std::shared_ptr<Meta>& m = base.impl()->meta;
+  std::shared_ptr<Meta> root = m->no_grad_view_of.lock();  // base is itself such a view
+  if (!root && !is_grad_enabled() && m->requires_grad) root = m;
+  if (!root) return;
   if (!out.impl()->meta) out.impl()->meta = detail::make_pooled<Meta>();
-  out.impl()->meta->no_grad_view = true;
+  out.impl()->meta->no_grad_view_of = root;
 }
 
 Tensor record_node(const char* name, Tensor out, const Tensor* inputs, size_t n_inputs, BackwardFn fn, int save,
@@ -437,12 +439,13 @@ void autograd::zero_grad(Tensor t, bool set_to_none) {
   if (!g.defined()) return;
   if (set_to_none) {
     t.set_grad(Tensor());
-  } else if (g.requires_grad()) {
-    t.set_grad(zeros(g.shape(), {.dtype = g.dtype()}));
-  } else {
-    NoGradGuard ng;
-    g.zero_();
+    return;
   }
+  // PyTorch: p.grad.detach_() (or requires_grad_(False)), then zero_(): the
+  // same tensor, so handles to the old gradient see the zeros too.
+  g.impl()->meta.reset();
+  NoGradGuard ng;
+  g.zero_();
 }
 
 void Tensor::set_grad(const Tensor& g) {

@@ -35,10 +35,15 @@ struct Node;
 
 struct Meta {
   bool requires_grad = false;
-  // A view of a tensor that requires grad made with grad mode off (or a view
-  // of such a view): an in-place op on it with grad mode on is refused, as in
+  // A view made with grad mode off of a tensor that requires grad (or a view
+  // of such a view) points at that tensor's meta: an in-place op on the view
+  // with grad mode on is refused while the base still requires grad, as in
   // PyTorch (it would change the base behind the graph's back).
-  bool no_grad_view = false;
+  std::weak_ptr<Meta> no_grad_view_of;
+  bool is_no_grad_view_of_grad() const {
+    const std::shared_ptr<Meta> base = no_grad_view_of.lock();
+    return base && base->requires_grad;
+  }
   Tensor grad;                    // leaves: accumulated gradient
   std::shared_ptr<Node> grad_fn;  // null for leaves
 };

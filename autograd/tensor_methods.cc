@@ -35,7 +35,7 @@ static void check_inplace(const Tensor& t, const char* op, const Tensor* operand
   if (!is_grad_enabled()) return;
   TG_CHECK(!t.requires_grad(), op, ": in-place operation on a tensor that requires grad ",
            "(a leaf parameter or part of the graph); wrap it in tg::NoGradGuard or use the out-of-place op");
-  TG_CHECK(!(t.impl()->meta && t.impl()->meta->no_grad_view), op,
+  TG_CHECK(!(t.impl()->meta && t.impl()->meta->is_no_grad_view_of_grad()), op,
            ": in-place operation with grad mode on, on a view made under tg::NoGradGuard of a tensor that requires "
            "grad; make the view and modify it under the same mode");
   TG_CHECK(!(operand && operand->requires_grad()), op,

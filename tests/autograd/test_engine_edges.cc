@@ -234,4 +234,19 @@ TEST_CASE("autograd: in-place ops refuse an operand that requires grad and a NoG
   }
   pv.add_(1.0);
   CHECK(p.to_vector<double>() == std::vector<double>{1, 3});
+  // Once the base no longer requires grad (frozen), the view may be changed
+  // in place, as in PyTorch; a view of a view follows its root.
+  Tensor w = tg::tensor({1.0, 2.0}, {}, true), wv;
+  {
+    tg::NoGradGuard ng;
+    wv = w.narrow(0, 0, 1);
+  }
+  Tensor wvv = wv.reshape({1});
+  CHECK_THROWS_WITH_AS(wv.mul_(3.0), doctest::Contains("view made under tg::NoGradGuard"), tg::Error);
+  w.requires_grad_(false);
+  wv.mul_(3.0);
+  wvv.add_(1.0);
+  CHECK(w.to_vector<double>() == std::vector<double>{4, 2});
+  w.requires_grad_(true);
+  CHECK_THROWS_WITH_AS(wvv.add_(1.0), doctest::Contains("view made under tg::NoGradGuard"), tg::Error);
 }

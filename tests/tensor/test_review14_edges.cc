@@ -16,7 +16,7 @@
 
 using tg::Tensor;
 
-TEST_CASE("zero_grad(false) after a create_graph backward: fresh zeros, no chained graph, no leak") {
+TEST_CASE("zero_grad(false) after a create_graph backward: the same gradient detached and zeroed, no chained graph, no leak") {
   // f = (w.x)^3 + sum(w^3); g = df/dw (recorded); w.grad = g + d(g.g)/dw.
   // By hand at w = [0.5, -1], x = [1, 2]: g = [7.5, 16.5], H = [[-6, -18],
   // [-18, -42]], 2Hg = [-684, -1656]: w.grad = [-676.5, -1639.5] at every
@@ -44,8 +44,13 @@ TEST_CASE("zero_grad(false) after a create_graph backward: fresh zeros, no chain
       CHECK(lin.weight.grad().requires_grad());
     }
     const int64_t during = tg::autograd::Node::live_count();
+    // The same tensor is detached and zeroed (PyTorch's detach_() + zero_()):
+    // a handle to the old gradient sees the zeros.
+    const Tensor old_grad = lin.weight.grad();
     lin.zero_grad(false);
-    CHECK(!lin.weight.grad().requires_grad());
+    CHECK(lin.weight.grad().is_same(old_grad));
+    CHECK(!old_grad.requires_grad());
+    CHECK(old_grad.is_leaf());
     CHECK(lin.weight.grad().to_vector<double>() == std::vector<double>{0, 0});
     CHECK(tg::autograd::Node::live_count() < during);
     w.set_grad(Tensor());
