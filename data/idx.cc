@@ -31,7 +31,9 @@ std::string hex2(unsigned v) {
 std::string dims_str(const std::vector<int64_t>& d) {
   std::ostringstream os;
   os << "[";
-  for (size_t i = 0; i < d.size(); ++i) os << (i ? "," : "") << d[i];
+  // at most 8 dims: a corrupt rank byte (up to 255) would print hundreds
+  for (size_t i = 0; i < d.size() && i < 8; ++i) os << (i ? "," : "") << d[i];
+  if (d.size() > 8) os << ", ... (" << d.size() << " dims)";
   os << "]";
   return os.str();
 }
@@ -250,13 +252,13 @@ IdxArray parse_header(std::span<const uint8_t> s, size_t n, const std::string& n
     if (need > kMax) need = kMax;
     if (d) nonzero = std::min(nonzero * d, kMax + 1);
   }
-  TG_CHECK(nonzero <= kMax, name, ": dims ", dims_str(a.dims), " (offset 4) are too large: their product ",
-           "overflows int64");
+  TG_CHECK(nonzero <= kMax, name, ": rank ", rank, " (byte at offset 3), dims ", dims_str(a.dims),
+           " (offset 4) are too large: their product overflows int64");
   const size_t have = n - header;
   TG_CHECK(need <= have, name, ": truncated: expected ", uint64_t(need), " bytes of data at offset ",
            header, " (", uint64_t(need) + header, " bytes in all), file has ", have, " (", n,
            " in all) for ", idx_type_name(a.type), " dims ", dims_str(a.dims));
-  TG_CHECK(need == have, name, ": dimension mismatch: dims ", dims_str(a.dims), " of ",
+  TG_CHECK(need == have, name, ": dimension mismatch: rank ", rank, " (byte at offset 3), dims ", dims_str(a.dims), " of ",
            idx_type_name(a.type), " need ", uint64_t(need), " bytes of data at offset ", header,
            ", file has ", have, " (", have - size_t(need), " extra bytes at offset ",
            header + size_t(need), ")");

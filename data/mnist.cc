@@ -90,11 +90,12 @@ MNIST::MNIST(const std::string& root, Split split, const char* name) : split_(sp
   TG_CHECK(images->type == IdxType::UInt8 && images->dims.size() == 3 && images->dims[1] == kRows &&
                images->dims[2] == kCols,
            name, ": ", ip, ": expected ubyte images of shape [N,28,28], found ", idx_type_name(images->type), " ",
-           Shape(images->dims));
+           Shape(images->dims), " (type byte at offset 2, rank at offset 3, dims from offset 4)");
   TG_CHECK(labels->type == IdxType::UInt8 && labels->dims.size() == 1, name, ": ", lp,
-           ": expected ubyte labels of shape [N], found ", idx_type_name(labels->type), " ", Shape(labels->dims));
+           ": expected ubyte labels of shape [N], found ", idx_type_name(labels->type), " ", Shape(labels->dims),
+           " (type byte at offset 2, rank at offset 3, dims from offset 4)");
   TG_CHECK(images->dims[0] == labels->dims[0], name, ": count mismatch: ", ip, " holds ", images->dims[0],
-           " images but ", lp, " holds ", labels->dims[0], " labels");
+           " images but ", lp, " holds ", labels->dims[0], " labels (the counts at byte offset 4 of each file)");
   for (int64_t i = 0; i < labels->dims[0]; ++i)
     TG_CHECK(labels->bytes[size_t(i)] < kClasses, name, ": ", lp, ": label ", int(labels->bytes[size_t(i)]),
              " of example ", i, " (byte offset ", 8 + i, ") is not in 0..9");

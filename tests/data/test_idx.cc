@@ -154,9 +154,23 @@ TEST_CASE("idx: extra bytes are a dimension mismatch") {
   TempDir dir;
   tg_test::write_bytes(dir.file("x"), {0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4, 5, 6});
   const std::string e = error_of(dir.file("x"));
-  CHECK(e.find("dimension mismatch: dims [2,2] of ubyte need 4 bytes of data at offset 12, file has 6") !=
-        std::string::npos);
+  CHECK(e.find("dimension mismatch: rank 2 (byte at offset 3), dims [2,2] of ubyte need 4 bytes of data at offset "
+               "12, file has 6") != std::string::npos);
   CHECK(e.find("2 extra bytes at offset 16") != std::string::npos);
+}
+
+TEST_CASE("idx: a corrupt rank byte is named and the dims it reads are cut to 8") {
+  // A valid 2x28x28 header with the rank byte (offset 3) set to 200: the dims
+  // then run into the pixels, and the message printed all 200 of them without
+  // naming the rank.
+  TempDir dir;
+  std::vector<uint8_t> b = {0, 0, 0x08, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28};
+  b.resize(16 + 2 * 28 * 28, 1);
+  b[3] = 200;
+  tg_test::write_bytes(dir.file("r"), b);
+  const std::string e = error_of(dir.file("r"));
+  CHECK(e.find("rank 200 (byte at offset 3), dims [2,28,28,16843009,16843009,16843009,16843009,16843009, ... (200 "
+               "dims)] (offset 4) are too large") != std::string::npos);
 }
 
 TEST_CASE("idx: a corrupt or truncated gzip stream is a tg::Error") {

@@ -107,7 +107,7 @@ TEST_CASE("mnist: images/labels count mismatch names both files and counts") {
   tg_test::write_mnist_fixture(dir.path.string(), "train", 6, "-", false, /*n_labels=*/5);
   const std::string e = error_of([&] { MNIST m(dir.path.string()); });
   CHECK(contains(e, "count mismatch: " + dir.file("train-images-idx3-ubyte") + " holds 6 images but " +
-                        dir.file("train-labels-idx1-ubyte") + " holds 5 labels"));
+                        dir.file("train-labels-idx1-ubyte") + " holds 5 labels (the counts at byte offset 4 of each file)"));
 }
 
 TEST_CASE("mnist: wrong shapes, bad labels and corrupt files are errors") {
@@ -115,7 +115,7 @@ TEST_CASE("mnist: wrong shapes, bad labels and corrupt files are errors") {
   std::vector<uint8_t> img(2 * 20 * 20, 0), lab = {1, 12};
   write_idx(dir.file("train-images-idx3-ubyte"), IdxType::UInt8, {2, 20, 20}, img.data());
   write_idx(dir.file("train-labels-idx1-ubyte"), IdxType::UInt8, {2}, lab.data());
-  CHECK(contains(error_of([&] { MNIST m(dir.path.string()); }), "expected ubyte images of shape [N,28,28], found ubyte [2,20,20]"));
+  CHECK(contains(error_of([&] { MNIST m(dir.path.string()); }), "expected ubyte images of shape [N,28,28], found ubyte [2,20,20] (type byte at offset 2, rank at offset 3, dims from offset 4)"));
   tg_test::write_mnist_fixture(dir.path.string(), "train", 2);
   write_idx(dir.file("train-labels-idx1-ubyte"), IdxType::UInt8, {2}, lab.data());
   CHECK(contains(error_of([&] { MNIST m(dir.path.string()); }), "label 12 of example 1 (byte offset 9) is not in 0..9"));
@@ -147,7 +147,9 @@ TEST_CASE("idx: idx_to_tensor converts every type to float32/float64/int64") {
 
 TEST_CASE("mnist: the real Fashion-MNIST (skipped when not installed)") {
   if (!std::filesystem::exists(std::string(FashionMNIST::kSystemRoot) + "/train-images-idx3-ubyte.gz")) {
-    MESSAGE("Fashion-MNIST is not installed in ", FashionMNIST::kSystemRoot, "; run scripts/get-data. Skipped.");
+    const std::string skip = "Fashion-MNIST is not installed in " + std::string(FashionMNIST::kSystemRoot) +
+                             "; run scripts/get-data. Skipped.";
+    MESSAGE(skip);
     return;
   }
   FashionMNIST train(FashionMNIST::kSystemRoot, Split::Train);
