@@ -17,16 +17,28 @@ namespace {
 
 const char* split_prefix(Split s) { return s == Split::Train ? "train" : "t10k"; }
 
-std::string find_file(const std::string& root, Split split, bool images, const char* dataset_name) {
-  const std::vector<std::string> tried = MNIST::candidate_paths(root, split, images);
-  for (const std::string& p : tried)
-    if (std::filesystem::is_regular_file(p)) return p;
-  std::string list;
-  for (const std::string& p : tried) list += "\n  " + p;
-  detail::throw_error(dataset_name, ": no ", split == Split::Train ? "training" : "test", " ",
-                      images ? "images" : "labels", " file in '", root, "'; looked for:", list,
-                      "\nRun scripts/get-data to install Fashion-MNIST (/usr/share/datasets/fashion-mnist) ",
-                      "and make the MNIST digits (data/mnist-digits/).");
+// The images and labels files of a split: the first of the candidate names
+// that exists, for each. If either is missing the error names every file
+// that is missing and every path it looked for.
+std::pair<std::string, std::string> find_files(const std::string& root, Split split, const char* dataset_name) {
+  std::string found[2], missing, list;
+  for (const bool images : {true, false}) {
+    const std::vector<std::string> tried = MNIST::candidate_paths(root, split, images);
+    for (const std::string& p : tried)
+      if (std::filesystem::is_regular_file(p)) {
+        found[images ? 0 : 1] = p;
+        break;
+      }
+    if (!found[images ? 0 : 1].empty()) continue;
+    missing += std::string(missing.empty() ? "no " : " and no ") + (split == Split::Train ? "training" : "test") +
+               " " + (images ? "images" : "labels") + " file";
+    for (const std::string& p : tried) list += "\n  " + p;
+  }
+  if (!missing.empty())
+    detail::throw_error(dataset_name, ": ", missing, " in '", root, "'; looked for:", list,
+                        "\nRun scripts/get-data to install Fashion-MNIST (/usr/share/datasets/fashion-mnist) ",
+                        "and make the MNIST digits (data/mnist-digits/).");
+  return {found[0], found[1]};
 }
 
 // The pixels in memory the batches read at random: a shuffled batch touches
@@ -83,8 +95,7 @@ std::vector<std::string> MNIST::candidate_paths(const std::string& root, Split s
 MNIST::MNIST(const std::string& root, Split split) : MNIST(root, split, "MNIST") {}
 
 MNIST::MNIST(const std::string& root, Split split, const char* name) : split_(split) {
-  const std::string ip = find_file(root, split, true, name);
-  const std::string lp = find_file(root, split, false, name);
+  const auto [ip, lp] = find_files(root, split, name);
   auto images = std::make_shared<IdxArray>(read_idx(ip));
   auto labels = std::make_shared<IdxArray>(read_idx(lp));
   TG_CHECK(images->type == IdxType::UInt8 && images->dims.size() == 3 && images->dims[1] == kRows &&

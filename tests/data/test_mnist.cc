@@ -92,7 +92,12 @@ TEST_CASE("mnist: missing files list every path tried and point to scripts/get-d
   for (const char* name : {"t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz", "t10k-images.idx3-ubyte",
                            "t10k-images.idx3-ubyte.gz"})
     CHECK(contains(e, dir.file(name)));
-  CHECK(contains(e, "MNIST: no test images file"));
+  // both missing: both named, with all eight paths (the labels' were listed
+  // only once the images were found)
+  for (const char* name : {"t10k-labels-idx1-ubyte", "t10k-labels-idx1-ubyte.gz", "t10k-labels.idx1-ubyte",
+                           "t10k-labels.idx1-ubyte.gz"})
+    CHECK(contains(e, dir.file(name)));
+  CHECK(contains(e, "MNIST: no test images file and no test labels file in '" + dir.path.string() + "'"));
   CHECK(contains(e, "scripts/get-data"));
   // images present, labels missing
   tg_test::write_mnist_fixture(dir.path.string(), "t10k", 2);
