@@ -122,11 +122,25 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims_in, bool keep
   return keepdim ? y : reshape(y, raw::reduced_shape(x.shape(), dims, false));
 }
 
+// Whether softmax's backward over dim runs as one raw pass down the columns
+// (raw::softmax_backward): dim before the last with I = Π sizes after it > 1,
+// and no graph being recorded (create_graph needs the differentiable ops).
+// The last-dim backward keeps the recorded ops below.
+namespace {
+bool direct_softmax_backward(const Shape& s, int dim) {
+  if (is_grad_enabled()) return false;
+  int64_t I = 1;
+  for (int d = dim + 1; d < s.size(); ++d) I *= s[d];
+  return I > 1;
+}
+}  // namespace
+
 // y = softmax(x)    dx = y * (dy - Σ dy·y)
 Tensor softmax(const Tensor& x, int64_t dim_in) {
   const int dim = wrap_dim(dim_in, x.dim(), "softmax");
   return record("softmax", raw::softmax(x, dim, false), {x}, [dim](BackwardCtx& c) {
     const Tensor y = c.out();
+    if (direct_softmax_backward(y.shape(), dim)) return c.accumulate(0, raw::softmax_backward(c.dy, y, dim, false));
     c.accumulate(0, mul(y, sub(c.dy, sum(mul(c.dy, y), {dim}, true))));
   }, kSaveOutput);
 }
@@ -135,7 +149,9 @@ Tensor softmax(const Tensor& x, int64_t dim_in) {
 Tensor log_softmax(const Tensor& x, int64_t dim_in) {
   const int dim = wrap_dim(dim_in, x.dim(), "log_softmax");
   return record("log_softmax", raw::softmax(x, dim, true), {x}, [dim](BackwardCtx& c) {
-    c.accumulate(0, sub(c.dy, mul(exp(c.out()), sum(c.dy, {dim}, true))));
+    const Tensor y = c.out();
+    if (direct_softmax_backward(y.shape(), dim)) return c.accumulate(0, raw::softmax_backward(c.dy, y, dim, true));
+    c.accumulate(0, sub(c.dy, mul(exp(y), sum(c.dy, {dim}, true))));
   }, kSaveOutput);
 }
 

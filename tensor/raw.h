@@ -65,6 +65,10 @@ Tensor amin(const Tensor& x, const std::vector<int>& dims, bool keepdim);
 // values and int64 indices of the max (or min) along one dim; first index on ties.
 std::pair<Tensor, Tensor> max_dim(const Tensor& x, int dim, bool keepdim, bool is_max);
 Tensor softmax(const Tensor& x, int dim, bool log);
+// Its backward in one pass down the columns of [O, R, I] (for dims before the
+// last; the autograd op uses it when no graph is being recorded):
+// softmax dx = y * (dy - Σ_dim dy·y), log_softmax dx = dy - exp(y) * Σ_dim dy.
+Tensor softmax_backward(const Tensor& dy, const Tensor& y, int dim, bool log);
 
 // ---- linear algebra ----
 Tensor matmul(const Tensor& a, const Tensor& b);

@@ -1,4 +1,8 @@
-// Reductions (sum, amax/amin, max/min with indices) and row-wise softmax.
+// Reductions (sum, amax/amin, max/min with indices) and softmax.
+//
+// A contiguous x reduced over a block of dims before the last is [O, R, I]:
+// sum, amax/amin and softmax walk its R rows of I contiguous elements
+// (vectorized over I) instead of transposing R innermost.
 //
 // Determinism: a reduction never splits one output element's terms across
 // threads except for the full reduction, which sums fixed 16K-element chunks
@@ -184,6 +188,36 @@ Tensor sum(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
   });
 }
 
+// Whether dims (sorted) are one block of x's dims that ends before the last
+// one; then the contiguous x is [O, R, I] with R the block's size and I the
+// product of the dims after it (the dims the reduction keeps innermost).
+static bool middle_block(const Tensor& x, const std::vector<int>& dims, int64_t* O, int64_t* R, int64_t* I) {
+  if (dims.empty() || dims.back() >= x.dim() - 1 || dims.back() - dims.front() + 1 != int(dims.size())) return false;
+  *O = *R = *I = 1;
+  for (int d = 0; d < x.dim(); ++d) {
+    if (d < dims.front()) *O *= x.shape()[d];
+    else if (d <= dims.back()) *R *= x.shape()[d];
+    else *I *= x.shape()[d];
+  }
+  return true;
+}
+
+// Column blocks for the [O, R, I] paths: tasks are (o, a block of kColBlock
+// columns), at least ~16K elements each. Columns are independent, so the split
+// changes no bits.
+constexpr int64_t kColBlock = 256;
+template <class F>
+static void for_col_blocks(int64_t O, int64_t R, int64_t I, F&& fn) {
+  const int64_t nb = (I + kColBlock - 1) / kColBlock;
+  parallel_for(0, O * nb, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, R * std::min(I, kColBlock))),
+               [&](int64_t t0, int64_t t1) {
+                 for (int64_t t = t0; t < t1; ++t) {
+                   const int64_t o = t / nb, i0 = (t % nb) * kColBlock;
+                   fn(o, i0, std::min(I, i0 + kColBlock) - i0);
+                 }
+               });
+}
+
 static Tensor extreme(const Tensor& x, const std::vector<int>& dims, bool keepdim, bool is_max, const char* op) {
   TG_CHECK(x.defined(), op, ": undefined tensor");
   for (int d : dims)
@@ -191,6 +225,28 @@ static Tensor extreme(const Tensor& x, const std::vector<int>& dims, bool keepdi
   if (dims.empty()) TG_CHECK(x.numel() > 0, op, ": cannot reduce an empty tensor");
   return visit_dtype(x.dtype(), [&](auto z) {
     using T = decltype(z);
+    // Fast path: x contiguous and the reduced dims a block [O, R, I], I > 1:
+    // extremes down the columns (vectorized over I), no transpose copy.
+    int64_t O, R, I;
+    if (x.is_contiguous() && middle_block(x, dims, &O, &R, &I) && I > 1) {
+      Tensor out = empty(reduced_shape(x.shape(), dims, keepdim), {.dtype = x.dtype()});
+      const T* px = x.raw_ptr<T>();
+      T* po = out.raw_ptr<T>();
+      for_col_blocks(O, R, I, [&](int64_t o, int64_t i0, int64_t w) {
+        const T* src = px + o * R * I + i0;
+        T* dst = po + o * I + i0;
+        if constexpr (std::is_same_v<T, int64_t>) {
+          std::copy(src, src + w, dst);
+          for (int64_t r = 1; r < R; ++r)
+            for (int64_t i = 0; i < w; ++i) dst[i] = is_max ? std::max(dst[i], src[r * I + i]) : std::min(dst[i], src[r * I + i]);
+        } else if (is_max) {
+          kernels::max_cols(src, dst, R, I, w);
+        } else {
+          kernels::min_cols(src, dst, R, I, w);
+        }
+      });
+      return out;
+    }
     return reduce_rows<T>(x, dims, keepdim, [is_max](const T* p, int64_t n, bool) {
       if constexpr (std::is_same_v<T, int64_t>) {
         T b = p[0];
@@ -239,27 +295,72 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& x, int dim, bool keepdim, bool i
   return {values, indices};
 }
 
+// Softmax over dim of x viewed as [O, R, I] (R = size(dim), I = the product of
+// the dims after it). I == 1 (dim last, or only size-1 dims after it): rows of
+// R, one row kernel each. I > 1: down the columns of each [R, I] block
+// (kernels::softmax_cols), no transposes; a non-contiguous x is copied once.
 Tensor softmax(const Tensor& x, int dim, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
   TG_CHECK(x.defined() && x.is_floating_point(), op, ": expected a floating-point tensor");
   if (x.dim() == 0) return log ? zeros_like(x) : ones_like(x);
-  const bool last = dim == x.dim() - 1;
-  const Tensor xc = contiguous(last ? x : transpose(x, dim, -1));
-  Tensor out = empty(xc.shape(), {.dtype = x.dtype()});
-  const int64_t R = xc.shape()[xc.dim() - 1];
-  const int64_t O = R ? xc.numel() / R : 0;
+  const Tensor xc = contiguous(x);
+  Tensor out = empty(x.shape(), {.dtype = x.dtype()});
+  if (x.numel() == 0) return out;
+  int64_t O = 1, I = 1;
+  const int64_t R = x.shape()[dim];
+  for (int d = 0; d < x.dim(); ++d) {
+    if (d < dim) O *= x.shape()[d];
+    else if (d > dim) I *= x.shape()[d];
+  }
   visit_float_dtype(x.dtype(), [&](auto z) {
     using T = decltype(z);
     const T* px = xc.raw_ptr<T>();
     T* po = out.raw_ptr<T>();
-    parallel_for(0, O, std::max<int64_t>(1, 16384 / std::max<int64_t>(R, 1)), [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o) {
-        if (log) kernels::log_softmax_row(px + o * R, po + o * R, R);
-        else kernels::softmax_row(px + o * R, po + o * R, R);
-      }
+    if (I == 1) {
+      parallel_for(0, O, std::max<int64_t>(1, 16384 / std::max<int64_t>(R, 1)), [&](int64_t o0, int64_t o1) {
+        for (int64_t o = o0; o < o1; ++o) {
+          if (log) kernels::log_softmax_row(px + o * R, po + o * R, R);
+          else kernels::softmax_row(px + o * R, po + o * R, R);
+        }
+      });
+      return;
+    }
+    for_col_blocks(O, R, I, [&](int64_t o, int64_t i0, int64_t w) {
+      const int64_t off = o * R * I + i0;
+      if (log) kernels::log_softmax_cols(px + off, po + off, R, I, w);
+      else kernels::softmax_cols(px + off, po + off, R, I, w);
     });
   });
-  return last ? out : contiguous(transpose(out, dim, -1));
+  return out;
+}
+
+Tensor softmax_backward(const Tensor& dy_in, const Tensor& y_in, int dim, bool log) {
+  const char* op = log ? "log_softmax_backward" : "softmax_backward";
+  TG_CHECK(dy_in.defined() && y_in.defined() && y_in.is_floating_point() && dy_in.dtype() == y_in.dtype(), op,
+           ": expected floating-point tensors of one dtype");
+  TG_CHECK(dy_in.shape() == y_in.shape() && dim >= 0 && dim < y_in.dim(), op, ": dy has shape ", dy_in.shape(),
+           ", y has ", y_in.shape(), ", dim ", dim);
+  const Tensor dy = contiguous(dy_in), y = contiguous(y_in);  // dy is often expanded (the backward of a sum)
+  Tensor dx = empty(y.shape(), {.dtype = y.dtype()});
+  if (y.numel() == 0) return dx;
+  int64_t O = 1, I = 1;
+  const int64_t R = y.shape()[dim];
+  for (int d = 0; d < y.dim(); ++d) {
+    if (d < dim) O *= y.shape()[d];
+    else if (d > dim) I *= y.shape()[d];
+  }
+  visit_float_dtype(y.dtype(), [&](auto z) {
+    using T = decltype(z);
+    const T* pg = dy.raw_ptr<T>();
+    const T* py = y.raw_ptr<T>();
+    T* px = dx.raw_ptr<T>();
+    for_col_blocks(O, R, I, [&](int64_t o, int64_t i0, int64_t w) {
+      const int64_t off = o * R * I + i0;
+      if (log) kernels::log_softmax_backward_cols(pg + off, py + off, px + off, R, I, w);
+      else kernels::softmax_backward_cols(pg + off, py + off, px + off, R, I, w);
+    });
+  });
+  return dx;
 }
 
 }  // namespace tg::raw

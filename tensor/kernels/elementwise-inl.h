@@ -7,6 +7,7 @@
 // math as the body and nothing reads past the caller's span.
 // Included once per target by elementwise.cc (HWY_TARGET_INCLUDE).
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -335,6 +336,165 @@ void SoftmaxF32(const float* x, float* y, int64_t n) { SoftmaxRow<float, false>(
 void SoftmaxF64(const double* x, double* y, int64_t n) { SoftmaxRow<double, false>(x, y, n); }
 void LogSoftmaxF32(const float* x, float* y, int64_t n) { SoftmaxRow<float, true>(x, y, n); }
 void LogSoftmaxF64(const double* x, double* y, int64_t n) { SoftmaxRow<double, true>(x, y, n); }
+
+// ------------------------------------------------- down the columns of [R, ld]
+// The reduced dim of a contiguous [O, R, I] tensor without a transpose: column
+// i < w of a block is x[r * ld + i], r < R, and one vector of columns is
+// walked row after row (a strip). The columns past the last full vector take
+// strips of N/2, N/4, ..., 1 lanes (CappedTag), so nothing outside the w
+// columns is read or written (Highway 1.0's MaskedLoad is a full load on SSE4).
+// Every column's math is lane-wise, the same instructions at any width, and
+// its order depends on R only, so how the op layer splits the columns
+// (threads, blocks, the narrow strips) never changes a bit.
+template <class T, size_t kCap, class Op>
+HWY_INLINE void NarrowStrips(int64_t i, int64_t w, const Op& op) {
+  const hn::CappedTag<T, kCap> dc;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(dc));
+  for (; i + n <= w; i += n) op(dc, i);
+  if constexpr (kCap > 1) NarrowStrips<T, kCap / 2>(i, w, op);
+}
+template <class T, class Op>
+HWY_INLINE void ForStrips(int64_t w, const Op& op) {
+  const hn::ScalableTag<T> d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + N <= w; i += N) op(d, i);
+  if constexpr (hn::MaxLanes(hn::ScalableTag<T>()) > 1)
+    if (i < w) NarrowStrips<T, hn::MaxLanes(hn::ScalableTag<T>()) / 2>(i, w, op);
+}
+
+// Column maxima (kMax) or minima of one strip; *nan: the lanes that saw a NaN
+// (their result is NaN). Two accumulators over even and odd rows: max and min
+// are exact, so the split is free.
+template <bool kMax, class D>
+HWY_INLINE hn::Vec<D> ExtremeStrip(D d, const hn::TFromD<D>* x, int64_t R, int64_t ld, hn::Mask<D>* nan) {
+  using T = hn::TFromD<D>;
+  const T init = kMax ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+  auto m0 = hn::Set(d, init), m1 = m0;
+  auto n0 = hn::Lt(m0, m0), n1 = n0;  // all false
+  int64_t r = 0;
+  for (; r + 2 <= R; r += 2) {
+    const auto v0 = hn::LoadU(d, x + r * ld), v1 = hn::LoadU(d, x + (r + 1) * ld);
+    m0 = kMax ? hn::Max(m0, v0) : hn::Min(m0, v0);
+    m1 = kMax ? hn::Max(m1, v1) : hn::Min(m1, v1);
+    n0 = hn::Or(n0, hn::IsNaN(v0));
+    n1 = hn::Or(n1, hn::IsNaN(v1));
+  }
+  if (r < R) {
+    const auto v0 = hn::LoadU(d, x + r * ld);
+    m0 = kMax ? hn::Max(m0, v0) : hn::Min(m0, v0);
+    n0 = hn::Or(n0, hn::IsNaN(v0));
+  }
+  *nan = hn::Or(n0, n1);
+  const auto m = kMax ? hn::Max(m0, m1) : hn::Min(m0, m1);
+  return hn::IfThenElse(*nan, hn::Set(d, std::numeric_limits<T>::quiet_NaN()), m);
+}
+
+template <class T, bool kMax>
+struct ExtremeColsOp {
+  const T* HWY_RESTRICT x;
+  T* HWY_RESTRICT out;
+  int64_t R, ld;
+  template <class D>
+  HWY_INLINE void operator()(D d, int64_t i) const {
+    hn::Mask<D> nan;
+    hn::StoreU(ExtremeStrip<kMax>(d, x + i, R, ld, &nan), d, out + i);
+    if (HWY_UNLIKELY(!hn::AllFalse(d, nan)))  // the column's first NaN, as kernels::max returns
+      for (int64_t j = i; j < i + static_cast<int64_t>(hn::Lanes(d)); ++j)
+        for (int64_t r = 0; r < R; ++r)
+          if (x[r * ld + j] != x[r * ld + j]) {
+            out[j] = x[r * ld + j];
+            break;
+          }
+  }
+};
+void MaxColsF32(const float* x, float* out, int64_t R, int64_t ld, int64_t w) { ForStrips<float>(w, ExtremeColsOp<float, true>{x, out, R, ld}); }
+void MaxColsF64(const double* x, double* out, int64_t R, int64_t ld, int64_t w) { ForStrips<double>(w, ExtremeColsOp<double, true>{x, out, R, ld}); }
+void MinColsF32(const float* x, float* out, int64_t R, int64_t ld, int64_t w) { ForStrips<float>(w, ExtremeColsOp<float, false>{x, out, R, ld}); }
+void MinColsF64(const double* x, double* out, int64_t R, int64_t ld, int64_t w) { ForStrips<double>(w, ExtremeColsOp<double, false>{x, out, R, ld}); }
+
+// Softmax down the columns, per column the math of SoftmaxRow: m = max (NaN if
+// any is), e = Exp(x - m) (Highway's Exp as there, not ExpIeee: x - m <= 0, and
+// a NaN or all -inf column gives Exp(NaN) = 0, s = 0, y = NaN as there),
+// s = Σ e in T accumulators, kSumBlock rows at a time with the block sums added
+// in order (an error of ~(kSumBlock + R / kSumBlock) roundings, not R), then
+// y = e * (1 / s), or for log y = (x - m) - log(s) (LogIeee).
+constexpr int64_t kSumBlock = 16;
+template <class T, bool kLog>
+struct SoftmaxColsOp {
+  const T* HWY_RESTRICT x;
+  T* HWY_RESTRICT y;
+  int64_t R, ld;
+  template <class D>
+  HWY_INLINE void operator()(D d, int64_t i) const {
+    const T* HWY_RESTRICT xi = x + i;
+    T* HWY_RESTRICT yi = y + i;
+    hn::Mask<D> nan;
+    const auto m = ExtremeStrip<true>(d, xi, R, ld, &nan);
+    auto sum = hn::Zero(d);
+    for (int64_t r0 = 0; r0 < R; r0 += kSumBlock) {
+      auto b = hn::Zero(d);
+      for (int64_t r = r0; r < std::min(R, r0 + kSumBlock); ++r) {
+        const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, xi + r * ld), m));
+        if (!kLog) hn::StoreU(e, d, yi + r * ld);
+        b = hn::Add(b, e);
+      }
+      sum = hn::Add(sum, b);
+    }
+    if (kLog) {
+      const auto ls = LogIeee(d, sum);
+      for (int64_t r = 0; r < R; ++r) hn::StoreU(hn::Sub(hn::Sub(hn::LoadU(d, xi + r * ld), m), ls), d, yi + r * ld);
+    } else {
+      const auto inv = hn::Div(hn::Set(d, T(1)), sum);
+      for (int64_t r = 0; r < R; ++r) hn::StoreU(hn::Mul(hn::LoadU(d, yi + r * ld), inv), d, yi + r * ld);
+    }
+  }
+};
+void SoftmaxColsF32(const float* x, float* y, int64_t R, int64_t ld, int64_t w) { ForStrips<float>(w, SoftmaxColsOp<float, false>{x, y, R, ld}); }
+void SoftmaxColsF64(const double* x, double* y, int64_t R, int64_t ld, int64_t w) { ForStrips<double>(w, SoftmaxColsOp<double, false>{x, y, R, ld}); }
+void LogSoftmaxColsF32(const float* x, float* y, int64_t R, int64_t ld, int64_t w) { ForStrips<float>(w, SoftmaxColsOp<float, true>{x, y, R, ld}); }
+void LogSoftmaxColsF64(const double* x, double* y, int64_t R, int64_t ld, int64_t w) { ForStrips<double>(w, SoftmaxColsOp<double, true>{x, y, R, ld}); }
+
+// The backward down the columns: softmax dx = y * (dy - Σ_r dy·y); log-softmax
+// dx = dy - exp(y) * Σ_r dy (exp as the Exp op: ExpIeee). Sums over rows in
+// kSumBlock blocks as above. The products are written as MulAdd / NegMulAdd:
+// left as Mul + Add, GCC fused them in some strip widths and not in others.
+template <class T, bool kLog>
+struct SoftmaxBackwardColsOp {
+  const T* HWY_RESTRICT dy;
+  const T* HWY_RESTRICT y;
+  T* HWY_RESTRICT dx;
+  int64_t R, ld;
+  template <class D>
+  HWY_INLINE void operator()(D d, int64_t i) const {
+    auto sum = hn::Zero(d);
+    for (int64_t r0 = 0; r0 < R; r0 += kSumBlock) {
+      auto b = hn::Zero(d);
+      for (int64_t r = r0; r < std::min(R, r0 + kSumBlock); ++r) {
+        const auto g = hn::LoadU(d, dy + i + r * ld);
+        b = kLog ? hn::Add(b, g) : hn::MulAdd(g, hn::LoadU(d, y + i + r * ld), b);
+      }
+      sum = hn::Add(sum, b);
+    }
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t k = i + r * ld;
+      const auto g = hn::LoadU(d, dy + k), v = hn::LoadU(d, y + k);
+      hn::StoreU(kLog ? hn::NegMulAdd(ExpIeee(d, v), sum, g) : hn::Mul(v, hn::Sub(g, sum)), d, dx + k);
+    }
+  }
+};
+void SoftmaxBackwardColsF32(const float* dy, const float* y, float* dx, int64_t R, int64_t ld, int64_t w) {
+  ForStrips<float>(w, SoftmaxBackwardColsOp<float, false>{dy, y, dx, R, ld});
+}
+void SoftmaxBackwardColsF64(const double* dy, const double* y, double* dx, int64_t R, int64_t ld, int64_t w) {
+  ForStrips<double>(w, SoftmaxBackwardColsOp<double, false>{dy, y, dx, R, ld});
+}
+void LogSoftmaxBackwardColsF32(const float* dy, const float* y, float* dx, int64_t R, int64_t ld, int64_t w) {
+  ForStrips<float>(w, SoftmaxBackwardColsOp<float, true>{dy, y, dx, R, ld});
+}
+void LogSoftmaxBackwardColsF64(const double* dy, const double* y, double* dx, int64_t R, int64_t ld, int64_t w) {
+  ForStrips<double>(w, SoftmaxBackwardColsOp<double, true>{dy, y, dx, R, ld});
+}
 
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 namespace tg::kernels {
 
@@ -32,6 +33,18 @@ HWY_EXPORT(SoftmaxF32);
 HWY_EXPORT(SoftmaxF64);
 HWY_EXPORT(LogSoftmaxF32);
 HWY_EXPORT(LogSoftmaxF64);
+HWY_EXPORT(SoftmaxColsF32);
+HWY_EXPORT(SoftmaxColsF64);
+HWY_EXPORT(LogSoftmaxColsF32);
+HWY_EXPORT(LogSoftmaxColsF64);
+HWY_EXPORT(SoftmaxBackwardColsF32);
+HWY_EXPORT(SoftmaxBackwardColsF64);
+HWY_EXPORT(LogSoftmaxBackwardColsF32);
+HWY_EXPORT(LogSoftmaxBackwardColsF64);
+HWY_EXPORT(MaxColsF32);
+HWY_EXPORT(MaxColsF64);
+HWY_EXPORT(MinColsF32);
+HWY_EXPORT(MinColsF64);
 HWY_EXPORT(TargetName);
 
 namespace {
@@ -196,6 +209,34 @@ void softmax_row(const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(Sof
 void softmax_row(const double* x, double* y, int64_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxF64)(x, y, n); }
 void log_softmax_row(const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(LogSoftmaxF32)(x, y, n); }
 void log_softmax_row(const double* x, double* y, int64_t n) { HWY_DYNAMIC_DISPATCH(LogSoftmaxF64)(x, y, n); }
+void softmax_cols(const float* x, float* y, int64_t R, int64_t ld, int64_t w) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxColsF32)(x, y, R, ld, w);
+}
+void softmax_cols(const double* x, double* y, int64_t R, int64_t ld, int64_t w) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxColsF64)(x, y, R, ld, w);
+}
+void log_softmax_cols(const float* x, float* y, int64_t R, int64_t ld, int64_t w) {
+  HWY_DYNAMIC_DISPATCH(LogSoftmaxColsF32)(x, y, R, ld, w);
+}
+void log_softmax_cols(const double* x, double* y, int64_t R, int64_t ld, int64_t w) {
+  HWY_DYNAMIC_DISPATCH(LogSoftmaxColsF64)(x, y, R, ld, w);
+}
+void softmax_backward_cols(const float* dy, const float* y, float* dx, int64_t R, int64_t ld, int64_t w) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxBackwardColsF32)(dy, y, dx, R, ld, w);
+}
+void softmax_backward_cols(const double* dy, const double* y, double* dx, int64_t R, int64_t ld, int64_t w) {
+  HWY_DYNAMIC_DISPATCH(SoftmaxBackwardColsF64)(dy, y, dx, R, ld, w);
+}
+void log_softmax_backward_cols(const float* dy, const float* y, float* dx, int64_t R, int64_t ld, int64_t w) {
+  HWY_DYNAMIC_DISPATCH(LogSoftmaxBackwardColsF32)(dy, y, dx, R, ld, w);
+}
+void log_softmax_backward_cols(const double* dy, const double* y, double* dx, int64_t R, int64_t ld, int64_t w) {
+  HWY_DYNAMIC_DISPATCH(LogSoftmaxBackwardColsF64)(dy, y, dx, R, ld, w);
+}
+void max_cols(const float* x, float* out, int64_t R, int64_t ld, int64_t w) { HWY_DYNAMIC_DISPATCH(MaxColsF32)(x, out, R, ld, w); }
+void max_cols(const double* x, double* out, int64_t R, int64_t ld, int64_t w) { HWY_DYNAMIC_DISPATCH(MaxColsF64)(x, out, R, ld, w); }
+void min_cols(const float* x, float* out, int64_t R, int64_t ld, int64_t w) { HWY_DYNAMIC_DISPATCH(MinColsF32)(x, out, R, ld, w); }
+void min_cols(const double* x, double* out, int64_t R, int64_t ld, int64_t w) { HWY_DYNAMIC_DISPATCH(MinColsF64)(x, out, R, ld, w); }
 const char* active_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 
 // ---- scalar twins ----
@@ -249,6 +290,55 @@ void log_softmax_row_ref(const double* x, double* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) s += std::exp(x[i] - m);
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] - m - std::log(s);
 }
+
+namespace {
+template <bool kLog>
+void softmax_cols_loop(const double* x, double* y, int64_t R, int64_t ld, int64_t w) {
+  std::vector<double> col(static_cast<size_t>(R)), out(static_cast<size_t>(R));
+  for (int64_t i = 0; i < w; ++i) {
+    for (int64_t r = 0; r < R; ++r) col[size_t(r)] = x[r * ld + i];
+    if (kLog) log_softmax_row_ref(col.data(), out.data(), R);
+    else softmax_row_ref(col.data(), out.data(), R);
+    for (int64_t r = 0; r < R; ++r) y[r * ld + i] = out[size_t(r)];
+  }
+}
+template <bool kLog>
+void softmax_backward_cols_loop(const double* dy, const double* y, double* dx, int64_t R, int64_t ld, int64_t w) {
+  for (int64_t i = 0; i < w; ++i) {
+    double s = 0;
+    for (int64_t r = 0; r < R; ++r) s += kLog ? dy[r * ld + i] : dy[r * ld + i] * y[r * ld + i];
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t k = r * ld + i;
+      dx[k] = kLog ? dy[k] - std::exp(y[k]) * s : y[k] * (dy[k] - s);
+    }
+  }
+}
+template <bool kMax>
+void extreme_cols_loop(const double* x, double* out, int64_t R, int64_t ld, int64_t w) {
+  for (int64_t i = 0; i < w; ++i) {
+    double b = x[i];
+    for (int64_t r = 1; r < R && b == b; ++r) {
+      const double v = x[r * ld + i];
+      if (v != v || (kMax ? v > b : v < b)) b = v;
+    }
+    out[i] = b;
+  }
+}
+}  // namespace
+void softmax_cols_ref(const double* x, double* y, int64_t R, int64_t ld, int64_t w) {
+  softmax_cols_loop<false>(x, y, R, ld, w);
+}
+void log_softmax_cols_ref(const double* x, double* y, int64_t R, int64_t ld, int64_t w) {
+  softmax_cols_loop<true>(x, y, R, ld, w);
+}
+void softmax_backward_cols_ref(const double* dy, const double* y, double* dx, int64_t R, int64_t ld, int64_t w) {
+  softmax_backward_cols_loop<false>(dy, y, dx, R, ld, w);
+}
+void log_softmax_backward_cols_ref(const double* dy, const double* y, double* dx, int64_t R, int64_t ld, int64_t w) {
+  softmax_backward_cols_loop<true>(dy, y, dx, R, ld, w);
+}
+void max_cols_ref(const double* x, double* out, int64_t R, int64_t ld, int64_t w) { extreme_cols_loop<true>(x, out, R, ld, w); }
+void min_cols_ref(const double* x, double* out, int64_t R, int64_t ld, int64_t w) { extreme_cols_loop<false>(x, out, R, ld, w); }
 
 }  // namespace tg::kernels
 #endif  // HWY_ONCE

@@ -45,6 +45,28 @@ void softmax_row(const float* x, float* y, int64_t n);
 void softmax_row(const double* x, double* y, int64_t n);
 void log_softmax_row(const float* x, float* y, int64_t n);
 void log_softmax_row(const double* x, double* y, int64_t n);
+// The same down the columns of a row-major [R, ld] block, for the first w
+// columns (column i: x[r * ld + i], r < R): the reduced dim of a contiguous
+// [O, R, I] tensor (ld = I) without a transpose. Per column the math of
+// softmax_row (the same Highway Exp), with the sum taken over rows in blocks
+// of 16; the log variant takes log(sum) in SIMD. A column's bits do not depend
+// on w or on where the block starts.
+void softmax_cols(const float* x, float* y, int64_t R, int64_t ld, int64_t w);
+void softmax_cols(const double* x, double* y, int64_t R, int64_t ld, int64_t w);
+void log_softmax_cols(const float* x, float* y, int64_t R, int64_t ld, int64_t w);
+void log_softmax_cols(const double* x, double* y, int64_t R, int64_t ld, int64_t w);
+// Their backward down the columns, given y and dy: softmax
+// dx = y * (dy - Σ_r dy·y), log_softmax dx = dy - exp(y) * Σ_r dy.
+void softmax_backward_cols(const float* dy, const float* y, float* dx, int64_t R, int64_t ld, int64_t w);
+void softmax_backward_cols(const double* dy, const double* y, double* dx, int64_t R, int64_t ld, int64_t w);
+void log_softmax_backward_cols(const float* dy, const float* y, float* dx, int64_t R, int64_t ld, int64_t w);
+void log_softmax_backward_cols(const double* dy, const double* y, double* dx, int64_t R, int64_t ld, int64_t w);
+// out[i] = max (min) over r < R of x[r * ld + i] for i < w; a column holding
+// NaN gives its first NaN (as max / min). R >= 1.
+void max_cols(const float* x, float* out, int64_t R, int64_t ld, int64_t w);
+void max_cols(const double* x, double* out, int64_t R, int64_t ld, int64_t w);
+void min_cols(const float* x, float* out, int64_t R, int64_t ld, int64_t w);
+void min_cols(const double* x, double* out, int64_t R, int64_t ld, int64_t w);
 
 // Scalar twins.
 void binary_ref(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n);
@@ -57,6 +79,12 @@ double sum_ref(const float* x, int64_t n);
 double sum_ref(const double* x, int64_t n);
 void softmax_row_ref(const double* x, double* y, int64_t n);
 void log_softmax_row_ref(const double* x, double* y, int64_t n);
+void softmax_cols_ref(const double* x, double* y, int64_t R, int64_t ld, int64_t w);
+void log_softmax_cols_ref(const double* x, double* y, int64_t R, int64_t ld, int64_t w);
+void softmax_backward_cols_ref(const double* dy, const double* y, double* dx, int64_t R, int64_t ld, int64_t w);
+void log_softmax_backward_cols_ref(const double* dy, const double* y, double* dx, int64_t R, int64_t ld, int64_t w);
+void max_cols_ref(const double* x, double* out, int64_t R, int64_t ld, int64_t w);
+void min_cols_ref(const double* x, double* out, int64_t R, int64_t ld, int64_t w);
 
 // Which Highway target the dispatcher picks now (for benchmarks and logs).
 const char* active_target_name();
