@@ -8,8 +8,14 @@
 //   other two), so grad(..., {.create_graph = true}) works through them.
 // - dropout draws its mask from a Philox tg::Generator: the mask depends on
 //   the seed and the element index only, never on the thread count.
-// - batch_norm, layer_norm and embedding are written with the differentiable
-//   tensor ops (their gradients match PyTorch's closed forms to rounding).
+// - batch_norm (training), layer_norm and embedding are written with the
+//   differentiable tensor ops (their gradients match PyTorch's closed forms to
+//   rounding). batch_norm in eval mode is one fused pass y = x * scale[c] +
+//   shift[c] (scale = w / sqrt(var + eps), shift = b - mean * scale, as
+//   PyTorch's CPU kernel), one tape node whose backward is again recorded ops;
+//   smooth_l1_loss is fused the same way (kernels in tensor/kernels/loss.h).
+// - cross_entropy rows of 32 classes or more take SIMD kernels (exps summed in
+//   double lanes, a fixed order); fewer classes keep the scalar loop's bits.
 // - cross_entropy is fused: one log-softmax pass per row produces the loss and
 //   the softmax P, which backward reuses: dlogits_i = g_i (S_i P_i - a_i),
 //   where a_i is the row's target distribution (one-hot, label-smoothed,
