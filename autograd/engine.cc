@@ -64,11 +64,11 @@ bool any_requires_grad(std::initializer_list<Tensor> inputs) {
 
 void note_no_grad_view(const Tensor& out, const Tensor& base) {
   const std::shared_ptr<Meta>& m = base.impl()->meta;
-  std::shared_ptr<Meta> root = m->no_grad_view_of.lock();  // base is itself such a view
-  if (!root && !is_grad_enabled() && m->requires_grad) root = m;
+  std::shared_ptr<Meta> root = m->no_grad_view_of;  // base is itself such a view: its root
+  if (!root && !is_grad_enabled() && base.is_floating_point()) root = m;
   if (!root) return;
   if (!out.impl()->meta) out.impl()->meta = detail::make_pooled<Meta>();
-  out.impl()->meta->no_grad_view_of = root;
+  out.impl()->meta->no_grad_view_of = std::move(root);
 }
 
 Tensor record_node(const char* name, Tensor out, const Tensor* inputs, size_t n_inputs, BackwardFn fn, int save,
@@ -442,8 +442,12 @@ void autograd::zero_grad(Tensor t, bool set_to_none) {
     return;
   }
   // PyTorch: p.grad.detach_() (or requires_grad_(False)), then zero_(): the
-  // same tensor, so handles to the old gradient see the zeros too.
-  g.impl()->meta.reset();
+  // same tensor, so handles to the old gradient see the zeros too. Only its
+  // link to a graph goes; its own .grad (a leaf's) stays, as in PyTorch.
+  if (const std::shared_ptr<autograd::Meta>& m = g.impl()->meta) {
+    m->grad_fn.reset();
+    m->requires_grad = false;
+  }
   NoGradGuard ng;
   g.zero_();
 }

@@ -35,15 +35,16 @@ struct Node;
 
 struct Meta {
   bool requires_grad = false;
-  // A view made with grad mode off of a tensor that requires grad (or a view
-  // of such a view) points at that tensor's meta: an in-place op on the view
-  // with grad mode on is refused while the base still requires grad, as in
-  // PyTorch (it would change the base behind the graph's back).
-  std::weak_ptr<Meta> no_grad_view_of;
-  bool is_no_grad_view_of_grad() const {
-    const std::shared_ptr<Meta> base = no_grad_view_of.lock();
-    return base && base->requires_grad;
-  }
+  // A view made with grad mode off of a floating tensor that has autograd
+  // meta (or a view of such a view) holds its base's meta, as a PyTorch view
+  // holds its base: an in-place op on the view with grad mode on is refused
+  // while that base requires grad (PyTorch's "view created in no_grad mode"
+  // error), so also once a frozen base is unfrozen, and however short-lived
+  // the views in between were. A base that never had meta (a plain tensor
+  // later given requires_grad_) is not tracked: marking every no-grad view of
+  // any tensor would cost two allocations per view in inference.
+  std::shared_ptr<Meta> no_grad_view_of;
+  bool is_no_grad_view_of_grad() const { return no_grad_view_of && no_grad_view_of->requires_grad; }
   Tensor grad;                    // leaves: accumulated gradient
   std::shared_ptr<Node> grad_fn;  // null for leaves
 };

@@ -39,7 +39,7 @@ namespace {
 // registers, for ~0.3 s. The GEMM's share of peak is against this figure
 // (the clock, and so the peak, moves with the VM's phase).
 __attribute__((target("avx512f"))) double fma_peak_gflops() {
-// Twelve distinct chains: with starts 1 + i * 1e-7f, i = 3 and 4 (and 5 and 6)
+// Twelve distinct chains: with starts 1 + i * 1e-7f, i = 3 and 4 (and 9 and 10)
 // rounded to the same float, the compiler merged those chains, the loop ran
 // 10 FMAs per step while 12 were counted, and the peak read 20% high (~268
 // instead of ~223 GFLOP/s; sessions 9-15 compared the GEMM against that).

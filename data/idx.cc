@@ -28,7 +28,9 @@ std::string hex2(unsigned v) {
   return s;
 }
 
-std::string dims_str(const std::vector<int64_t>& d) {
+}  // namespace
+
+std::string idx_dims_str(const std::vector<int64_t>& d) {
   std::ostringstream os;
   os << "[";
   // at most 8 dims: a corrupt rank byte (up to 255) would print hundreds
@@ -37,6 +39,9 @@ std::string dims_str(const std::vector<int64_t>& d) {
   os << "]";
   return os.str();
 }
+
+namespace {
+std::string dims_str(const std::vector<int64_t>& d) { return idx_dims_str(d); }
 
 bool valid_type(uint8_t t) {
   return t == 0x08 || t == 0x09 || t == 0x0B || t == 0x0C || t == 0x0D || t == 0x0E;
@@ -192,7 +197,8 @@ double IdxArray::value(int64_t i) const {
   return 0;
 }
 
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
+std::vector<uint8_t> read_file_bytes(const std::string& path, bool* was_gzip) {
+  if (was_gzip) *was_gzip = false;
   // A directory opens as a stream whose size reads as huge (ext4): check first.
   struct stat st {};
   TG_CHECK(::stat(path.c_str(), &st) == 0, path, ": cannot open: ", std::strerror(errno));
@@ -208,6 +214,7 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   if (n >= 2) f.read(reinterpret_cast<char*>(magic), 2);
   if (!(n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)) return slurp(f, n, path);
   // gzip: inflate straight from the file, never holding it whole
+  if (was_gzip) *was_gzip = true;
   return gunzip(size_t(n), [&](size_t off, uint8_t* dst, size_t cap) -> size_t {
     f.clear();
     f.seekg(std::streamoff(off), std::ios::beg);
@@ -255,9 +262,12 @@ IdxArray parse_header(std::span<const uint8_t> s, size_t n, const std::string& n
   TG_CHECK(nonzero <= kMax, name, ": rank ", rank, " (byte at offset 3), dims ", dims_str(a.dims),
            " (offset 4) are too large: their product overflows int64");
   const size_t have = n - header;
-  TG_CHECK(need <= have, name, ": truncated: expected ", uint64_t(need), " bytes of data at offset ",
-           header, " (", uint64_t(need) + header, " bytes in all), file has ", have, " (", n,
-           " in all) for ", idx_type_name(a.type), " dims ", dims_str(a.dims));
+  // need was clamped at 2^63 - 1 above: say so rather than print the clamp
+  const std::string need_str = need >= kMax ? "more than 2^63" : std::to_string(uint64_t(need));
+  const std::string all_str = need >= kMax ? "more than 2^63" : std::to_string(uint64_t(need) + header);
+  TG_CHECK(need <= have, name, ": truncated: expected ", need_str, " bytes of data at offset ", header, " (",
+           all_str, " bytes in all), file has ", have, " (", n, " in all) for ", idx_type_name(a.type),
+           " rank ", rank, " (byte at offset 3), dims ", dims_str(a.dims));
   TG_CHECK(need == have, name, ": dimension mismatch: rank ", rank, " (byte at offset 3), dims ", dims_str(a.dims), " of ",
            idx_type_name(a.type), " need ", uint64_t(need), " bytes of data at offset ", header,
            ", file has ", have, " (", have - size_t(need), " extra bytes at offset ",
@@ -276,12 +286,17 @@ IdxArray parse_idx(std::span<const uint8_t> s, const std::string& name) {
 }
 
 IdxArray read_idx(const std::string& path) {
-  std::vector<uint8_t> s = read_file_bytes(path);
+  bool gz = false;
+  std::vector<uint8_t> s = read_file_bytes(path, &gz);
   // Check the header on a copy of it only, then move the data out of `s`
   // (one shift in place) rather than copying it: a second copy of 47 MB of
-  // images was the peak of a training process.
+  // images was the peak of a training process. The offsets in the messages
+  // of a gzip file are into its uncompressed data, and say so.
   size_t header = 0;
-  IdxArray a = parse_header(s, s.size(), path, &header);
+  IdxArray a = parse_header(s, s.size(), gz ? path + " (gzip; byte offsets are in the uncompressed data)" : path,
+                            &header);
+  a.path = path;
+  a.gzip = gz;
   std::memmove(s.data(), s.data() + header, s.size() - header);
   s.resize(s.size() - header);
   a.bytes = std::move(s);

@@ -47,6 +47,7 @@ size_t idx_type_size(IdxType t);
 
 struct IdxArray {
   std::string path;             // where it came from (for messages)
+  bool gzip = false;            // read from a gzip file (read_idx): offsets are in the uncompressed data
   IdxType type = IdxType::UInt8;
   std::vector<int64_t> dims;    // outermost first; empty for a rank-0 scalar
   std::vector<uint8_t> bytes;   // numel() elements of `type`, host byte order
@@ -63,7 +64,10 @@ struct IdxArray {
 // Reads a whole file into memory; inflates it when it starts with the gzip
 // magic. Throws tg::Error when the file cannot be opened or the gzip stream is
 // corrupt or truncated.
-std::vector<uint8_t> read_file_bytes(const std::string& path);
+std::vector<uint8_t> read_file_bytes(const std::string& path, bool* was_gzip = nullptr);
+
+// Dims as "[2,28,28]", at most the first 8 (then ", ... (N dims)").
+std::string idx_dims_str(const std::vector<int64_t>& dims);
 
 // Inflates `bytes` when they start with the gzip magic (0x1f 0x8b), else
 // returns them unchanged; `name` is used in messages. read_file_bytes = read +

@@ -25,7 +25,7 @@ std::pair<std::string, std::string> find_files(const std::string& root, Split sp
   for (const bool images : {true, false}) {
     const std::vector<std::string> tried = MNIST::candidate_paths(root, split, images);
     for (const std::string& p : tried)
-      if (std::filesystem::is_regular_file(p)) {
+      if (std::error_code ec; std::filesystem::is_regular_file(p, ec)) {  // an error (a symlink loop) is "not found"
         found[images ? 0 : 1] = p;
         break;
       }
@@ -98,18 +98,23 @@ MNIST::MNIST(const std::string& root, Split split, const char* name) : split_(sp
   const auto [ip, lp] = find_files(root, split, name);
   auto images = std::make_shared<IdxArray>(read_idx(ip));
   auto labels = std::make_shared<IdxArray>(read_idx(lp));
+  // offsets are into the IDX data: the file's bytes, or a gzip file's uncompressed bytes
+  auto where = [](const IdxArray& a) { return a.gzip ? " of the uncompressed data" : ""; };
   TG_CHECK(images->type == IdxType::UInt8 && images->dims.size() == 3 && images->dims[1] == kRows &&
                images->dims[2] == kCols,
            name, ": ", ip, ": expected ubyte images of shape [N,28,28], found ", idx_type_name(images->type), " ",
-           Shape(images->dims), " (type byte at offset 2, rank at offset 3, dims from offset 4)");
+           idx_dims_str(images->dims), " (type byte at offset 2, rank at offset 3, dims from offset 4",
+           where(*images), ")");
   TG_CHECK(labels->type == IdxType::UInt8 && labels->dims.size() == 1, name, ": ", lp,
-           ": expected ubyte labels of shape [N], found ", idx_type_name(labels->type), " ", Shape(labels->dims),
-           " (type byte at offset 2, rank at offset 3, dims from offset 4)");
+           ": expected ubyte labels of shape [N], found ", idx_type_name(labels->type), " ",
+           idx_dims_str(labels->dims), " (type byte at offset 2, rank at offset 3, dims from offset 4",
+           where(*labels), ")");
   TG_CHECK(images->dims[0] == labels->dims[0], name, ": count mismatch: ", ip, " holds ", images->dims[0],
-           " images but ", lp, " holds ", labels->dims[0], " labels (the counts at byte offset 4 of each file)");
+           " images but ", lp, " holds ", labels->dims[0], " labels (the counts at byte offset 4 of each file",
+           images->gzip || labels->gzip ? "'s IDX data, uncompressed" : "", ")");
   for (int64_t i = 0; i < labels->dims[0]; ++i)
     TG_CHECK(labels->bytes[size_t(i)] < kClasses, name, ": ", lp, ": label ", int(labels->bytes[size_t(i)]),
-             " of example ", i, " (byte offset ", 8 + i, ") is not in 0..9");
+             " of example ", i, " (byte offset ", 8 + i, where(*labels), ") is not in 0..9");
   n_ = images->dims[0];
   pixels_ = pixel_copy(images->bytes);
   std::vector<uint8_t>().swap(images->bytes);

@@ -294,7 +294,7 @@ double SmoothL1ForwardF64(const double* x, const double* t, double* l, int64_t n
   return SmoothL1ForwardArray<double>(x, t, l, n, beta);
 }
 
-// dx = g · (|d| < β ? d / β : sign(d)), dt = -dx.
+// dx = g · (|d| < β ? d / β : sign(d)), dt = -dx; NaN where d is NaN.
 template <class T>
 void SmoothL1BackwardArray(const T* HWY_RESTRICT x, const T* HWY_RESTRICT t, const T* HWY_RESTRICT dy, T g0,
                            T* HWY_RESTRICT dx, T* HWY_RESTRICT dt, int64_t n, double beta) {
@@ -305,7 +305,9 @@ void SmoothL1BackwardArray(const T* HWY_RESTRICT x, const T* HWY_RESTRICT t, con
   auto body = [&](const T* xp, const T* tp, const T* gp, T* dxp, T* dtp) {
     const auto df = hn::Sub(hn::LoadU(d, xp), hn::LoadU(d, tp));
     const auto sgn = hn::Sub(hn::IfThenElseZero(hn::Gt(df, zero), one), hn::IfThenElseZero(hn::Lt(df, zero), one));
-    const auto dl = quad ? hn::IfThenElse(hn::Lt(hn::Abs(df), vb), hn::Div(df, vb), sgn) : sgn;
+    // a NaN difference passes through (PyTorch's gradient is NaN there)
+    const auto dl = hn::IfThenElse(hn::IsNaN(df), df,
+                                   quad ? hn::IfThenElse(hn::Lt(hn::Abs(df), vb), hn::Div(df, vb), sgn) : sgn);
     const auto r = hn::Mul(gp ? hn::LoadU(d, gp) : vg, dl);
     hn::StoreU(r, d, dxp);
     if (dtp) hn::StoreU(hn::Neg(r), d, dtp);

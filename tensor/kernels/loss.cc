@@ -112,7 +112,7 @@ void smooth_l1_backward_ref_t(const T* x, const T* t, const T* dy, T g0, T* dx, 
   for (int64_t i = 0; i < n; ++i) {
     const T d = x[i] - t[i];
     const T sgn = T((d > 0) - (d < 0));
-    const T dl = b != 0 && std::abs(d) < beta ? d / beta : sgn;
+    const T dl = std::isnan(d) ? d : b != 0 && std::abs(d) < beta ? d / beta : sgn;
     const T r = (dy ? dy[i] : g0) * dl;
     dx[i] = r;
     if (dt) dt[i] = -r;

@@ -42,7 +42,7 @@ void channel_affine(const double* x, const double* scale, const double* shift, d
 // sum(l)'s bits.
 float smooth_l1_forward(const float* x, const float* t, float* l, int64_t n, double beta);
 double smooth_l1_forward(const double* x, const double* t, double* l, int64_t n, double beta);
-// dx = g · (|d| < β ? d / β : sign(d))   (sign(0) = sign(NaN) = 0), g = dy[i]
+// dx = g · (|d| < β ? d / β : sign(d))   (sign(0) = 0; NaN where d is NaN, as PyTorch), g = dy[i]
 // (dy != nullptr) or the scalar g0; with dt, also dt = -dx.
 void smooth_l1_backward(const float* x, const float* t, const float* dy, float g0, float* dx, float* dt, int64_t n,
                         double beta);

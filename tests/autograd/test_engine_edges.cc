@@ -249,4 +249,32 @@ TEST_CASE("autograd: in-place ops refuse an operand that requires grad and a NoG
   CHECK(w.to_vector<double>() == std::vector<double>{4, 2});
   w.requires_grad_(true);
   CHECK_THROWS_WITH_AS(wvv.add_(1.0), doctest::Contains("view made under tg::NoGradGuard"), tg::Error);
+  // A view made while the base was frozen is refused once it is unfrozen.
+  w.requires_grad_(false);
+  Tensor fv;
+  {
+    tg::NoGradGuard ng;
+    fv = w.narrow(0, 1, 1);
+  }
+  fv.add_(1.0);
+  w.requires_grad_(true);
+  CHECK_THROWS_WITH_AS(fv.add_(1.0), doctest::Contains("view made under tg::NoGradGuard"), tg::Error);
+  CHECK(w.to_vector<double>() == std::vector<double>{4, 3});
+  // The view holds its base's meta: dropping the views in between, or the
+  // base itself, does not lift the refusal (it did while the link was weak).
+  Tensor leaf = tg::tensor({1.0, 2.0, 3.0, 4.0}, {}, true), v2;
+  {
+    Tensor v1 = leaf.reshape({2, 2});  // a recorded view, dropped below
+    tg::NoGradGuard ng;
+    v2 = v1.narrow(0, 0, 1);
+  }
+  CHECK_THROWS_WITH_AS(v2.mul_(10.0), doctest::Contains("view made under tg::NoGradGuard"), tg::Error);
+  Tensor lv;
+  {
+    Tensor tmp = tg::tensor({1.0, 2.0}, {}, true);
+    tg::NoGradGuard ng;
+    lv = tmp.narrow(0, 0, 1);
+  }
+  CHECK_THROWS_WITH_AS(lv.mul_(3.0), doctest::Contains("view made under tg::NoGradGuard"), tg::Error);
+  CHECK(leaf.to_vector<double>() == std::vector<double>{1, 2, 3, 4});
 }

@@ -142,7 +142,8 @@ TEST_CASE("idx: truncated data reports expected bytes, offset and what the file 
       tg_test::write_bytes(path, b);
     }
     const std::string e = error_of(path);
-    CHECK(e.find(path + ": truncated: expected 47040000 bytes of data at offset 16 (47040016 bytes in all), file has 1000 (1016 in all)") !=
+    const std::string name = gz ? path + " (gzip; byte offsets are in the uncompressed data)" : path;
+    CHECK(e.find(name + ": truncated: expected 47040000 bytes of data at offset 16 (47040016 bytes in all), file has 1000 (1016 in all)") !=
           std::string::npos);
   }
   // a short typed payload: 3 floats declared, 2 present
@@ -157,6 +158,31 @@ TEST_CASE("idx: extra bytes are a dimension mismatch") {
   CHECK(e.find("dimension mismatch: rank 2 (byte at offset 3), dims [2,2] of ubyte need 4 bytes of data at offset "
                "12, file has 6") != std::string::npos);
   CHECK(e.find("2 extra bytes at offset 16") != std::string::npos);
+}
+
+TEST_CASE("idx: a rank byte too large for the file is named in the truncation message") {
+  // rank 5 on a 2x28x28 file: the two extra dims are pixels (16843009 each)
+  TempDir dir;
+  std::vector<uint8_t> b = {0, 0, 0x08, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28};
+  b.resize(16 + 2 * 28 * 28, 1);
+  b[3] = 5;
+  tg_test::write_bytes(dir.file("r5"), b);
+  const std::string e = error_of(dir.file("r5"));
+  CHECK(e.find("truncated: expected 444821141008959008 bytes of data at offset 24") != std::string::npos);
+  CHECK(e.find("for ubyte rank 5 (byte at offset 3), dims [2,28,28,16843009,16843009]") != std::string::npos);
+  // a product clamped at 2^63 is said so, not printed as 2^63 - 1
+  std::vector<uint8_t> c = {0, 0, 0x0E, 2, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 1, 2, 3};
+  tg_test::write_bytes(dir.file("big"), c);
+  CHECK(error_of(dir.file("big")).find("expected more than 2^63 bytes of data at offset 12") != std::string::npos);
+  // gzip: the offsets are in the uncompressed data, and the message says so
+  write_idx(dir.file("t.gz"), IdxType::UInt8, {2, 2}, std::vector<uint8_t>{1, 2, 3, 4}.data(), true);
+  std::vector<uint8_t> raw = tg::data::read_file_bytes(dir.file("t.gz"));
+  raw.pop_back();
+  gzFile g = gzopen(dir.file("u.gz").c_str(), "wb");
+  gzwrite(g, raw.data(), unsigned(raw.size()));
+  gzclose(g);
+  CHECK(error_of(dir.file("u.gz")).find("u.gz (gzip; byte offsets are in the uncompressed data): truncated") !=
+        std::string::npos);
 }
 
 TEST_CASE("idx: a corrupt rank byte is named and the dims it reads are cut to 8") {

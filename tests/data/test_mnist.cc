@@ -113,6 +113,29 @@ TEST_CASE("mnist: images/labels count mismatch names both files and counts") {
   const std::string e = error_of([&] { MNIST m(dir.path.string()); });
   CHECK(contains(e, "count mismatch: " + dir.file("train-images-idx3-ubyte") + " holds 6 images but " +
                         dir.file("train-labels-idx1-ubyte") + " holds 5 labels (the counts at byte offset 4 of each file)"));
+  // gzip files: the offset is in the uncompressed data (offset 4 of the .gz
+  // file is gzip's MTIME field)
+  TempDir gz;
+  tg_test::write_mnist_fixture(gz.path.string(), "train", 6, "-", true, /*n_labels=*/5);
+  CHECK(contains(error_of([&] { MNIST m(gz.path.string()); }),
+                 "holds 5 labels (the counts at byte offset 4 of each file's IDX data, uncompressed)"));
+}
+
+TEST_CASE("mnist: an images file of rank 40 is named as such and a symlink loop is not found") {
+  // Shape(dims) of a rank-40 file threw "Shape: rank 40 exceeds the maximum
+  // of 8" with no file name; a symlink loop escaped as a filesystem_error.
+  TempDir dir;
+  std::vector<int64_t> dims(40, 1);
+  std::vector<uint8_t> one = {0};
+  write_idx(dir.file("train-images-idx3-ubyte"), IdxType::UInt8, dims, one.data());
+  tg_test::write_mnist_fixture(dir.path.string(), "t10k", 1);
+  std::filesystem::rename(dir.file("t10k-labels-idx1-ubyte"), dir.file("train-labels-idx1-ubyte"));
+  CHECK(contains(error_of([&] { MNIST m(dir.path.string()); }),
+                 dir.file("train-images-idx3-ubyte") + ": expected ubyte images of shape [N,28,28], found ubyte "
+                 "[1,1,1,1,1,1,1,1, ... (40 dims)] (type byte at offset 2"));
+  TempDir loop;
+  std::filesystem::create_symlink(loop.file("train-images-idx3-ubyte"), loop.file("train-images-idx3-ubyte"));
+  CHECK(contains(error_of([&] { MNIST m(loop.path.string()); }), "MNIST: no training images file and no training labels file"));
 }
 
 TEST_CASE("mnist: wrong shapes, bad labels and corrupt files are errors") {

@@ -585,3 +585,21 @@ TEST_CASE("loss_fast: smooth_l1 gradchecks (input and target, first and second o
   CHECK(std::isnan(F::smooth_l1_loss(e, e, nn::Reduction::Mean).item<float>()));
   CHECK(F::smooth_l1_loss(e, e, nn::Reduction::None).shape() == Shape{0});
 }
+
+TEST_CASE("loss_fast: smooth_l1's gradient at a NaN input is NaN as in PyTorch (it was 0)") {
+  // PyTorch 1.13: x = [nan, 0.3, 2], t = 0, beta 1, sum: grad [nan, 0.3, 1].
+  for (const double beta : {1.0, 0.0}) {
+    CAPTURE(beta);
+    for (const int64_t n : {3, 37}) {  // the vector tail and whole vectors
+      std::vector<double> xv(size_t(n), 2.0);
+      xv[0] = std::nan("");
+      xv[1] = 0.3;
+      Tensor x = tg::tensor(xv, {n}, true), t = tg::zeros({n}, {.dtype = tg::kFloat64});
+      F::smooth_l1_loss(x, t, nn::Reduction::Sum, beta).backward();
+      const std::vector<double> g = x.grad().to_vector<double>();
+      CHECK(std::isnan(g[0]));
+      CHECK(g[1] == (beta == 1.0 ? 0.3 : 1.0));
+      CHECK(g[2] == 1.0);
+    }
+  }
+}

@@ -56,6 +56,16 @@ TEST_CASE("zero_grad(false) after a create_graph backward: the same gradient det
     w.set_grad(Tensor());
   }
   CHECK(tg::autograd::Node::live_count() == before);
+  // Only the gradient's link to a graph goes: a gradient that is itself a
+  // leaf with a .grad keeps that .grad (PyTorch's requires_grad_(False)).
+  Tensor v = tg::tensor({1.0, 1.0}, {}, true), w = tg::tensor({0.0, 0.0}, {}, true);
+  (v * 2.0).sum().backward();
+  w.set_grad(v);
+  tg::autograd::zero_grad(w, false);
+  CHECK(w.grad().is_same(v));
+  CHECK(!v.requires_grad());
+  CHECK(v.to_vector<double>() == std::vector<double>{0, 0});
+  CHECK(v.grad().to_vector<double>() == std::vector<double>{2, 2});
 }
 
 TEST_CASE("Module::to() keeps the version count: a weight changed after the forward is still caught") {
