@@ -191,14 +191,19 @@ Tensor sum(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
 // Whether dims (sorted) are one block of x's dims that ends before the last
 // one; then the contiguous x is [O, R, I] with R the block's size and I the
 // product of the dims after it (the dims the reduction keeps innermost).
-static bool middle_block(const Tensor& x, const std::vector<int>& dims, int64_t* O, int64_t* R, int64_t* I) {
-  if (dims.empty() || dims.back() >= x.dim() - 1 || dims.back() - dims.front() + 1 != int(dims.size())) return false;
+// x as [O, R, I] around its dims [first, last]: O the product of the dims
+// before, R of the block, I of the dims after (1 when last is the last dim).
+static void block_sizes(const Tensor& x, int first, int last, int64_t* O, int64_t* R, int64_t* I) {
   *O = *R = *I = 1;
   for (int d = 0; d < x.dim(); ++d) {
-    if (d < dims.front()) *O *= x.shape()[d];
-    else if (d <= dims.back()) *R *= x.shape()[d];
+    if (d < first) *O *= x.shape()[d];
+    else if (d <= last) *R *= x.shape()[d];
     else *I *= x.shape()[d];
   }
+}
+static bool middle_block(const Tensor& x, const std::vector<int>& dims, int64_t* O, int64_t* R, int64_t* I) {
+  if (dims.empty() || dims.back() >= x.dim() - 1 || dims.back() - dims.front() + 1 != int(dims.size())) return false;
+  block_sizes(x, dims.front(), dims.back(), O, R, I);
   return true;
 }
 
@@ -306,12 +311,8 @@ Tensor softmax(const Tensor& x, int dim, bool log) {
   const Tensor xc = contiguous(x);
   Tensor out = empty(x.shape(), {.dtype = x.dtype()});
   if (x.numel() == 0) return out;
-  int64_t O = 1, I = 1;
-  const int64_t R = x.shape()[dim];
-  for (int d = 0; d < x.dim(); ++d) {
-    if (d < dim) O *= x.shape()[d];
-    else if (d > dim) I *= x.shape()[d];
-  }
+  int64_t O, R, I;
+  block_sizes(x, dim, dim, &O, &R, &I);
   visit_float_dtype(x.dtype(), [&](auto z) {
     using T = decltype(z);
     const T* px = xc.raw_ptr<T>();
@@ -343,12 +344,8 @@ Tensor softmax_backward(const Tensor& dy_in, const Tensor& y_in, int dim, bool l
   const Tensor dy = contiguous(dy_in), y = contiguous(y_in);  // dy is often expanded (the backward of a sum)
   Tensor dx = empty(y.shape(), {.dtype = y.dtype()});
   if (y.numel() == 0) return dx;
-  int64_t O = 1, I = 1;
-  const int64_t R = y.shape()[dim];
-  for (int d = 0; d < y.dim(); ++d) {
-    if (d < dim) O *= y.shape()[d];
-    else if (d > dim) I *= y.shape()[d];
-  }
+  int64_t O, R, I;
+  block_sizes(y, dim, dim, &O, &R, &I);
   visit_float_dtype(y.dtype(), [&](auto z) {
     using T = decltype(z);
     const T* pg = dy.raw_ptr<T>();

@@ -14,6 +14,7 @@
 
 #include "hwy/highway.h"
 #include "hwy/contrib/math/math-inl.h"
+#include "tensor/kernels/math-inl.h"
 #include "tensor/kernels/loss.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -22,18 +23,7 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // ---------------------------------------------------------------- per vector
-// Highway's Exp is valid up to 104 (float) / 706 (double) and returns 0 for
-// NaN (it tests x >= -104, false for NaN): NaN passes through and large x
-// gives inf, as std::exp (the guards of elementwise-inl.h's ExpIeee). Below
-// -104 (float) / -1000 (double) it returns 0, -inf included.
-template <class D, class V>
-HWY_INLINE V ExpGuarded(D d, V x) {
-  using T = hn::TFromD<D>;
-  const V y = hn::Exp(d, x);
-  const V big = hn::Set(d, sizeof(T) == 4 ? T(104) : T(709.782712893384));
-  return hn::IfThenElse(hn::IsNaN(x), x,
-                        hn::IfThenElse(hn::Gt(x, big), hn::Set(d, std::numeric_limits<T>::infinity()), y));
-}
+// ExpIeee (NaN passes through, large x gives inf, as std::exp): math-inl.h.
 
 // Adds the lanes of v (float or double) into double accumulators: a float
 // vector is widened half by half into a0 (lower) and a1 (upper).
@@ -67,8 +57,8 @@ double ExpSumArray(const T* HWY_RESTRICT x, T m, T* HWY_RESTRICT e, int64_t n) {
   auto a0 = hn::Zero(dd), a1 = hn::Zero(dd), a2 = hn::Zero(dd), a3 = hn::Zero(dd);
   int64_t i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    const auto e0 = ExpGuarded(d, hn::Sub(hn::LoadU(d, x + i), vm));
-    const auto e1 = ExpGuarded(d, hn::Sub(hn::LoadU(d, x + i + N), vm));
+    const auto e0 = ExpIeee(d, hn::Sub(hn::LoadU(d, x + i), vm));
+    const auto e1 = ExpIeee(d, hn::Sub(hn::LoadU(d, x + i + N), vm));
     if (e) {
       hn::StoreU(e0, d, e + i);
       hn::StoreU(e1, d, e + i + N);
@@ -77,7 +67,7 @@ double ExpSumArray(const T* HWY_RESTRICT x, T m, T* HWY_RESTRICT e, int64_t n) {
     AddWide(d, e1, a2, a3);
   }
   for (; i + N <= n; i += N) {
-    const auto e0 = ExpGuarded(d, hn::Sub(hn::LoadU(d, x + i), vm));
+    const auto e0 = ExpIeee(d, hn::Sub(hn::LoadU(d, x + i), vm));
     if (e) hn::StoreU(e0, d, e + i);
     AddWide(d, e0, a0, a1);
   }
@@ -85,7 +75,7 @@ double ExpSumArray(const T* HWY_RESTRICT x, T m, T* HWY_RESTRICT e, int64_t n) {
     HWY_ALIGN T bx[hn::MaxLanes(d)] = {}, be[hn::MaxLanes(d)];
     const int64_t r = n - i;
     for (int64_t j = 0; j < r; ++j) bx[j] = x[i + j];
-    const auto e0 = hn::IfThenElseZero(hn::FirstN(d, size_t(r)), ExpGuarded(d, hn::Sub(hn::Load(d, bx), vm)));
+    const auto e0 = hn::IfThenElseZero(hn::FirstN(d, size_t(r)), ExpIeee(d, hn::Sub(hn::Load(d, bx), vm)));
     hn::Store(e0, d, be);
     if (e)
       for (int64_t j = 0; j < r; ++j) e[i + j] = be[j];
