@@ -332,7 +332,8 @@ Tensor batch_norm_eval(const Tensor& x, const Tensor& running_mean, const Tensor
   };
   if (y.numel() > 0) affine(xc, scale, shift, y);
   const bool save_inputs = weight.defined() && weight.requires_grad();
-  const Tensor mean_t = vec_tensor(mu, dt), inv_t = vec_tensor(inv, dt);
+  // only dweight (and create_graph's recorded dx through the weight) needs them
+  const Tensor mean_t = save_inputs ? vec_tensor(mu, dt) : Tensor(), inv_t = save_inputs ? vec_tensor(inv, dt) : Tensor();
   auto backward = [scale, mean_t, inv_t, cs, dims, affine](BackwardCtx& c) {
     if (c.needs(0)) {
       if (c.create_graph) {
@@ -703,9 +704,6 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction r) {
 //   g = dl (none), dL (sum), dL / n (mean)
 // The loss and its sums have the bits of the composite
 // where(|d| < β, square(d) · (0.5/β), |d| - 0.5β) and sum / mean of it.
-namespace {
-constexpr int64_t kSmoothL1Chunk = 16384;  // raw_reduce.cc's kChunk: sum(l)'s chunks
-}
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction r, double beta) {
   check_pair(input, target, "smooth_l1_loss");
   TG_CHECK(beta >= 0, "smooth_l1_loss: beta must be non-negative, got ", beta);
@@ -725,17 +723,9 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction r, do
       return;
     }
     // Σ l in sum(l)'s order: fixed chunks summed in T, combined in chunk order
-    T total = 0;
-    if (n <= kSmoothL1Chunk) {
-      total = kernels::smooth_l1_forward(xp, tp, nullptr, n, beta);
-    } else {
-      const int64_t nchunks = (n + kSmoothL1Chunk - 1) / kSmoothL1Chunk;
-      std::vector<T> part(size_t(nchunks), T(0));
-      parallel_chunks(n, kSmoothL1Chunk, [&](int64_t c, int64_t lo, int64_t hi) {
-        part[size_t(c)] = kernels::smooth_l1_forward(xp + lo, tp + lo, nullptr, hi - lo, beta);
-      });
-      for (T v : part) total += v;
-    }
+    const T total = chunked_sum<T>(n, [&](int64_t lo, int64_t hi) {
+      return kernels::smooth_l1_forward(xp + lo, tp + lo, nullptr, hi - lo, beta);
+    });
     l.raw_ptr<T>()[0] = r == Reduction::Sum ? total : total / T(double(n));
   });
   auto backward = [beta, r, n](BackwardCtx& c) {
@@ -743,7 +733,8 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction r, do
     if (c.create_graph) {
       // recorded: differentiable in dy, x and t (d/β inside; sign(d) has zero gradient)
       const Tensor d = x - t;
-      const Tensor dl = beta == 0 ? sign(d) : where(lt(abs(d).detach(), beta), d / beta, sign(d));
+      // NaN where d is NaN, as the first-order kernel (sign(NaN) is 0)
+      const Tensor dl = where(ne(d, d), d, beta == 0 ? sign(d) : where(lt(abs(d).detach(), beta), d / beta, sign(d)));
       const Tensor g = r == Reduction::Mean ? c.dy / double(n) : c.dy;
       const Tensor dx = g * dl;
       if (c.needs(0)) c.accumulate(0, dx);

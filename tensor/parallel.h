@@ -141,4 +141,24 @@ inline void parallel_chunks(int64_t n, int64_t chunk, F&& fn) {
   });
 }
 
+// The chunk of the full reductions (sum, mean, the fused losses' sums).
+inline constexpr int64_t kReduceChunk = 16384;
+
+// Σ part(lo, hi) over the fixed kReduceChunk chunks of [0, n), computed in
+// parallel and added in chunk order (integers wrap, as PyTorch's int64 sum),
+// so the bits never depend on the thread count. n <= kReduceChunk: part(0, n).
+template <class T, class F>
+T chunked_sum(int64_t n, F&& part) {
+  if (n <= kReduceChunk) return part(int64_t(0), n);
+  const int64_t nchunks = (n + kReduceChunk - 1) / kReduceChunk;
+  std::vector<T> parts(size_t(nchunks), T(0));
+  parallel_chunks(n, kReduceChunk, [&](int64_t c, int64_t lo, int64_t hi) { parts[size_t(c)] = part(lo, hi); });
+  T s = 0;
+  for (T v : parts) {
+    if constexpr (std::is_integral_v<T>) s = T(uint64_t(s) + uint64_t(v));  // signed overflow is UB
+    else s += v;
+  }
+  return s;
+}
+
 }  // namespace tg

@@ -46,7 +46,7 @@ Shape reduced_shape(const Shape& s, const std::vector<int>& dims, bool keepdim) 
 
 namespace {
 
-constexpr int64_t kChunk = 16384;
+constexpr int64_t kChunk = kReduceChunk;
 
 // Sum of a contiguous span: past kChunk elements, fixed chunks summed in
 // order, as full_sum does (the same bits; a row of 2^24 was one kernel call,
@@ -68,14 +68,7 @@ T span_sum(const T* p, int64_t n) {
 // Sum of a contiguous span in fixed chunks combined in order.
 template <class T>
 T full_sum(const T* p, int64_t n) {
-  if (n <= kChunk) return span_sum(p, n);
-  const int64_t nchunks = (n + kChunk - 1) / kChunk;
-  std::vector<T> part(size_t(nchunks), T(0));
-  parallel_chunks(n, kChunk, [&](int64_t c, int64_t lo, int64_t hi) { part[size_t(c)] = span_sum(p + lo, hi - lo); });
-  if constexpr (std::is_same_v<T, int64_t>) return span_sum(part.data(), nchunks);  // wraps
-  T s = 0;
-  for (T v : part) s += v;
-  return s;
+  return chunked_sum<T>(n, [p](int64_t lo, int64_t hi) { return span_sum(p + lo, hi - lo); });
 }
 
 // Splits x's dims into kept (outer) and reduced (inner) and returns a
