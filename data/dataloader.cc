@@ -86,8 +86,12 @@ bool sole_owner(const Tensor& t) {
 }
 }  // namespace
 
-// Into a recycled buffer of the right shapes when there is one, else freshly.
-Example DataLoader::collate_batch(const std::vector<int64_t>& idx, bool pooled) {
+// Into a recycled buffer of the right shapes when there is one (each example
+// passed through `hook` as the dataset fetches it, when the dataset takes
+// hooks: *hooked says so), else freshly.
+Example DataLoader::collate_batch(const std::vector<int64_t>& idx, bool pooled, const ExampleHook* hook,
+                                  bool* hooked) {
+  *hooked = false;
   Example reuse;
   if (pooled) {
     std::lock_guard<std::mutex> lk(pool_mu_);
@@ -107,7 +111,10 @@ Example DataLoader::collate_batch(const std::vector<int64_t>& idx, bool pooled) 
     // graph that is still alive may point at the old Meta as its leaf.
     reuse.data.impl()->meta.reset();
     reuse.target.impl()->meta.reset();
-    if (dataset_->get_batch_into(idx, reuse)) return reuse;
+    if (dataset_->get_batch_into(idx, reuse, hook)) {
+      *hooked = hook != nullptr;
+      return reuse;
+    }
   }
   return dataset_->get_batch(idx);
 }
@@ -122,14 +129,41 @@ void DataLoader::recycle(const Example& batch) {
   pool_.push_back(batch);
 }
 
-// get_batch collates; the transform then runs per example on the fresh batch,
-// example k with the stream of its dataset index idx[k].
+namespace {
+// The transform of example k of a batch, with the stream of its dataset index
+// idx[k]; from the example's bytes when the dataset hands them over.
+class TransformHook final : public ExampleHook {
+ public:
+  TransformHook(const Transform& t, uint64_t seed, int64_t epoch, const std::vector<int64_t>& idx)
+      : t_(t), seed_(seed), epoch_(epoch), idx_(idx) {}
+  void operator()(int64_t k, const Shape& shape, const uint8_t* bytes, float* x) const override {
+    Generator g = sample_generator(seed_, epoch_, idx_[size_t(k)]);
+    if (bytes)
+      t_.apply_bytes(bytes, x, shape, g);
+    else
+      t_.apply(x, shape, g);
+  }
+
+ private:
+  const Transform& t_;
+  uint64_t seed_;
+  int64_t epoch_;
+  const std::vector<int64_t>& idx_;
+};
+}  // namespace
+
+// The transform runs per example: inside the dataset's fetch when it takes a
+// hook (a recycled batch of MNIST: each image transformed from its bytes as
+// it arrives), else on the collated batch, example after example.
 Example DataLoader::compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled,
                             bool serial) {
   std::optional<SerialScope> alone;  // serial: the collation's own parallel_for too
   if (serial) alone.emplace();
-  Example ex = collate_batch(idx, pooled);
-  if (!transform_) return ex;
+  bool hooked = false;
+  if (!transform_) return collate_batch(idx, pooled, nullptr, &hooked);
+  const TransformHook hook(*transform_, seed, epoch, idx);
+  Example ex = collate_batch(idx, pooled, &hook, &hooked);
+  if (hooked) return ex;
   TG_CHECK(ex.data.dtype() == kFloat32 && ex.data.is_contiguous() && ex.data.dim() >= 2,
            "DataLoader: transforms need float32 batches of shape [B, ...], got ", ex.data.dtype(), " ",
            ex.data.shape());

@@ -8,6 +8,13 @@
 // batch_size 1 is SGD, k mini-batches, dataset->size() full batch. With
 // drop_last the final short batch of an epoch is skipped.
 //
+// Transforms run per example. When the dataset refills a recycled batch and
+// takes a hook (Dataset::get_batch_into; MNIST does), each example is
+// transformed as it is fetched, from its uint8 pixels (Transform::apply_bytes:
+// a Compose starting with a fused warp reads them straight); otherwise the
+// batch is collated first and transformed example by example. Both give the
+// same bits (tests/data/test_loader_bytes.cc).
+//
 // Determinism: the order of epoch e is random_permutation(n, gen) with gen a
 // Philox stream keyed by (seed, e) (identity order when shuffle is off), and
 // example i of epoch e is transformed with sample_generator(seed, e, i). So
@@ -119,7 +126,7 @@ class DataLoader {
   const std::vector<int64_t>& order(int64_t epoch);  // cached for the cursor's epoch
   // serial: collate and transform on the calling thread only (prefetch mode)
   Example compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled, bool serial = false);
-  Example collate_batch(const std::vector<int64_t>& idx, bool pooled);
+  Example collate_batch(const std::vector<int64_t>& idx, bool pooled, const ExampleHook* hook, bool* hooked);
   void recycle(const Example& batch);
   void request_prefetch();
   void worker_loop();

@@ -55,7 +55,7 @@ Example Dataset::get_batch(std::span<const int64_t> indices) const {
   return {collate(data, "Dataset::get_batch (data)"), collate(target, "Dataset::get_batch (target)")};
 }
 
-bool Dataset::get_batch_into(std::span<const int64_t>, Example&) const { return false; }
+bool Dataset::get_batch_into(std::span<const int64_t>, Example&, const ExampleHook*) const { return false; }
 
 // ---- TensorDataset ----
 
@@ -119,14 +119,14 @@ Example Subset::get_batch(std::span<const int64_t> indices) const {
   return base_->get_batch(mapped);
 }
 
-bool Subset::get_batch_into(std::span<const int64_t> indices, Example& out) const {
+bool Subset::get_batch_into(std::span<const int64_t> indices, Example& out, const ExampleHook* hook) const {
   std::vector<int64_t> mapped(indices.size());
   for (size_t k = 0; k < indices.size(); ++k) {
     TG_CHECK(indices[k] >= 0 && indices[k] < size(), "Subset::get_batch_into: index ", indices[k],
              " out of range for size ", size());
     mapped[k] = indices_[size_t(indices[k])];
   }
-  return base_->get_batch_into(mapped, out);
+  return base_->get_batch_into(mapped, out, hook);  // the hook's k is the position in the batch, the same
 }
 
 std::vector<int64_t> random_permutation(int64_t n, Generator& gen) {

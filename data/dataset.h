@@ -7,7 +7,10 @@
 // get_batch calls get() per example and copies; datasets with a faster route
 // (MNIST converts uint8 pixels to float in one pass) override it. get_batch
 // always returns freshly allocated tensors that the caller owns and may modify
-// in place (the DataLoader applies transforms there).
+// in place (the DataLoader applies transforms there). get_batch_into refills
+// the caller's tensors instead, and can hand each example to a hook as it is
+// fetched (MNIST hands over its uint8 pixels, so a transform reads them
+// straight).
 //
 // Datasets are immutable after construction and safe to read from several
 // threads at once. Views hold a shared_ptr to their base, so a Subset keeps its
@@ -29,6 +32,22 @@ struct Example {
   Tensor target;
 };
 
+// What get_batch_into does to each example as it is fetched (the DataLoader's
+// per-example transform), so that an example is finished while its pixels are
+// in cache and the next one's are on their way. Called once for every example
+// k of the batch, with `shape` the example's (out.data's shape without its
+// first dim) and x = example k's floats in out.data, either
+//   bytes == nullptr: x already holds the example, or
+//   bytes != nullptr: x is still to be written, from the example's uint8
+//                     pixels `bytes`, whose values are byte / 255 (MNIST's
+//                     storage); the hook converts them, or reads them straight.
+// Calls for different k may run on different threads at once.
+class ExampleHook {
+ public:
+  virtual ~ExampleHook() = default;
+  virtual void operator()(int64_t k, const Shape& shape, const uint8_t* bytes, float* x) const = 0;
+};
+
 class Dataset {
  public:
   virtual ~Dataset() = default;
@@ -38,9 +57,11 @@ class Dataset {
   virtual Example get_batch(std::span<const int64_t> indices) const;
   // The same batch written into `out`, whose tensors have the shapes and dtypes
   // get_batch would return and are owned by the caller alone (the DataLoader
-  // recycles its batch buffers this way). Returns false when the dataset has
-  // no such route (the default) or the shapes do not fit; `out` is then untouched.
-  virtual bool get_batch_into(std::span<const int64_t> indices, Example& out) const;
+  // recycles its batch buffers this way), each example passed through `hook`
+  // when it is not null. Returns false when the dataset has no such route (the
+  // default) or the shapes do not fit; `out` is then untouched and the hook
+  // not called.
+  virtual bool get_batch_into(std::span<const int64_t> indices, Example& out, const ExampleHook* hook) const;
 };
 
 using DatasetPtr = std::shared_ptr<const Dataset>;
@@ -72,7 +93,7 @@ class Subset : public Dataset {
   int64_t size() const override { return int64_t(indices_.size()); }
   Example get(int64_t i) const override;
   Example get_batch(std::span<const int64_t> indices) const override;  // keeps the base's fast path
-  bool get_batch_into(std::span<const int64_t> indices, Example& out) const override;
+  bool get_batch_into(std::span<const int64_t> indices, Example& out, const ExampleHook* hook) const override;
   const std::vector<int64_t>& indices() const { return indices_; }
   const DatasetPtr& base() const { return base_; }
 

@@ -146,11 +146,11 @@ Example MNIST::get(int64_t i) const {
 Example MNIST::get_batch(std::span<const int64_t> indices) const {
   const int64_t b = int64_t(indices.size());
   Example out{empty({b, 1, kRows, kCols}), empty({b}, {.dtype = kInt64})};
-  get_batch_into(indices, out);
+  get_batch_into(indices, out, nullptr);
   return out;
 }
 
-bool MNIST::get_batch_into(std::span<const int64_t> indices, Example& out) const {
+bool MNIST::get_batch_into(std::span<const int64_t> indices, Example& out, const ExampleHook* hook) const {
   const int64_t b = int64_t(indices.size());
   constexpr int64_t kPix = kRows * kCols;
   if (!out.data.defined() || !out.target.defined() || out.data.dtype() != kFloat32 ||
@@ -164,22 +164,38 @@ bool MNIST::get_batch_into(std::span<const int64_t> indices, Example& out) const
   int64_t* yp = out.target.data_ptr<int64_t>();
   const uint8_t* px = images();
   // The images of a shuffled batch are scattered over 47 MB, so every one
-  // starts with cache misses: prefetch the bytes of image k + kAhead while
-  // converting image k. From 32 images on, the batch is cut between threads:
-  // besides the cache misses it shares, each thread then holds half of the
-  // batch the next layer's GEMM reads, instead of one thread all of it (the
-  // other pulling 200 KB across cores: MLP at 2 threads 0.341 -> 0.330
-  // s/epoch, alternating runs).
-  constexpr int64_t kAhead = 3;
+  // starts with cache misses, at a cost per scattered image on this VM that
+  // prefetching a few images ahead does not hide (page walks, it seems; see
+  // docs/data.md). So each thread first prefetches the first and last line of
+  // every image of its part of the batch, one after the other (their misses
+  // overlap instead of stalling image by image: the loader +7% with
+  // augmentation, +8% without), then the rest of image k + ahead while it
+  // converts image k (3 ahead: a conversion is short) or while the hook works
+  // on it (1 ahead: a transform takes ~1 us, longer than a fetch).
+  // From 32 images on, the batch is cut between threads: besides the cache
+  // misses it shares, each thread then holds half of the batch the next
+  // layer's GEMM reads, instead of one thread all of it (the other pulling
+  // 200 KB across cores: MLP at 2 threads 0.341 -> 0.330 s/epoch, alternating
+  // runs).
+  const int64_t ahead = hook ? 1 : 3;
+  const Shape example{1, kRows, kCols};
   parallel_for(0, b, /*grain=*/32, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
-      if (k + kAhead < k1) {
-        const uint8_t* next = px + indices[size_t(k + kAhead)] * kPix;
+      const uint8_t* p = px + indices[size_t(k)] * kPix;
+      __builtin_prefetch(p);
+      __builtin_prefetch(p + kPix - 1);
+    }
+    for (int64_t k = k0; k < k1; ++k) {
+      if (k + ahead < k1) {
+        const uint8_t* next = px + indices[size_t(k + ahead)] * kPix;
         for (int64_t off = 0; off < kPix; off += 64) __builtin_prefetch(next + off);
         __builtin_prefetch(next + kPix - 1);
       }
       const int64_t i = indices[size_t(k)];
-      bytes_to_unit_float(px + i * kPix, xp + k * kPix, kPix);
+      if (hook)
+        (*hook)(k, example, px + i * kPix, xp + k * kPix);
+      else
+        bytes_to_unit_float(px + i * kPix, xp + k * kPix, kPix);
       yp[k] = labels()[i];
     }
   });

@@ -37,7 +37,9 @@ class MNIST : public Dataset {
   int64_t size() const override { return n_; }
   Example get(int64_t i) const override;
   Example get_batch(std::span<const int64_t> indices) const override;
-  bool get_batch_into(std::span<const int64_t> indices, Example& out) const override;
+  // Hands the hook each image's bytes (x unwritten), so that the fetch of the
+  // next images overlaps the hook's work on this one.
+  bool get_batch_into(std::span<const int64_t> indices, Example& out, const ExampleHook* hook) const override;
 
   // Raw data: images [size(), 28, 28] uint8 row-major, labels [size()] uint8.
   const uint8_t* images() const { return pixels_.get(); }

@@ -4,6 +4,7 @@
 // buffer: no allocation per example after the first.
 #include "data/transforms.h"
 
+#include "data/convert.h"
 #include "data/warp.h"
 
 #include <algorithm>
@@ -114,6 +115,11 @@ Generator sample_generator(uint64_t seed, int64_t epoch, int64_t index) {
   Generator g(key);
   g.set_state(key, uint64_t(index) << 32);
   return g;
+}
+
+void Transform::apply_bytes(const uint8_t* bytes, float* x, const Shape& shape, Generator& gen) const {
+  kernels::u8_to_unit_float(bytes, x, shape.numel());
+  apply(x, shape, gen);
 }
 
 Tensor Transform::operator()(const Tensor& x, Generator& gen) const {
@@ -310,60 +316,89 @@ Compose::Compose(std::vector<TransformPtr> transforms) : ts_(std::move(transform
   }
 }
 
+void Compose::apply(float* x, const Shape& shape, Generator& gen) const {
+  for (const Step& st : plan_) {
+    if (st.rotation)
+      run_fused(st, nullptr, x, shape, gen);
+    else
+      ts_[st.first]->apply(x, shape, gen);
+  }
+}
+
+// A first fused step reads the bytes itself; anything else sees them converted.
+void Compose::apply_bytes(const uint8_t* bytes, float* x, const Shape& shape, Generator& gen) const {
+  if (plan_.empty() || !plan_[0].rotation) {
+    Transform::apply_bytes(bytes, x, shape, gen);
+    return;
+  }
+  run_fused(plan_[0], bytes, x, shape, gen);
+  for (size_t k = 1; k < plan_.size(); ++k) {
+    const Step& st = plan_[k];
+    if (st.rotation)
+      run_fused(st, nullptr, x, shape, gen);
+    else
+      ts_[st.first]->apply(x, shape, gen);
+  }
+}
+
 // A fused step: the draws of translation, rotation and erasing in their
 // order, then per channel one pass that builds the shifted, padded source and
 // one warp that writes the rotated (and normalized) channel; erasing comes
 // last with its value normalized. Normalize is elementwise and erasing writes
 // a constant, so normalize(erase(v)) = erase(normalize(v)) bit for bit, and
-// the whole step gives the bits of the transforms one by one.
-void Compose::apply(float* x, const Shape& shape, Generator& gen) const {
-  for (const Step& st : plan_) {
-    if (!st.rotation) {
-      ts_[st.first]->apply(x, shape, gen);
-      continue;
-    }
-    const Chw s = chw_of(shape, st.translation ? "RandomTranslation" : "RandomRotation");
-    const Shift shift = st.translation ? draw_shift(st.translation->max_shift(), gen) : Shift{0, 0};
-    const double angle = draw_angle(st.rotation->degrees(), gen);
-    const Rect e = st.erasing ? draw_erase(st.erasing->options(), s.h, s.w, gen) : Rect{};
-    if (st.normalize) check_norm_channels(st.normalize->mean(), s.c, shape);
-    const float tfill = st.translation ? st.translation->fill() : 0.0f;
-    const float rfill = st.rotation->fill();
-    const int64_t h = s.h, w = s.w;
-    constexpr int64_t P = kernels::kWarpPad;
-    const int64_t pw = w + 2 * P, ph = h + 2 * P;
-    float* pad = nullptr;
-    float *row_x = nullptr, *row_y = nullptr;
-    RotationRows rot{1.0f, 0.0f};
-    if (angle != 0.0) {
-      check_warp_size(h, w, "RandomRotation");
-      std::vector<float>& buf = scratch(size_t(ph * pw + 2 * h));
-      pad = buf.data();
-      row_x = pad + ph * pw;
-      row_y = row_x + h;
-      rot = rotation_rows(angle, h, w, row_x, row_y);
-    }
-    for (int64_t ch = 0; ch < s.c; ++ch) {
-      float* img = x + ch * h * w;
-      float m = 0.0f, sd = 1.0f;
-      if (st.normalize) m = channel_value(st.normalize->mean(), ch), sd = channel_value(st.normalize->std(), ch);
-      if (angle == 0.0) {  // rotate_inplace's identity
-        translate_inplace(img, 1, h, w, shift.dx, shift.dy, tfill);
-        if (st.normalize)
-          for (int64_t k = 0; k < h * w; ++k) img[k] = (img[k] - m) / sd;
-      } else {
+// the whole step gives the bits of the transforms one by one. From bytes, the
+// padded source is built from them (pad_shifted_bytes: the bits of converting
+// first), or, with no rotation to do, they are converted into x first.
+void Compose::run_fused(const Step& st, const uint8_t* bytes, float* x, const Shape& shape, Generator& gen) const {
+  const Chw s = chw_of(shape, st.translation ? "RandomTranslation" : "RandomRotation");
+  const Shift shift = st.translation ? draw_shift(st.translation->max_shift(), gen) : Shift{0, 0};
+  const double angle = draw_angle(st.rotation->degrees(), gen);
+  const Rect e = st.erasing ? draw_erase(st.erasing->options(), s.h, s.w, gen) : Rect{};
+  if (st.normalize) check_norm_channels(st.normalize->mean(), s.c, shape);
+  const float tfill = st.translation ? st.translation->fill() : 0.0f;
+  const float rfill = st.rotation->fill();
+  const int64_t h = s.h, w = s.w;
+  constexpr int64_t P = kernels::kWarpPad;
+  const int64_t pw = w + 2 * P, ph = h + 2 * P;
+  float* pad = nullptr;
+  float *row_x = nullptr, *row_y = nullptr;
+  RotationRows rot{1.0f, 0.0f};
+  if (angle != 0.0) {
+    check_warp_size(h, w, "RandomRotation");
+    std::vector<float>& buf = scratch(size_t(ph * pw + 2 * h));
+    pad = buf.data();
+    row_x = pad + ph * pw;
+    row_y = row_x + h;
+    rot = rotation_rows(angle, h, w, row_x, row_y);
+  }
+  if (bytes && angle == 0.0) {
+    kernels::u8_to_unit_float(bytes, x, s.c * h * w);
+    bytes = nullptr;
+  }
+  for (int64_t ch = 0; ch < s.c; ++ch) {
+    float* img = x + ch * h * w;
+    float m = 0.0f, sd = 1.0f;
+    if (st.normalize) m = channel_value(st.normalize->mean(), ch), sd = channel_value(st.normalize->std(), ch);
+    if (angle == 0.0) {  // rotate_inplace's identity
+      translate_inplace(img, 1, h, w, shift.dx, shift.dy, tfill);
+      if (st.normalize)
+        for (int64_t k = 0; k < h * w; ++k) img[k] = (img[k] - m) / sd;
+    } else {
+      if (bytes)
+        kernels::pad_shifted_bytes(bytes + ch * h * w, h, w, shift.dx, shift.dy, tfill, rfill, pad);
+      else
         kernels::pad_shifted(img, h, w, shift.dx, shift.dy, tfill, rfill, pad);
-        if (st.normalize)
-          kernels::warp_bilinear_normalize(pad, pw, row_x, row_y, rot.cs, rot.sn, img, h, w, m, sd);
-        else
-          kernels::warp_bilinear(pad, pw, row_x, row_y, rot.cs, rot.sn, img, h, w);
-      }
-      if (e.h > 0) {
-        const float v = st.erasing->options().value;
-        erase_inplace(img, 1, h, w, e.top, e.left, e.h, e.w, st.normalize ? (v - m) / sd : v);
-      }
+      if (st.normalize)
+        kernels::warp_bilinear_normalize(pad, pw, row_x, row_y, rot.cs, rot.sn, img, h, w, m, sd);
+      else
+        kernels::warp_bilinear(pad, pw, row_x, row_y, rot.cs, rot.sn, img, h, w);
+    }
+    if (e.h > 0) {
+      const float v = st.erasing->options().value;
+      erase_inplace(img, 1, h, w, e.top, e.left, e.h, e.w, st.normalize ? (v - m) / sd : v);
     }
   }
+
 }
 
 Lambda::Lambda(Fn fn) : fn_(std::move(fn)) { TG_CHECK(fn_ != nullptr, "Lambda: the function is empty"); }

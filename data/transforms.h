@@ -46,6 +46,11 @@ class Transform {
   virtual ~Transform() = default;
   // x: contiguous float32 [C, H, W] or [H, W] (as `shape` says), changed in place.
   virtual void apply(float* x, const Shape& shape, Generator& gen) const = 0;
+  // The same on the image whose values are bytes[k] / 255 (uint8 storage, as
+  // MNIST's), written to x: the bits of converting (bytes_to_unit_float) then
+  // apply(). The default does just that; Compose starting with a fused warp
+  // step reads the bytes straight into the warp's padded source.
+  virtual void apply_bytes(const uint8_t* bytes, float* x, const Shape& shape, Generator& gen) const;
   // A transformed copy of x (float32, any layout).
   Tensor operator()(const Tensor& x, Generator& gen) const;
 };
@@ -112,6 +117,7 @@ class Compose : public Transform {
  public:
   explicit Compose(std::vector<TransformPtr> transforms);
   void apply(float* x, const Shape& shape, Generator& gen) const override;
+  void apply_bytes(const uint8_t* bytes, float* x, const Shape& shape, Generator& gen) const override;
   const std::vector<TransformPtr>& transforms() const { return ts_; }
 
  private:
@@ -124,6 +130,8 @@ class Compose : public Transform {
     const RandomErasing* erasing = nullptr;
     const Normalize* normalize = nullptr;
   };
+  // One fused step on x, its source read from `bytes` (value byte / 255) when not null.
+  void run_fused(const Step& st, const uint8_t* bytes, float* x, const Shape& shape, Generator& gen) const;
   std::vector<TransformPtr> ts_;
   std::vector<Step> plan_;
 };

@@ -296,14 +296,38 @@ HWY_INLINE void WarpGather(const float* HWY_RESTRICT pad, int64_t pw, const floa
   }
 }
 
+// A source pixel as the warp reads it: a float as it is, a byte as byte / 255
+// (u8_to_unit_float's bits: one correctly rounded division).
+HWY_INLINE float SourceValue(float v) { return v; }
+HWY_INLINE float SourceValue(uint8_t v) { return float(int32_t(v)) / 255.0f; }
+
+#if TG_WARP_PERMUTE
+// Lanes [0, n) of a source row from p (n <= N; the other lanes 0), as floats.
+// Masked loads: nothing past the n elements is read (AVX-512 masks fault-free).
+template <class D>
+HWY_INLINE hn::Vec<D> LoadSourceRow(D d, const float* HWY_RESTRICT p, size_t n) {
+  return hn::MaskedLoad(hn::FirstN(d, n), d, p);
+}
+template <class D>
+HWY_INLINE hn::Vec<D> LoadSourceRow(D d, const uint8_t* HWY_RESTRICT p, size_t n) {
+  const hn::Rebind<uint8_t, D> d8;
+  const hn::RebindToSigned<D> di;
+  const auto bytes = hn::MaskedLoad(hn::FirstN(d8, n), d8, p);
+  return hn::Div(hn::ConvertTo(d, hn::PromoteTo(di, bytes)), hn::Set(d, 255.0f));
+}
+#endif
+
 // The padded source of a warp, translation included: per padded row, the
 // image row it shows (shifted by dx), tfill where the shift leaves the image,
-// rfill in the border. AVX-512 with padded rows of at most 32 floats: a row
-// is two registers, the source row's (at most 28) floats picked into place by
-// one permutex2var each and blended with the fills; other targets and wider
-// rows: row by row, fills and one copy per row.
-void PadShifted(const float* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill,
-                float rfill, float* HWY_RESTRICT pad) {
+// rfill in the border. The image is floats, or bytes standing for byte / 255
+// (uint8 storage read straight, no float copy of the image first). AVX-512
+// with padded rows of at most 32 floats: a row is two registers, the source
+// row's (at most 28) pixels picked into place by one permutex2var each and
+// blended with the fills; other targets and wider rows: row by row, fills and
+// one copy (or conversion) per row.
+template <class T>
+HWY_INLINE void PadShiftedT(const T* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill,
+                            float rfill, float* HWY_RESTRICT pad) {
   const int64_t pw = w + 2 * kWarpPad, ph = h + 2 * kWarpPad;
 #if TG_WARP_PERMUTE
   const hn::ScalableTag<float> d;
@@ -329,7 +353,7 @@ void PadShifted(const float* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx,
     const V vr = hn::Set(d, rfill);
     const V fill_a = hn::IfThenElse(inner_a, hn::Set(d, tfill), vr);  // an image row with no source row
     const V fill_b = hn::IfThenElse(inner_b, hn::Set(d, tfill), vr);
-    const auto mlo = hn::FirstN(d, size_t(std::min(w, N))), mhi = hn::FirstN(d, size_t(std::max<int64_t>(w - N, 0)));
+    const size_t nlo = size_t(std::min(w, N)), nhi = size_t(std::max<int64_t>(w - N, 0));
     const auto st_a = hn::FirstN(d, size_t(std::min(pw, N))), st_b = hn::FirstN(d, size_t(std::max<int64_t>(pw - N, 0)));
     for (int64_t pr = 0; pr < ph; ++pr) {
       const int64_t r = pr - kWarpPad, sr = r - dy;
@@ -337,9 +361,9 @@ void PadShifted(const float* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx,
       if (r >= 0 && r < h) {
         a = fill_a, b = fill_b;
         if (sr >= 0 && sr < h) {
-          const float* srow = img + sr * w;
-          const V lo = hn::MaskedLoad(mlo, d, srow);
-          const V hi = w > N ? hn::MaskedLoad(mhi, d, srow + N) : hn::Zero(d);
+          const T* srow = img + sr * w;
+          const V lo = LoadSourceRow(d, srow, nlo);
+          const V hi = w > N ? LoadSourceRow(d, srow + N, nhi) : hn::Zero(d);
           a = hn::IfThenElse(src_a, V{_mm512_permutex2var_ps(lo.raw, idx_a.raw, hi.raw)}, a);
           b = hn::IfThenElse(src_b, V{_mm512_permutex2var_ps(lo.raw, idx_b.raw, hi.raw)}, b);
         }
@@ -361,8 +385,29 @@ void PadShifted(const float* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx,
     }
     std::fill(row, row + kWarpPad, rfill);
     std::fill(row + kWarpPad + w, row + pw, rfill);
-    shifted_row(row + kWarpPad, img, r - dy, h, w, dx, tfill);
+    if constexpr (std::is_same_v<T, float>) {
+      shifted_row(row + kWarpPad, img, r - dy, h, w, dx, tfill);
+    } else {  // shifted_row's columns, converted
+      const int64_t sr = r - dy, q0 = std::max<int64_t>(dx, 0), q1 = std::min(w + dx, w);
+      float* out = row + kWarpPad;
+      if (sr < 0 || sr >= h || q0 >= q1) {
+        std::fill(out, out + w, tfill);
+        continue;
+      }
+      std::fill(out, out + q0, tfill);
+      std::fill(out + q1, out + w, tfill);
+      for (int64_t q = q0; q < q1; ++q) out[q] = SourceValue(img[sr * w + (q - dx)]);
+    }
   }
+}
+
+void PadShifted(const float* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill,
+                float rfill, float* HWY_RESTRICT pad) {
+  PadShiftedT(img, h, w, dx, dy, tfill, rfill, pad);
+}
+void PadShiftedBytes(const uint8_t* HWY_RESTRICT img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill,
+                     float rfill, float* HWY_RESTRICT pad) {
+  PadShiftedT(img, h, w, dx, dy, tfill, rfill, pad);
 }
 
 template <bool kNormalize>

@@ -1,6 +1,6 @@
 // Per-target compilation and dynamic dispatch of warp-inl.h, and the scalar
 // twins warp_bilinear_ref / warp_bilinear_normalize_ref (same operations in
-// the same order) and pad_shifted_ref.
+// the same order), pad_shifted_ref and pad_shifted_bytes_ref.
 // Contracting a*b+c into an FMA would differ between targets (and from the
 // scalar twin, and could move the scalar source rows the band is computed
 // from); GCC contracts by default in C++ and clang within an expression, so it
@@ -25,6 +25,7 @@ HWY_EXPORT(WarpBilinear);
 HWY_EXPORT(WarpBilinearNormalize);
 HWY_EXPORT(TargetName);
 HWY_EXPORT(PadShifted);
+HWY_EXPORT(PadShiftedBytes);
 
 void warp_bilinear(const float* pad, int64_t pw, const float* row_x, const float* row_y, float dxq, float dyq,
                    float* out, int64_t h, int64_t w) {
@@ -42,6 +43,10 @@ void pad_shifted(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy,
   HWY_DYNAMIC_DISPATCH(PadShifted)(img, h, w, std::clamp(dx, -w, w), std::clamp(dy, -h, h), tfill, rfill, pad);
 }
 
+void pad_shifted_bytes(const uint8_t* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
+                       float* pad) {
+  HWY_DYNAMIC_DISPATCH(PadShiftedBytes)(img, h, w, std::clamp(dx, -w, w), std::clamp(dy, -h, h), tfill, rfill, pad);
+}
 const char* warp_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 
 namespace {
@@ -78,8 +83,11 @@ void warp_bilinear_normalize_ref(const float* pad, int64_t pw, const float* row_
   warp_ref<true>(pad, pw, row_x, row_y, dxq, dyq, out, h, w, mean, std);
 }
 
-void pad_shifted_ref(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
-                     float* pad) {
+namespace {
+float source_value(float v) { return v; }
+float source_value(uint8_t v) { return float(int32_t(v)) / 255.0f; }  // u8_to_unit_float_ref's
+template <class T>
+void pad_ref(const T* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill, float* pad) {
   const int64_t pw = w + 2 * kWarpPad, ph = h + 2 * kWarpPad;
   dx = std::clamp(dx, -w, w);  // as pad_shifted: the same image, no overflow
   dy = std::clamp(dy, -h, h);
@@ -89,9 +97,18 @@ void pad_shifted_ref(const float* img, int64_t h, int64_t w, int64_t dx, int64_t
       const int64_t sr = r - dy, sc = c - dx;              // where the shift takes them from
       const bool in_image = r >= 0 && r < h && c >= 0 && c < w;
       const bool from_image = sr >= 0 && sr < h && sc >= 0 && sc < w;
-      pad[pr * pw + pc] = !in_image ? rfill : from_image ? img[sr * w + sc] : tfill;
+      pad[pr * pw + pc] = !in_image ? rfill : from_image ? source_value(img[sr * w + sc]) : tfill;
     }
   }
+}
+}  // namespace
+void pad_shifted_ref(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
+                     float* pad) {
+  pad_ref(img, h, w, dx, dy, tfill, rfill, pad);
+}
+void pad_shifted_bytes_ref(const uint8_t* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
+                           float* pad) {
+  pad_ref(img, h, w, dx, dy, tfill, rfill, pad);
 }
 
 }  // namespace tg::data::kernels

@@ -1,7 +1,7 @@
 // Bilinear image warping kernels behind RandomRotation, and the padded copy
 // they read (Highway, dynamically dispatched, with the scalar twins
-// warp_bilinear_ref, warp_bilinear_normalize_ref and pad_shifted_ref they are
-// tested against on every target).
+// warp_bilinear_ref, warp_bilinear_normalize_ref, pad_shifted_ref and
+// pad_shifted_bytes_ref they are tested against on every target).
 //
 // `pad` is the source image embedded in a buffer with a border of kWarpPad
 // pixels of the fill value on every side (row stride pw = w + 2*kWarpPad,
@@ -41,6 +41,13 @@ void warp_bilinear_normalize_ref(const float* pad, int64_t pw, const float* row_
 void pad_shifted(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill, float* pad);
 void pad_shifted_ref(const float* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
                      float* pad);
+// The same from an image of bytes standing for byte / 255 (uint8 storage, as
+// MNIST keeps it): the bits of u8_to_unit_float followed by pad_shifted, with
+// no float copy of the image. Reads only img[0, h * w).
+void pad_shifted_bytes(const uint8_t* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
+                       float* pad);
+void pad_shifted_bytes_ref(const uint8_t* img, int64_t h, int64_t w, int64_t dx, int64_t dy, float tfill, float rfill,
+                           float* pad);
 // Row `out` (w floats) of an image shifted by dx (|dx| <= w): columns
 // [q0, q1) = [max(dx, 0), min(w + dx, w)) from row sr of `img` (memmove:
 // `img` may be the image being shifted), `fill` elsewhere, and everywhere when
