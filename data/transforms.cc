@@ -100,11 +100,20 @@ RotationRows rotation_rows(double degrees, int64_t h, int64_t w, float* row_x, f
   const double rad = degrees * std::numbers::pi / 180.0;
   const float cs = float(std::cos(rad)), sn = float(std::sin(rad));
   const float cx = float(w - 1) * 0.5f, cy = float(h - 1) * 0.5f;
-  for (int64_t r = 0; r < h; ++r) {
-    const float v = float(r) - cy;
-    row_x[r] = cx - cs * cx - sn * v;  // sx at column 0
-    row_y[r] = cy - sn * cx + cs * v;
-  }
+  const float x0 = cx - cs * cx, y0 = cy - sn * cx;
+  auto rows = [&]<class I>(I n) {
+    for (I r = 0; r < n; ++r) {
+      const float v = float(r) - cy;
+      row_x[r] = x0 - sn * v;  // sx at column 0
+      row_y[r] = y0 + cs * v;
+    }
+  };
+  // an int32 row index where it fits: its conversion to float vectorizes on
+  // the baseline target (int64's needs AVX-512DQ), and so does the loop
+  if (h <= INT32_MAX)
+    rows(int32_t(h));
+  else
+    rows(h);
   return {cs, sn};
 }
 
