@@ -176,10 +176,11 @@ bool MNIST::get_batch_into(std::span<const int64_t> indices, Example& out, const
   // misses it shares, each thread then holds half of the batch the next
   // layer's GEMM reads, instead of one thread all of it (the other pulling
   // 200 KB across cores: MLP at 2 threads 0.341 -> 0.330 s/epoch, alternating
-  // runs).
+  // runs). With a hook, from 8 images on: a transform is worth a thread (the
+  // grain of the DataLoader's own per-example loop).
   const int64_t ahead = hook ? 1 : 3;
   const Shape example{1, kRows, kCols};
-  parallel_for(0, b, /*grain=*/32, [&](int64_t k0, int64_t k1) {
+  parallel_for(0, b, /*grain=*/hook ? 8 : 32, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
       const uint8_t* p = px + indices[size_t(k)] * kPix;
       __builtin_prefetch(p);
