@@ -60,10 +60,11 @@ struct Rect {
   int64_t top = 0, left = 0, h = 0, w = 0;  // h == 0: nothing to erase
 };
 // As torchvision.transforms.RandomErasing: up to 10 tries for a rectangle that fits.
-Rect draw_erase(const RandomErasingOptions& o, int64_t h, int64_t w, Generator& gen) {
+Rect draw_erase(const RandomErasing& t, int64_t h, int64_t w, Generator& gen) {
+  const RandomErasingOptions& o = t.options();
   if (gen.next_double() >= o.p) return {};
   const double area = double(h * w);
-  const double lr0 = std::log(o.ratio[0]), lr1 = std::log(o.ratio[1]);
+  const double lr0 = t.log_ratio()[0], lr1 = t.log_ratio()[1];
   for (int attempt = 0; attempt < 10; ++attempt) {
     const double target = area * (o.scale[0] + (o.scale[1] - o.scale[0]) * gen.next_double());
     const double aspect = std::exp(lr0 + (lr1 - lr0) * gen.next_double());
@@ -279,11 +280,12 @@ RandomErasing::RandomErasing(RandomErasingOptions o) : o_(o) {
            "RandomErasing: scale must satisfy 0 < scale[0] <= scale[1] <= 1, got {", o.scale[0], ", ", o.scale[1], "}");
   TG_CHECK(o.ratio[0] > 0.0 && o.ratio[0] <= o.ratio[1] && std::isfinite(o.ratio[1]),
            "RandomErasing: ratio must satisfy 0 < ratio[0] <= ratio[1] < inf, got {", o.ratio[0], ", ", o.ratio[1], "}");
+  log_ratio_ = {std::log(o.ratio[0]), std::log(o.ratio[1])};  // once, not per example
 }
 
 void RandomErasing::apply(float* x, const Shape& shape, Generator& gen) const {
   const Chw s = chw_of(shape, "RandomErasing");
-  const Rect e = draw_erase(o_, s.h, s.w, gen);
+  const Rect e = draw_erase(*this, s.h, s.w, gen);
   if (e.h > 0) erase_inplace(x, s.c, s.h, s.w, e.top, e.left, e.h, e.w, o_.value);
 }
 
@@ -362,7 +364,7 @@ void Compose::run_fused(const Step& st, const uint8_t* bytes, float* x, const Sh
   const Chw s = chw_of(shape, st.translation ? "RandomTranslation" : "RandomRotation");
   const Shift shift = st.translation ? draw_shift(st.translation->max_shift(), gen) : Shift{0, 0};
   const double angle = draw_angle(st.rotation->degrees(), gen);
-  const Rect e = st.erasing ? draw_erase(st.erasing->options(), s.h, s.w, gen) : Rect{};
+  const Rect e = st.erasing ? draw_erase(*st.erasing, s.h, s.w, gen) : Rect{};
   if (st.normalize) check_norm_channels(st.normalize->mean(), s.c, shape);
   const float tfill = st.translation ? st.translation->fill() : 0.0f;
   const float rfill = st.rotation->fill();

@@ -108,9 +108,12 @@ class RandomErasing : public Transform {
   explicit RandomErasing(RandomErasingOptions options = {});
   void apply(float* x, const Shape& shape, Generator& gen) const override;
   const RandomErasingOptions& options() const { return o_; }
+  // {log(ratio[0]), log(ratio[1])}, the range the aspect ratio is drawn from
+  const std::array<double, 2>& log_ratio() const { return log_ratio_; }
 
  private:
   RandomErasingOptions o_;
+  std::array<double, 2> log_ratio_;
 };
 
 class Compose : public Transform {
