@@ -1,6 +1,7 @@
 // clip_grad_norm_ and clip_grad_value_ (see clip.h): per-tensor norms in
-// double, combined like torch.norm(torch.stack(norms), p), then one in-place
-// scale of every gradient under no-grad.
+// double (Highway kernels over fixed chunks, combined in chunk order),
+// combined like torch.norm(torch.stack(norms), p), then one in-place pass
+// (mul_) per gradient under no-grad.
 #include "optim/clip.h"
 
 #include <algorithm>
@@ -9,37 +10,63 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "tensor/kernels/elementwise.h"
+#include "tensor/parallel.h"
 
 namespace tg::nn::utils {
 
 namespace {
 
-// ‖g‖_p of one gradient (p = inf: max |g|), accumulated in double.
-double tensor_norm(const Tensor& g0, double p) {
-  const Tensor g = g0.contiguous();
-  return visit_float_dtype(g.dtype(), [&](auto t) {
-    using T = decltype(t);
-    const T* x = g.data_ptr<T>();
-    const int64_t n = g.numel();
-    double acc = 0;
-    if (std::isinf(p)) {
-      for (int64_t i = 0; i < n; ++i) {
-        const double a = std::abs(double(x[i]));
-        if (a > acc || std::isnan(a)) acc = a;
-      }
-      return acc;
+// ‖g‖_p of every gradient (p = inf: max |g|), accumulated in double. Each
+// gradient is cut into fixed kReduceChunk chunks; one parallel region runs
+// every (gradient, chunk) task with the Highway kernels (p finite:
+// kernels::abs_pow_sum, Σ|g|^p in double lanes; inf: kernels::max and min,
+// max |g| = max(|max g|, |min g|)), and each gradient's chunk results are
+// combined in chunk order: the same bits for any thread count. A NaN element
+// makes that gradient's norm NaN (for p = inf too).
+std::vector<double> tensor_norms(const std::vector<Tensor>& grads, double p) {
+  const bool inf = std::isinf(p);
+  struct Task {
+    size_t g;
+    int64_t lo, hi;
+  };
+  std::vector<Tensor> gc;  // contiguous (a non-contiguous .grad is copied)
+  std::vector<const void*> base;
+  std::vector<Task> tasks;
+  int64_t total = 0;
+  for (size_t k = 0; k < grads.size(); ++k) {
+    gc.push_back(grads[k].contiguous());
+    // (data_ptr checks the dtype here, outside the parallel region)
+    base.push_back(visit_float_dtype(gc.back().dtype(), [&](auto z) -> const void* {
+      return gc.back().data_ptr<decltype(z)>();
+    }));
+    const int64_t n = gc.back().numel();
+    for (int64_t lo = 0; lo < n; lo += kReduceChunk) tasks.push_back({k, lo, std::min(n, lo + kReduceChunk)});
+    total += n;
+  }
+  std::vector<double> part(tasks.size());
+  const int64_t nt = int64_t(tasks.size());
+  parallel_for(0, nt, total < 4 * kReduceChunk ? nt : 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const Task& tk = tasks[size_t(t)];
+      part[size_t(t)] = visit_float_dtype(gc[tk.g].dtype(), [&](auto z) -> double {
+        using T = decltype(z);
+        const T* x = static_cast<const T*>(base[tk.g]) + tk.lo;
+        const int64_t n = tk.hi - tk.lo;
+        if (!inf) return kernels::abs_pow_sum(x, n, p);
+        const T hi = kernels::max(x, n), lo = kernels::min(x, n);  // a NaN: both give it
+        return hi != hi ? std::abs(double(hi)) : std::max(std::abs(double(hi)), std::abs(double(lo)));
+      });
     }
-    if (p == 2) {
-      for (int64_t i = 0; i < n; ++i) acc += double(x[i]) * double(x[i]);
-      return std::sqrt(acc);
-    }
-    if (p == 1) {
-      for (int64_t i = 0; i < n; ++i) acc += std::abs(double(x[i]));
-      return acc;
-    }
-    for (int64_t i = 0; i < n; ++i) acc += std::pow(std::abs(double(x[i])), p);
-    return std::pow(acc, 1.0 / p);
   });
+  std::vector<double> norms(grads.size(), 0.0);
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    double& acc = norms[tasks[t].g];
+    if (!inf) acc += part[t];
+    else if (part[t] > acc || std::isnan(part[t])) acc = part[t];
+  }
+  if (!inf)
+    for (double& v : norms) v = p == 2 ? std::sqrt(v) : p == 1 ? v : std::pow(v, 1.0 / p);
+  return norms;
 }
 
 std::vector<Tensor> grads_of(const std::vector<Tensor>& params) {
@@ -59,15 +86,12 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   TG_CHECK(norm_type > 0, "clip_grad_norm_: norm_type must be > 0 (or kInfNorm), got ", norm_type);
   const std::vector<Tensor> grads = grads_of(params);
   if (grads.empty()) return 0.0;
+  const std::vector<double> norms = tensor_norms(grads, norm_type);
   double total = 0;
   if (std::isinf(norm_type)) {
-    for (const auto& g : grads) {
-      const double n = tensor_norm(g, norm_type);
+    for (double n : norms)
       if (n > total || std::isnan(n)) total = n;
-    }
   } else {
-    std::vector<double> norms;
-    for (const auto& g : grads) norms.push_back(tensor_norm(g, norm_type));
     double acc = 0;
     if (norm_type == 2) {
       for (double n : norms) acc += n * n;

@@ -1,7 +1,7 @@
 // Reductions (sum, amax/amin, max/min with indices) and softmax.
 //
 // A contiguous x reduced over a block of dims before the last is [O, R, I]:
-// sum, amax/amin and softmax walk its R rows of I contiguous elements
+// sum, amax/amin, max/min with indices and softmax walk its R rows of I contiguous elements
 // (vectorized over I) instead of transposing R innermost.
 //
 // Determinism: a reduction never splits one output element's terms across
@@ -267,11 +267,46 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& x, int dim, bool keepdim, bool i
   std::vector<int> dims;
   if (x.dim() > 0) dims.push_back(d);
   if (x.dim() > 0) TG_CHECK(x.shape()[d] > 0, op, ": cannot reduce over dim ", d, " of size 0 (shape ", x.shape(), ")");
-  int64_t O, R;
-  const Tensor xc = rows_layout(x, dims, &O, &R);
   const Shape rs = reduced_shape(x.shape(), dims, keepdim);
   Tensor values = empty(rs, {.dtype = x.dtype()});
   Tensor indices = empty(rs, {.dtype = kInt64});
+  // dim before the last (I > 1): down the columns of each [R, I] block of the
+  // contiguous x as [O, R, I], the row scan's rule column by column (the
+  // transposed copy to [O * I, R] rows made dim 0 of [256,1000] 11x slower).
+  int64_t O, R, I;
+  if (x.dim() > 0) block_sizes(x, d, d, &O, &R, &I);
+  if (x.dim() > 0 && I > 1 && R < (int64_t(1) << 31)) {
+    const Tensor xc = contiguous(x);
+    visit_dtype(x.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T* px = xc.raw_ptr<T>();
+      T* pv = values.raw_ptr<T>();
+      int64_t* pi = indices.raw_ptr<int64_t>();
+      for_col_blocks(O, R, I, [&](int64_t o, int64_t i0, int64_t w) {
+        const T* src = px + o * R * I + i0;
+        T* val = pv + o * I + i0;
+        int64_t* idx = pi + o * I + i0;
+        if constexpr (std::is_same_v<T, int64_t>) {
+          std::copy(src, src + w, val);
+          std::fill(idx, idx + w, int64_t(0));
+          for (int64_t r = 1; r < R; ++r)
+            for (int64_t i = 0; i < w; ++i) {
+              const T v = src[r * I + i];
+              if (is_max ? v > val[i] : v < val[i]) {
+                val[i] = v;
+                idx[i] = r;
+              }
+            }
+        } else if (is_max) {
+          kernels::argmax_cols(src, val, idx, R, I, w);
+        } else {
+          kernels::argmin_cols(src, val, idx, R, I, w);
+        }
+      });
+    });
+    return {values, indices};
+  }
+  const Tensor xc = rows_layout(x, dims, &O, &R);
   visit_dtype(x.dtype(), [&](auto z) {
     using T = decltype(z);
     const T* px = xc.raw_ptr<T>();

@@ -235,6 +235,68 @@ double MaxF64(const double* x, int64_t n) { return ExtremeArray<double, true>(x,
 float MinF32(const float* x, int64_t n) { return ExtremeArray<float, false>(x, n); }
 double MinF64(const double* x, int64_t n) { return ExtremeArray<double, false>(x, n); }
 
+// Σ |x_i|^p in double lanes (clip_grad_norm_'s per-tensor norms): the span
+// is walked in double-vector steps, float lanes widened first (so a float's
+// x·x is exact), four accumulators, lanes added once at the end: a fixed
+// order per target. kMode 2: x·x, 1: |x|, 3: |x|^p for a whole p in [3, 64]
+// by repeated squaring (at most 2·log2(p) roundings; exp·log was 30x slower
+// than x·x), 0: exp(p·log|x|) (LogIeee/ExpIeee in double: 0 -> 0, inf -> inf,
+// NaN -> NaN; ~1e-15 relative per term). The tail is padded with zeros,
+// which add 0 in every mode.
+template <class T, int kMode>
+double AbsPowSumArray(const T* HWY_RESTRICT x, int64_t n, double p) {
+  const hn::ScalableTag<double> dd;
+  const hn::Rebind<T, decltype(dd)> d;  // as many T lanes as doubles
+  const int64_t N = static_cast<int64_t>(hn::Lanes(dd));
+  const auto vp = hn::Set(dd, p);
+  const int ip = kMode == 3 ? static_cast<int>(p) : 0;  // (a whole p in [3, 64] there)
+  auto term = [&](auto xv) {
+    hn::Vec<decltype(dd)> a;
+    if constexpr (sizeof(T) == 4) a = hn::PromoteTo(dd, xv);
+    else a = xv;
+    if constexpr (kMode == 2) {
+      return hn::Mul(a, a);
+    } else if constexpr (kMode == 1) {
+      return hn::Abs(a);
+    } else if constexpr (kMode == 3) {
+      auto b = hn::Abs(a), r = b;  // the lowest set bit of ip, then the rest
+      int e = ip;
+      for (; !(e & 1); e >>= 1) r = b = hn::Mul(b, b);
+      for (e >>= 1; e; e >>= 1) {
+        b = hn::Mul(b, b);
+        if (e & 1) r = hn::Mul(r, b);
+      }
+      return r;
+    } else {
+      return ExpIeee(dd, hn::Mul(vp, LogIeee(dd, hn::Abs(a))));
+    }
+  };
+  auto a0 = hn::Zero(dd), a1 = hn::Zero(dd), a2 = hn::Zero(dd), a3 = hn::Zero(dd);
+  int64_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    a0 = hn::Add(a0, term(hn::LoadU(d, x + i)));
+    a1 = hn::Add(a1, term(hn::LoadU(d, x + i + N)));
+    a2 = hn::Add(a2, term(hn::LoadU(d, x + i + 2 * N)));
+    a3 = hn::Add(a3, term(hn::LoadU(d, x + i + 3 * N)));
+  }
+  for (; i + N <= n; i += N) a0 = hn::Add(a0, term(hn::LoadU(d, x + i)));
+  if (i < n) {
+    HWY_ALIGN T bx[hn::MaxLanes(d)] = {};
+    for (int64_t j = 0; j < n - i; ++j) bx[j] = x[i + j];
+    a1 = hn::Add(a1, term(hn::Load(d, bx)));
+  }
+  return hn::GetLane(hn::SumOfLanes(dd, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+}
+template <class T>
+double AbsPowSum(const T* x, int64_t n, double p) {
+  if (p == 2) return AbsPowSumArray<T, 2>(x, n, p);
+  if (p == 1) return AbsPowSumArray<T, 1>(x, n, p);
+  if (p >= 3 && p <= 64 && p == std::floor(p)) return AbsPowSumArray<T, 3>(x, n, p);
+  return AbsPowSumArray<T, 0>(x, n, p);
+}
+double AbsPowSumF32(const float* x, int64_t n, double p) { return AbsPowSum<float>(x, n, p); }
+double AbsPowSumF64(const double* x, int64_t n, double p) { return AbsPowSum<double>(x, n, p); }
+
 template <class T>
 void AccumulateArray(const T* HWY_RESTRICT x, T* HWY_RESTRICT out, int64_t n) {
   const hn::ScalableTag<T> d;
@@ -389,6 +451,72 @@ void MaxColsF32(const float* x, float* out, int64_t R, int64_t ld, int64_t w) { 
 void MaxColsF64(const double* x, double* out, int64_t R, int64_t ld, int64_t w) { ForStrips<double>(w, ExtremeColsOp<double, true>{x, out, R, ld}); }
 void MinColsF32(const float* x, float* out, int64_t R, int64_t ld, int64_t w) { ForStrips<float>(w, ExtremeColsOp<float, false>{x, out, R, ld}); }
 void MinColsF64(const double* x, double* out, int64_t R, int64_t ld, int64_t w) { ForStrips<double>(w, ExtremeColsOp<double, false>{x, out, R, ld}); }
+
+// Column maxima (kMax) or minima with their row: val[i] = x[r * ld + i] and
+// idx[i] = r for the first r holding the extreme, or the first NaN if the
+// column has one (PyTorch's max(dim) / argmax: first index on ties, NaN wins).
+// Rows are scanned in two chains (even and odd rows, the compare-and-select
+// of one chain is latency-bound), merged at the end by the same rule with the
+// lower row winning a tie; indices ride in lanes of T's width (int32 for
+// float: the op layer keeps R < 2^31).
+template <class T, bool kMax>
+struct ArgExtremeColsOp {
+  const T* HWY_RESTRICT x;
+  T* HWY_RESTRICT val;
+  int64_t* HWY_RESTRICT idx;
+  int64_t R, ld;
+  template <class D>
+  HWY_INLINE void operator()(D d, int64_t i) const {
+    const hn::RebindToSigned<D> di;
+    using TI = hn::TFromD<decltype(di)>;
+    // (v, r) replaces (m, k): v beats m, or v is the first NaN. Ties keep (m, k).
+    auto better = [&](auto v, auto m) {
+      const auto beats = kMax ? hn::Gt(v, m) : hn::Lt(v, m);
+      return hn::Or(beats, hn::AndNot(hn::IsNaN(m), hn::IsNaN(v)));
+    };
+    const T* HWY_RESTRICT xi = x + i;
+    auto m0 = hn::LoadU(d, xi);
+    auto k0 = hn::Zero(di);
+    if (R >= 2) {
+      auto m1 = hn::LoadU(d, xi + ld);
+      auto k1 = hn::Set(di, TI(1));
+      int64_t r = 2;
+      auto r0 = hn::Set(di, TI(2)), r1 = hn::Set(di, TI(3));  // r and r + 1 in lanes
+      const auto two = hn::Set(di, TI(2));
+      for (; r + 2 <= R; r += 2) {
+        const auto v0 = hn::LoadU(d, xi + r * ld), v1 = hn::LoadU(d, xi + (r + 1) * ld);
+        const auto t0 = better(v0, m0), t1 = better(v1, m1);
+        m0 = hn::IfThenElse(t0, v0, m0);
+        k0 = hn::IfThenElse(hn::RebindMask(di, t0), r0, k0);
+        m1 = hn::IfThenElse(t1, v1, m1);
+        k1 = hn::IfThenElse(hn::RebindMask(di, t1), r1, k1);
+        r0 = hn::Add(r0, two);
+        r1 = hn::Add(r1, two);
+      }
+      if (r < R) {
+        const auto v0 = hn::LoadU(d, xi + r * ld);
+        const auto t0 = better(v0, m0);
+        m0 = hn::IfThenElse(t0, v0, m0);
+        k0 = hn::IfThenElse(hn::RebindMask(di, t0), hn::Set(di, TI(r)), k0);
+      }
+      // merge: chain 1 wins when it beats chain 0, or ties it (equal values,
+      // or both NaN) from an earlier row
+      const auto earlier = hn::RebindMask(d, hn::Lt(k1, k0));
+      const auto tie = hn::Or(hn::Eq(m1, m0), hn::And(hn::IsNaN(m1), hn::IsNaN(m0)));
+      const auto t = hn::Or(better(m1, m0), hn::And(tie, earlier));
+      m0 = hn::IfThenElse(t, m1, m0);
+      k0 = hn::IfThenElse(hn::RebindMask(di, t), k1, k0);
+    }
+    hn::StoreU(m0, d, val + i);
+    HWY_ALIGN TI bk[hn::MaxLanes(di)];
+    hn::Store(k0, di, bk);
+    for (size_t j = 0; j < hn::Lanes(d); ++j) idx[i + static_cast<int64_t>(j)] = bk[j];
+  }
+};
+void ArgMaxColsF32(const float* x, float* v, int64_t* k, int64_t R, int64_t ld, int64_t w) { ForStrips<float>(w, ArgExtremeColsOp<float, true>{x, v, k, R, ld}); }
+void ArgMaxColsF64(const double* x, double* v, int64_t* k, int64_t R, int64_t ld, int64_t w) { ForStrips<double>(w, ArgExtremeColsOp<double, true>{x, v, k, R, ld}); }
+void ArgMinColsF32(const float* x, float* v, int64_t* k, int64_t R, int64_t ld, int64_t w) { ForStrips<float>(w, ArgExtremeColsOp<float, false>{x, v, k, R, ld}); }
+void ArgMinColsF64(const double* x, double* v, int64_t* k, int64_t R, int64_t ld, int64_t w) { ForStrips<double>(w, ArgExtremeColsOp<double, false>{x, v, k, R, ld}); }
 
 // Softmax down the columns, per column the math of SoftmaxRow: m = max (NaN if
 // any is), e = Exp(x - m) (Highway's Exp as there, not ExpIeee: x - m <= 0, and

@@ -45,6 +45,12 @@ HWY_EXPORT(MaxColsF32);
 HWY_EXPORT(MaxColsF64);
 HWY_EXPORT(MinColsF32);
 HWY_EXPORT(MinColsF64);
+HWY_EXPORT(AbsPowSumF32);
+HWY_EXPORT(AbsPowSumF64);
+HWY_EXPORT(ArgMaxColsF32);
+HWY_EXPORT(ArgMaxColsF64);
+HWY_EXPORT(ArgMinColsF32);
+HWY_EXPORT(ArgMinColsF64);
 HWY_EXPORT(TargetName);
 
 namespace {
@@ -237,6 +243,20 @@ void max_cols(const float* x, float* out, int64_t R, int64_t ld, int64_t w) { HW
 void max_cols(const double* x, double* out, int64_t R, int64_t ld, int64_t w) { HWY_DYNAMIC_DISPATCH(MaxColsF64)(x, out, R, ld, w); }
 void min_cols(const float* x, float* out, int64_t R, int64_t ld, int64_t w) { HWY_DYNAMIC_DISPATCH(MinColsF32)(x, out, R, ld, w); }
 void min_cols(const double* x, double* out, int64_t R, int64_t ld, int64_t w) { HWY_DYNAMIC_DISPATCH(MinColsF64)(x, out, R, ld, w); }
+double abs_pow_sum(const float* x, int64_t n, double p) { return HWY_DYNAMIC_DISPATCH(AbsPowSumF32)(x, n, p); }
+double abs_pow_sum(const double* x, int64_t n, double p) { return HWY_DYNAMIC_DISPATCH(AbsPowSumF64)(x, n, p); }
+void argmax_cols(const float* x, float* val, int64_t* idx, int64_t R, int64_t ld, int64_t w) {
+  HWY_DYNAMIC_DISPATCH(ArgMaxColsF32)(x, val, idx, R, ld, w);
+}
+void argmax_cols(const double* x, double* val, int64_t* idx, int64_t R, int64_t ld, int64_t w) {
+  HWY_DYNAMIC_DISPATCH(ArgMaxColsF64)(x, val, idx, R, ld, w);
+}
+void argmin_cols(const float* x, float* val, int64_t* idx, int64_t R, int64_t ld, int64_t w) {
+  HWY_DYNAMIC_DISPATCH(ArgMinColsF32)(x, val, idx, R, ld, w);
+}
+void argmin_cols(const double* x, double* val, int64_t* idx, int64_t R, int64_t ld, int64_t w) {
+  HWY_DYNAMIC_DISPATCH(ArgMinColsF64)(x, val, idx, R, ld, w);
+}
 const char* active_target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 
 // ---- scalar twins ----
@@ -324,7 +344,36 @@ void extreme_cols_loop(const double* x, double* out, int64_t R, int64_t ld, int6
     out[i] = b;
   }
 }
+template <class T>
+double abs_pow_sum_loop(const T* x, int64_t n, double p) {
+  long double s = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double a = std::abs(double(x[i]));
+    s += p == 2 ? a * a : p == 1 ? a : std::pow(a, p);
+  }
+  return static_cast<double>(s);
+}
+template <bool kMax>
+void arg_extreme_cols_loop(const double* x, double* val, int64_t* idx, int64_t R, int64_t ld, int64_t w) {
+  for (int64_t i = 0; i < w; ++i) {
+    int64_t k = 0;
+    for (int64_t r = 1; r < R && x[k * ld + i] == x[k * ld + i]; ++r) {
+      const double v = x[r * ld + i], b = x[k * ld + i];
+      if (v != v || (kMax ? v > b : v < b)) k = r;
+    }
+    val[i] = x[k * ld + i];
+    idx[i] = k;
+  }
+}
 }  // namespace
+double abs_pow_sum_ref(const float* x, int64_t n, double p) { return abs_pow_sum_loop(x, n, p); }
+double abs_pow_sum_ref(const double* x, int64_t n, double p) { return abs_pow_sum_loop(x, n, p); }
+void argmax_cols_ref(const double* x, double* val, int64_t* idx, int64_t R, int64_t ld, int64_t w) {
+  arg_extreme_cols_loop<true>(x, val, idx, R, ld, w);
+}
+void argmin_cols_ref(const double* x, double* val, int64_t* idx, int64_t R, int64_t ld, int64_t w) {
+  arg_extreme_cols_loop<false>(x, val, idx, R, ld, w);
+}
 void softmax_cols_ref(const double* x, double* y, int64_t R, int64_t ld, int64_t w) {
   softmax_cols_loop<false>(x, y, R, ld, w);
 }

@@ -32,6 +32,14 @@ float max(const float* x, int64_t n);
 double max(const double* x, int64_t n);
 float min(const float* x, int64_t n);
 double min(const double* x, int64_t n);
+// Σ |x_i|^p over a span in double (p > 0 finite; clip_grad_norm_'s norms):
+// p = 2 sums x·x, p = 1 |x|, a whole p in [3, 64] products by repeated
+// squaring, any other p exp(p·log|x|) (~1e-15 relative per term; 0 -> 0,
+// inf -> inf, NaN -> NaN). Floats are widened before the math,
+// so x·x is exact; the terms are summed in double lanes, a fixed order per
+// target. For p = inf use max and min (max |x| = max(|max x|, |min x|)).
+double abs_pow_sum(const float* x, int64_t n, double p);
+double abs_pow_sum(const double* x, int64_t n, double p);
 // out[i] += x[i] for a span (column sums accumulate row after row).
 void accumulate(const float* x, float* out, int64_t n);
 void accumulate(const double* x, double* out, int64_t n);
@@ -67,6 +75,14 @@ void max_cols(const float* x, float* out, int64_t R, int64_t ld, int64_t w);
 void max_cols(const double* x, double* out, int64_t R, int64_t ld, int64_t w);
 void min_cols(const float* x, float* out, int64_t R, int64_t ld, int64_t w);
 void min_cols(const double* x, double* out, int64_t R, int64_t ld, int64_t w);
+// max_cols / min_cols with the row they come from: val[i] = x[r * ld + i]
+// and idx[i] = r for the first r holding the column's max (min), or its first
+// NaN (max(dim) / argmax, as PyTorch: first index on ties, NaN wins).
+// 1 <= R < 2^31.
+void argmax_cols(const float* x, float* val, int64_t* idx, int64_t R, int64_t ld, int64_t w);
+void argmax_cols(const double* x, double* val, int64_t* idx, int64_t R, int64_t ld, int64_t w);
+void argmin_cols(const float* x, float* val, int64_t* idx, int64_t R, int64_t ld, int64_t w);
+void argmin_cols(const double* x, double* val, int64_t* idx, int64_t R, int64_t ld, int64_t w);
 
 // Scalar twins.
 void binary_ref(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n);
@@ -83,6 +99,12 @@ void softmax_cols_ref(const double* x, double* y, int64_t R, int64_t ld, int64_t
 void log_softmax_cols_ref(const double* x, double* y, int64_t R, int64_t ld, int64_t w);
 void softmax_backward_cols_ref(const double* dy, const double* y, double* dx, int64_t R, int64_t ld, int64_t w);
 void log_softmax_backward_cols_ref(const double* dy, const double* y, double* dx, int64_t R, int64_t ld, int64_t w);
+// abs_pow_sum's twin: terms std::pow(|x|, p) (x·x, |x| for p = 2, 1) summed
+// in long double.
+double abs_pow_sum_ref(const float* x, int64_t n, double p);
+double abs_pow_sum_ref(const double* x, int64_t n, double p);
+void argmax_cols_ref(const double* x, double* val, int64_t* idx, int64_t R, int64_t ld, int64_t w);
+void argmin_cols_ref(const double* x, double* val, int64_t* idx, int64_t R, int64_t ld, int64_t w);
 void max_cols_ref(const double* x, double* out, int64_t R, int64_t ld, int64_t w);
 void min_cols_ref(const double* x, double* out, int64_t R, int64_t ld, int64_t w);
 
