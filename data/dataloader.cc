@@ -131,17 +131,21 @@ void DataLoader::recycle(const Example& batch) {
 
 namespace {
 // The transform of example k of a batch, with the stream of its dataset index
-// idx[k]; from the example's bytes when the dataset hands them over.
+// idx[k]; from the example's bytes when the dataset hands them over. It marks
+// the examples it transformed (done[k], one byte each: calls for different k
+// may run on different threads).
 class TransformHook final : public ExampleHook {
  public:
-  TransformHook(const Transform& t, uint64_t seed, int64_t epoch, const std::vector<int64_t>& idx)
-      : t_(t), seed_(seed), epoch_(epoch), idx_(idx) {}
+  TransformHook(const Transform& t, uint64_t seed, int64_t epoch, const std::vector<int64_t>& idx,
+                std::vector<uint8_t>& done)
+      : t_(t), seed_(seed), epoch_(epoch), idx_(idx), done_(done) {}
   void operator()(int64_t k, const Shape& shape, const uint8_t* bytes, float* x) const override {
     Generator g = sample_generator(seed_, epoch_, idx_[size_t(k)]);
     if (bytes)
       t_.apply_bytes(bytes, x, shape, g);
     else
       t_.apply(x, shape, g);
+    done_[size_t(k)] = 1;
   }
 
  private:
@@ -149,21 +153,25 @@ class TransformHook final : public ExampleHook {
   uint64_t seed_;
   int64_t epoch_;
   const std::vector<int64_t>& idx_;
+  std::vector<uint8_t>& done_;
 };
 }  // namespace
 
 // The transform runs per example: inside the dataset's fetch when it takes a
 // hook (a recycled batch of MNIST: each image transformed from its bytes as
-// it arrives), else on the collated batch, example after example.
+// it arrives), else on the collated batch, example after example. A dataset
+// that refills a batch but skips the hook for some examples (a user's
+// get_batch_into that ignores it) has those transformed here afterwards.
 Example DataLoader::compute(int64_t epoch, uint64_t seed, const std::vector<int64_t>& idx, bool pooled,
                             bool serial) {
   std::optional<SerialScope> alone;  // serial: the collation's own parallel_for too
   if (serial) alone.emplace();
   bool hooked = false;
   if (!transform_) return collate_batch(idx, pooled, nullptr, &hooked);
-  const TransformHook hook(*transform_, seed, epoch, idx);
+  std::vector<uint8_t> done(idx.size(), 0);
+  const TransformHook hook(*transform_, seed, epoch, idx, done);
   Example ex = collate_batch(idx, pooled, &hook, &hooked);
-  if (hooked) return ex;
+  if (hooked && std::find(done.begin(), done.end(), uint8_t(0)) == done.end()) return ex;
   TG_CHECK(ex.data.dtype() == kFloat32 && ex.data.is_contiguous() && ex.data.dim() >= 2,
            "DataLoader: transforms need float32 batches of shape [B, ...], got ", ex.data.dtype(), " ",
            ex.data.shape());
@@ -174,6 +182,7 @@ Example DataLoader::compute(int64_t epoch, uint64_t seed, const std::vector<int6
   const TransformPtr& t = transform_;
   auto run = [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
+      if (hooked && done[size_t(k)]) continue;
       Generator g = sample_generator(seed, epoch, idx[size_t(k)]);
       t->apply(x + k * per, sample, g);
     }

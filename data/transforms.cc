@@ -336,9 +336,11 @@ void Compose::apply(float* x, const Shape& shape, Generator& gen) const {
   }
 }
 
-// A first fused step reads the bytes itself; anything else sees them converted.
+// A first fused step reads the bytes itself; anything else sees them
+// converted. So does a user's class derived from Compose: its own apply() may
+// do more than the plan.
 void Compose::apply_bytes(const uint8_t* bytes, float* x, const Shape& shape, Generator& gen) const {
-  if (plan_.empty() || !plan_[0].rotation) {
+  if (plan_.empty() || !plan_[0].rotation || typeid(*this) != typeid(Compose)) {
     Transform::apply_bytes(bytes, x, shape, gen);
     return;
   }

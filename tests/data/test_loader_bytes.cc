@@ -12,6 +12,7 @@
 // 1 and 2 threads, through a Subset too.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -298,4 +299,81 @@ TEST_CASE("loader bytes: an error in a transform on the byte route reaches the c
     thrown = std::string(e.what()).find("lambda failed on purpose") != std::string::npos;
   }
   CHECK(thrown);
+}
+
+namespace {
+// A user's Compose whose apply() does more than the plan (review finding: the
+// byte route ran the plan and skipped the override on recycled batches).
+struct ClampedCompose : Compose {
+  using Compose::Compose;
+  void apply(float* x, const tg::Shape& s, tg::Generator& g) const override {
+    Compose::apply(x, s, g);
+    for (int64_t k = 0; k < s.numel(); ++k) x[k] = std::min(x[k], 0.5f);
+  }
+};
+
+// A user's data set with its own refill route that ignores the hook (review
+// finding: its recycled batches came back untransformed).
+class IgnoresHook : public Dataset {
+ public:
+  explicit IgnoresHook(std::shared_ptr<const TensorDataset> base) : base_(std::move(base)) {}
+  int64_t size() const override { return base_->size(); }
+  Example get(int64_t i) const override { return base_->get(i); }
+  bool get_batch_into(std::span<const int64_t> idx, Example& out, const ExampleHook*) const override {
+    const Example b = base_->get_batch(idx);
+    if (out.data.shape() != b.data.shape() || out.target.shape() != b.target.shape()) return false;
+    std::memcpy(out.data.data_ptr<float>(), b.data.data_ptr<float>(), size_t(b.data.numel()) * sizeof(float));
+    std::memcpy(out.target.data_ptr<int64_t>(), b.target.data_ptr<int64_t>(),
+                size_t(b.target.numel()) * sizeof(int64_t));
+    ++refilled;
+    return true;
+  }
+  mutable std::atomic<int> refilled{0};
+
+ private:
+  std::shared_ptr<const TensorDataset> base_;
+};
+}  // namespace
+
+TEST_CASE("loader bytes: a user's Compose subclass keeps its apply on the byte route") {
+  const auto t = std::make_shared<ClampedCompose>(std::vector<TransformPtr>{std::make_shared<RandomRotation>(15.0)});
+  const std::vector<uint8_t> bytes = random_bytes(784, 3);
+  std::vector<float> expect(784), got(784);
+  kernels::u8_to_unit_float_ref(bytes.data(), expect.data(), 784);
+  tg::Generator g1(9), g2(9);
+  t->apply(expect.data(), {1, 28, 28}, g1);
+  t->apply_bytes(bytes.data(), got.data(), {1, 28, 28}, g2);
+  CHECK(same_bits(expect.data(), got.data(), 784));
+  CHECK(*std::max_element(got.begin(), got.end()) == 0.5f);
+  // and through the loader, recycled MNIST batches included
+  tg_test::TempDir dir;
+  write_random_mnist(dir.path.string(), 256);
+  const DatasetPtr mnist = share(MNIST(dir.path.string(), Split::Train));
+  DataLoader loader(mnist, {.batch_size = 32, .shuffle = true, .seed = 1, .drop_last = false, .prefetch = false}, t);
+  for (int k = 0; k < 16; ++k) {
+    const Example b = loader.next();
+    const float* x = b.data.data_ptr<float>();
+    REQUIRE_MESSAGE(*std::max_element(x, x + b.data.numel()) <= 0.5f, "batch ", k);
+  }
+}
+
+TEST_CASE("loader bytes: a data set whose refill ignores the hook still gets every example transformed") {
+  const int64_t n = 96;
+  const tg::Tensor data = tg::rand({n, 1, 6, 5});
+  tg::Tensor target = tg::empty({n}, {.dtype = tg::kInt64});
+  for (int64_t i = 0; i < n; ++i) target.data_ptr<int64_t>()[i] = i;
+  auto base = std::make_shared<TensorDataset>(data, target);
+  auto ignoring = std::make_shared<IgnoresHook>(base);
+  const TransformPtr t = compose(RandomRotation(20.0), Normalize({0.5f}, {0.25f}));
+  for (bool prefetch : {false, true}) {
+    CAPTURE(prefetch);
+    const DataLoaderOptions o{.batch_size = 16, .shuffle = true, .seed = 2, .drop_last = false,
+                              .prefetch = prefetch};
+    DataLoader la(ignoring, o, t), lb(base, o, t);
+    for (int k = 0; k < 20; ++k) {
+      const Example a = la.next(), b = lb.next();
+      REQUIRE_MESSAGE(same_bits(a.data.data_ptr<float>(), b.data.data_ptr<float>(), a.data.numel()), "batch ", k);
+    }
+  }
+  CHECK(ignoring->refilled.load() > 0);  // the refill route was taken
 }
