@@ -14,11 +14,13 @@
 #include "tensor/conv.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
+#include <numeric>
 #include <type_traits>
 #include <vector>
 
@@ -91,6 +93,13 @@ ConvDims check_conv(const Conv2dGeometry& g, const char* op) {
   return d;
 }
 
+// Rows here are short (28 elements for LeNet): GCC would turn the copy and
+// fill loops into memcpy/memset calls that cost more than the copies.
+#define TG_NO_LIBC_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
+// The element loops for a horizontal stride > 1 when few taps overlap
+// (use_phases false: a 1x1 or 2x2 kernel at stride 2): x: [Cg, H, W] of one
+// image and group -> col [CKK, P], and dx += col2im(dcol).
 // The output columns [lo, hi) whose input column o*s - p + k*dil lies in [0, n).
 inline void valid_range(int64_t n, int64_t out, int64_t s, int64_t p, int64_t off, int64_t* lo,
                         int64_t* hi) {
@@ -102,11 +111,6 @@ inline void valid_range(int64_t n, int64_t out, int64_t s, int64_t p, int64_t of
   *hi = std::max(*lo, std::min(b, out));
 }
 
-// Rows here are short (28 elements for LeNet): GCC would turn the copy and
-// fill loops into memcpy/memset calls that cost more than the copies.
-#define TG_NO_LIBC_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
-
-// x: [Cg, H, W] of one image and group -> col [CKK, P].
 template <class T>
 TG_NO_LIBC_LOOPS void im2col(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* col) {
   for (int64_t c = 0; c < d.Cg; ++c)
@@ -157,12 +161,23 @@ TG_NO_LIBC_LOOPS void col2im_add(const Conv2dGeometry& g, const ConvDims& d, con
       }
 }
 
-// With a horizontal stride of 1 every row of col is OH spans of OW contiguous
-// elements of the zero-padded image: im2col copies them with whole vectors and
-// col2im sums each image row from them in registers (tensor/kernels/conv.h),
-// much faster than the element loops above for LeNet's 28- and 10-wide rows.
-// Same values, same order of additions, so the same bits.
-inline bool use_spans(const Conv2dGeometry& g) { return g.stride_w == 1; }
+// Every row of col is OH spans of OW contiguous elements: of the zero-padded
+// image with a horizontal stride of 1, of one stride phase of it otherwise
+// (phase_image, when use_phases below). im2col copies them with whole vectors and col2im sums each
+// image row from them in registers (tensor/kernels/conv.h), much faster than
+// element loops for LeNet's 28- and 10-wide rows and a 7x7 stride-2 kernel's
+// strided reads. Same values, same order of additions, so the same bits.
+inline bool unit_stride_w(const Conv2dGeometry& g) { return g.stride_w == 1; }
+
+// With a horizontal stride > 1, the phases (phase_image, col2im_taps) cost one
+// strided pass over the image and one scalar store per dx element; the
+// element loops one strided access per tap and output. Phases when the taps
+// overlap, KH·KW / (sh·sw) > 1 reads per input element (3x3 and 7x7 kernels
+// at stride 2: 2.25 and 12.25); the element loops otherwise (a 1x1 stride-2
+// downsample: 0.25, where the phases measured 1.1x slower forward, 1.4x dx).
+inline bool use_phases(const Conv2dGeometry& g) {
+  return g.stride_w > 1 && g.KH * g.KW > g.stride_h * g.stride_w;
+}
 
 template <class T>
 constexpr int64_t kSlack = kernels::kSpanSlackBytes / int64_t(sizeof(T));
@@ -194,36 +209,161 @@ T* pad_image(const Conv2dGeometry& g, const ConvDims& d, const T* x) {
   return xp;
 }
 
-// col rows are ld apart (d.P for one image; wider when images sit side by side).
+// The horizontal stride phases of x's zero-padded image xp [Cg, Hp, Wp], in
+// this thread's scratch (slot 4), followed by kSlack zeros:
+//   xq[((c * nph + r) * Hp + h) * Wq + m] = xp[c, h, r + m * sw]   (0 where r + m * sw >= Wp)
+// for r < nph = min(sw, Wp), m < Wq = ceil(Wp / sw). The padded column
+// ow * sw + kw * dw of col's row (c, kh, kw) is phase (kw * dw) % sw at
+// m = (kw * dw) / sw + ow, so each of its OH spans is OW contiguous elements
+// (kw * dw < Wp, so its phase is below nph). One strided pass over the image
+// (rather than one per tap) and span copies for col. Phases and image rows
+// no tap reads are left unwritten (the span copies' overrun may read them
+// into col's slack or a place the next span overwrites).
+struct Phases {
+  int64_t nph, Hp, Wq;
+};
+inline Phases phases_of(const Conv2dGeometry& g) {
+  const int64_t Wp = g.W + 2 * g.pad_w;
+  return {std::min(g.stride_w, Wp), g.H + 2 * g.pad_h, (Wp + g.stride_w - 1) / g.stride_w};
+}
+
+// dst[i] = src[i * S] (S = stride when 0), i < n.
+template <int64_t S, class T>
+TG_NO_LIBC_LOOPS void gather_stride(const T* src, int64_t stride, int64_t n, T* dst) {
+  const int64_t st = S ? S : stride;
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i * st];
+}
+
+template <class T>
+TG_NO_LIBC_LOOPS T* phase_image(const Conv2dGeometry& g, const ConvDims& d, const T* x) {
+  const Phases ph = phases_of(g);
+  const int64_t sw = g.stride_w, plane = ph.Hp * ph.Wq, n = d.Cg * ph.nph * plane;
+  T* xq = scratch<T, 4>(n + kSlack<T>);
+  std::fill(xq + n, xq + n + kSlack<T>, T(0));
+  // whether some tap reads phase r (a 1x1 kernel: only phase 0)
+  const auto used = [&](int64_t r) {
+    for (int64_t kw = 0; kw < g.KW; ++kw)
+      if (kw * g.dil_w % sw == r) return true;
+    return false;
+  };
+  // whether a tap reads padded row hp (a kernel shorter than its vertical stride skips rows)
+  const auto row_read = [&](int64_t hp) {
+    for (int64_t kh = 0; kh < g.KH; ++kh) {
+      const int64_t t = hp - kh * g.dil_h;
+      if (t >= 0 && t % g.stride_h == 0 && t / g.stride_h < d.OH) return true;
+    }
+    return false;
+  };
+  for (int64_t c = 0; c < d.Cg; ++c)
+    for (int64_t r = 0; r < ph.nph; ++r) {
+      if (!used(r)) continue;
+      T* q = xq + (c * ph.nph + r) * plane;
+      // padded columns r + m * sw inside x: m in [m0, m1)
+      const int64_t m0 = std::min(ph.Wq, r >= g.pad_w ? 0 : (g.pad_w - r + sw - 1) / sw);
+      const int64_t m1 = std::max(m0, std::min(ph.Wq, (g.pad_w + g.W - r + sw - 1) / sw));
+      std::fill(q, q + g.pad_h * ph.Wq, T(0));
+      std::fill(q + (g.pad_h + g.H) * ph.Wq, q + plane, T(0));
+      for (int64_t h = 0; h < g.H; ++h) {
+        if (!row_read(g.pad_h + h)) continue;
+        T* row = q + (g.pad_h + h) * ph.Wq;
+        for (int64_t m = 0; m < m0; ++m) row[m] = T(0);
+        if (m1 > m0) {
+          const T* src = x + (c * g.H + h) * g.W + (r + m0 * sw - g.pad_w);
+          switch (sw) {
+            case 2: gather_stride<2>(src, sw, m1 - m0, row + m0); break;
+            case 3: gather_stride<3>(src, sw, m1 - m0, row + m0); break;
+            case 4: gather_stride<4>(src, sw, m1 - m0, row + m0); break;
+            default: gather_stride<0>(src, sw, m1 - m0, row + m0);
+          }
+        }
+        for (int64_t m = m1; m < ph.Wq; ++m) row[m] = T(0);
+      }
+    }
+  return xq;
+}
+
+// x: [Cg, H, W] of one image and group -> col [CKK, P], rows ld apart (d.P
+// for one image; wider when images sit side by side), by span copies from
+// the padded image (unit horizontal stride) or its phases (phase_image;
+// use_phases, else the element loops, which need ld == d.P).
 template <class T>
 void im2col_spans(const Conv2dGeometry& g, const ConvDims& d, const T* x, T* col, int64_t ld) {
-  const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w;
-  const T* xp = pad_image(g, d, x);
+  if (unit_stride_w(g)) {
+    const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w;
+    const T* xp = pad_image(g, d, x);
+    for (int64_t c = 0; c < d.Cg; ++c)
+      for (int64_t kh = 0; kh < g.KH; ++kh)
+        for (int64_t kw = 0; kw < g.KW; ++kw) {
+          const int64_t row = (c * g.KH + kh) * g.KW + kw;
+          kernels::copy_spans(xp + (c * Hp + kh * g.dil_h) * Wp + kw * g.dil_w, g.stride_h * Wp,
+                              d.OH, d.OW, col + row * ld);
+        }
+    return;
+  }
+  if (!use_phases(g)) {
+    assert(ld == d.P);  // images side by side only with unit stride (images_per_gemm)
+    im2col(g, d, x, col);
+    return;
+  }
+  const Phases ph = phases_of(g);
+  const T* xq = phase_image(g, d, x);
   for (int64_t c = 0; c < d.Cg; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
-        const int64_t row = (c * g.KH + kh) * g.KW + kw;
-        kernels::copy_spans(xp + (c * Hp + kh * g.dil_h) * Wp + kw * g.dil_w, g.stride_h * Wp,
+        const int64_t row = (c * g.KH + kh) * g.KW + kw, r = kw * g.dil_w % g.stride_w,
+                      m = kw * g.dil_w / g.stride_w;
+        kernels::copy_spans(xq + ((c * ph.nph + r) * ph.Hp + kh * g.dil_h) * ph.Wq + m, g.stride_h * ph.Wq,
                             d.OH, d.OW, col + row * ld);
       }
 }
 
-// dx: [Cg, H, W] = col2im(dcol) (overwritten, not accumulated), one
-// kernels::col2im_plane per channel: each dx row summed in registers, in the
-// (kh, kw) order of adding dcol's spans one by one into a zeroed image. dcol
-// must have kSlack readable elements before it and after its last row.
+// dx: [Cg, H, W] = col2im(dcol) (overwritten, not accumulated), each dx row
+// summed in registers, in the (kh, kw) order of adding dcol's spans one by
+// one into a zeroed image. dcol must have kSlack readable elements before it
+// and after its last row. Unit horizontal stride: one kernels::col2im_plane
+// per channel. Stride sw > 1 (use_phases; else the element loops, zeroed dx
+// plus col2im_add): one kernels::col2im_taps per channel and phase
+// r < sw of dx's padded columns (jp = r + m * sw): only the taps kw with
+// kw * dw ≡ r (mod sw) reach it, kw = k0 + t * q (q = sw / gcd(sw, dw)), at
+// ow = m - (kw * dw - r) / sw = m - e0 - t * dt (dt = dw / gcd(sw, dw)).
 template <class T>
 void col2im_planes(const Conv2dGeometry& g, const ConvDims& d, const T* dcol, T* dx) {
-  for (int64_t c = 0; c < d.Cg; ++c)
-    kernels::col2im_plane(dcol + c * g.KH * g.KW * d.P, d.P, g.KH, g.KW, d.OH, d.OW, g.stride_h, g.dil_h, g.dil_w,
-                          g.pad_h, g.pad_w, g.H, g.W, dx + c * g.H * g.W);
+  const int64_t KK = g.KH * g.KW;
+  if (unit_stride_w(g)) {
+    for (int64_t c = 0; c < d.Cg; ++c)
+      kernels::col2im_plane(dcol + c * KK * d.P, d.P, g.KH, g.KW, d.OH, d.OW, g.stride_h, g.dil_h, g.dil_w,
+                            g.pad_h, g.pad_w, g.H, g.W, dx + c * g.H * g.W);
+    return;
+  }
+  if (!use_phases(g)) {
+    std::fill(dx, dx + d.Cg * g.H * g.W, T(0));
+    col2im_add(g, d, dcol, dx);
+    return;
+  }
+  const int64_t sw = g.stride_w, dw = g.dil_w, q = sw / std::gcd(sw, dw), dt = dw / std::gcd(sw, dw);
+  for (int64_t r = 0; r < sw; ++r) {
+    // dx columns j = r + m * sw - pw in [0, W): m in [m0, m1)
+    const int64_t m0 = r >= g.pad_w ? 0 : (g.pad_w - r + sw - 1) / sw;
+    const int64_t m1 = g.pad_w + g.W - r <= 0 ? 0 : (g.pad_w + g.W - r + sw - 1) / sw;
+    if (m1 <= m0) continue;
+    int64_t k0 = 0;  // the first tap of this phase (KW: none)
+    while (k0 < g.KW && k0 < q && k0 * dw % sw != r) ++k0;
+    if (k0 == q) k0 = g.KW;
+    const int64_t nt = k0 < g.KW ? (g.KW - 1 - k0) / q + 1 : 0, e0 = k0 < g.KW ? (k0 * dw - r) / sw : 0;
+    const kernels::Col2ImTaps p{.ld_kh = g.KW * d.P, .ld_t = q * d.P, .KH = g.KH, .NT = nt, .OH = d.OH,
+                                .OW = d.OW, .sh = g.stride_h, .dh = g.dil_h, .pad_h = g.pad_h, .dt = dt,
+                                .off0 = m0 - e0, .H = g.H, .W = m1 - m0, .out_row = g.W, .out_col = sw};
+    const int64_t j0 = r + m0 * sw - g.pad_w;
+    for (int64_t c = 0; c < d.Cg; ++c)
+      kernels::col2im_taps(dcol + c * KK * d.P + std::min(k0, g.KW - 1) * d.P, p, dx + c * g.H * g.W + j0);
+  }
 }
 
 // The forward by row_axpy and dw by row_dots, without im2col: worth it when a
 // row of the output fills a vector (lanes past OW are wasted work).
 template <class T>
 bool use_row_kernels(const Conv2dGeometry& g, const ConvDims& d) {
-  return use_spans(g) && d.OW * int64_t(sizeof(T)) >= kernels::kSpanSlackBytes;
+  return unit_stride_w(g) && d.OW * int64_t(sizeof(T)) >= kernels::kSpanSlackBytes;
 }
 
 // Offsets of col's rows q = (c, kh, kw) in a padded image with rows Wp wide
@@ -273,7 +413,7 @@ inline int64_t reduction_chunk(int64_t N) { return std::max<int64_t>(1, (N + 7) 
 // empty; nb images make N = nb·P columns (~1000). Same products and sums per
 // element, so the same bits as one image at a time.
 inline int64_t images_per_gemm(const Conv2dGeometry& g, const ConvDims& d) {
-  if (d.direct || !use_spans(g)) return 1;
+  if (d.direct || !unit_stride_w(g)) return 1;
   return std::clamp<int64_t>(1024 / d.P, 1, 16);
 }
 
@@ -344,10 +484,7 @@ void conv2d_forward(const Conv2dGeometry& g, const T* x, const T* w, const T* bi
         T* yg = y + (n * g.OC + gr * d.OCg) * d.P;
         const T* cols = xg;
         if (!d.direct) {
-          if (use_spans(g))
-            im2col_spans(g, d, xg, col, d.P);
-          else
-            im2col(g, d, xg, col);
+          im2col_spans(g, d, xg, col, d.P);
           cols = col;
         }
         T beta = T(0);
@@ -394,12 +531,7 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
             continue;
           }
           gemm<T>(true, false, d.CKK, d.P, d.OCg, T(1), wg, d.CKK, dyg, d.P, T(0), dcol, d.P);
-          if (use_spans(g)) {
-            col2im_planes(g, d, dcol, dxg);
-          } else {
-            std::fill(dxg, dxg + d.Cg * g.H * g.W, T(0));
-            col2im_add(g, d, dcol, dxg);
-          }
+          col2im_planes(g, d, dcol, dxg);
         }
     });
   }
@@ -433,10 +565,7 @@ void conv2d_backward(const Conv2dGeometry& g, const T* x, const T* w, const T* d
           const T* xg = x + (n * g.C + gr * d.Cg) * g.H * g.W;
           const T* cols = xg;
           if (!d.direct) {
-            if (use_spans(g))
-              im2col_spans(g, d, xg, col, d.P);
-            else
-              im2col(g, d, xg, col);
+            im2col_spans(g, d, xg, col, d.P);
             cols = col;
           }
           if (dw_t)  // dw_gᵀ[CKK, OCg] (+)= col[CKK, P] · dy_gᵀ

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "tensor/iter.h"
+#include "tensor/kernels/copy.h"
 #include "tensor/raw.h"
 
 namespace tg::raw {
@@ -288,6 +289,62 @@ void copy_tiled(const detail::Loop& L, int b, D* pd, const S* ps) {
   detail::parallel_for_as<decltype(body)>(0, outer * blocks, grain, body);
 }
 
+// A source broadcast along the row (stride 0: [N, 1] expanded to [N, M]) is a
+// fill per row; one broadcast along an outer dim ([1, M] to [N, M]) the same
+// row copied again and again. With a unit-stride target these, and any rows
+// shorter than kShortRow (for_each_row's bookkeeping per row costs more than
+// such a row), go through a loop over the other dims that hands a block of
+// rows to one call: kernels::fill_rows for the fills; for one row repeated
+// into a contiguous block, that row once and then the filled prefix copied
+// after itself, doubling up to kRepeatChunk elements (kept in L1) and chunk
+// by chunk after that; a copy per row otherwise.
+constexpr int64_t kShortRow = 64, kRepeatChunk = 2048;
+
+template <class D, class S>
+bool copy_row_blocks(const detail::Loop& L, D* pd, const S* ps) {
+  const int a = L.ndim - 1;
+  if (L.ndim < 2 || L.strides[0][a] != 1) return false;
+  const int64_t n = L.shape[a], si = L.strides[1][a];
+  if (!(si == 0 || (si == 1 && (n < kShortRow || L.strides[1][a - 1] == 0)))) return false;
+  if (n == 0) return true;  // empty: nothing to copy
+  detail::Loop O = L;  // the rows as the elements of a loop over the other dims
+  O.ndim = a;
+  const int64_t cap = std::max<int64_t>(n, kRepeatChunk / n * n);
+  detail::for_each_row(
+      O,
+      [&](const int64_t* off, int64_t m, const int64_t* inner) {
+        D* d = pd + off[0];
+        const S* q = ps + off[1];
+        if (si == 0) {
+          if constexpr (std::is_same_v<D, S>) {
+            kernels::fill_rows(d, m, inner[0], n, q, inner[1]);
+          } else {
+            for (int64_t j = 0; j < m; ++j) {
+              const D v = static_cast<D>(q[j * inner[1]]);
+              kernels::fill_rows(d + j * inner[0], 1, 0, n, &v, 0);
+            }
+          }
+        } else if (inner[1] == 0 && inner[0] == n) {
+          // d[j * n + i] = q[i]: the row, then [0, k) copied to [done, done + k), done and k multiples of n
+          for (int64_t i = 0; i < n; ++i) d[i] = static_cast<D>(q[i]);
+          for (int64_t done = n, total = m * n; done < total;) {
+            const int64_t k = std::min({done, cap, total - done});
+            std::memcpy(d + done, d, size_t(k) * sizeof(D));
+            done += k;
+          }
+        } else {
+          for (int64_t j = 0; j < m; ++j) {
+            D* dj = d + j * inner[0];
+            const S* qj = q + j * inner[1];
+            if constexpr (std::is_same_v<D, S>) std::memcpy(dj, qj, size_t(n) * sizeof(D));
+            else for (int64_t i = 0; i < n; ++i) dj[i] = static_cast<D>(qj[i]);
+          }
+        }
+      },
+      std::max<int64_t>(1, 32768 / n));
+  return true;
+}
+
 }  // namespace
 
 void copy_(const Tensor& dst, const Tensor& src) {
@@ -313,14 +370,21 @@ void copy_(const Tensor& dst, const Tensor& src) {
         copy_tiled(L, b, pd, ps);
         return;
       }
+      if (copy_row_blocks(L, pd, ps)) return;
       detail::for_each_row(L, [&](const int64_t* off, int64_t n, const int64_t* inner) {
         D* d = pd + off[0];
         const S* q = ps + off[1];
-        if constexpr (std::is_same_v<D, S>) {
-          if (inner[0] == 1 && inner[1] == 1) {
-            std::memcpy(d, q, size_t(n) * sizeof(D));
-            return;
+        if (inner[0] == 1) {
+          if (inner[1] == 0) {  // one row (a 0-d source expanded to 1-D): a fill
+            const D v = static_cast<D>(*q);
+            kernels::fill_rows(d, 1, 0, n, &v, 0);
+          } else if (inner[1] == 1) {
+            if constexpr (std::is_same_v<D, S>) std::memcpy(d, q, size_t(n) * sizeof(D));
+            else for (int64_t i = 0; i < n; ++i) d[i] = static_cast<D>(q[i]);
+          } else {
+            for (int64_t i = 0; i < n; ++i) d[i] = static_cast<D>(q[i * inner[1]]);
           }
+          return;
         }
         for (int64_t i = 0; i < n; ++i) d[i * inner[0]] = static_cast<D>(q[i * inner[1]]);
       });

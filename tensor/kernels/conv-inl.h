@@ -1,4 +1,4 @@
-// Per-target bodies of tg::kernels::copy_spans / col2im_plane / row_dots /
+// Per-target bodies of tg::kernels::copy_spans / col2im_plane / col2im_taps / row_dots /
 // row_axpy (see conv.h for the contracts). LeNet's spans are 28 and 10 elements
 // long, so the per-span overhead is what matters: copies use whole vectors and
 // let the last one run over (into the next span's place or the caller's slack);
@@ -16,6 +16,7 @@
 #include <algorithm>
 
 #include "hwy/highway.h"
+#include "tensor/kernels/conv.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace tg {
@@ -35,39 +36,45 @@ void CopySpans(const T* HWY_RESTRICT src, size_t src_stride, size_t rows, size_t
   }
 }
 
-// ---- col2im_plane: one channel of col2im for a unit horizontal stride.
-//      out[h·W + j] = sum over kh < KH, then kw < KW, of src[(kh·KW + kw)·ld + oh·OW + ow]
-//      with h + pad_h = oh·sh + kh·dh, j + pad_w = ow + kw·dw, 0 <= oh < OH, 0 <= ow < OW.
-// Each output is one chain of adds from +0 in (kh, kw) order, kept in a register:
-// a vector of j holds one output row's columns; for tap kw it loads the span
-// row shifted by kw·dw and zeroes the lanes whose ow falls outside [0, OW)
+// ---- col2im_taps (col2im_plane is its unit-stride case; see conv.h):
+//      out[h·out_row + j·out_col] = sum over kh < KH, then t < NT, of
+//                                   src[kh·ld_kh + t·ld_t + oh·OW + ow]
+//      with h + pad_h = oh·sh + kh·dh, ow = j + off0 - t·dt, 0 <= oh < OH, 0 <= ow < OW.
+// Each output is one chain of adds from +0 in (kh, t) order, kept in a register:
+// a vector of j holds one output row's columns; for tap t it loads the span
+// row shifted by off0 - t·dt and zeroes the lanes whose ow falls outside [0, OW)
 // (a masked-off lane adds +0, which changes no sum that starts from +0; a tap
 // with no lane inside adds +0 from the row's start). Rows are independent
-// chains, which the core overlaps. KC > 0 fixes KW at compile time (the taps
-// unrolled, their masks in registers); KC == 0 takes KW at run time, masks for
+// chains, which the core overlaps. KC > 0 fixes NT at compile time (the taps
+// unrolled, their masks in registers); KC == 0 takes NT at run time, masks for
 // the first kC2Taps precomputed. Loads may start up to a vector before a span
-// row and end up to a vector after it; out gets exactly H·W elements.
+// row and end up to a vector after it; out gets exactly H·W elements (with
+// out_col > 1, a phase of a strided convolution's dx, stored lane by lane).
 inline constexpr size_t kC2Taps = 16;
 
 template <size_t KC, class T>
-void Col2ImPlaneK(const T* HWY_RESTRICT src, size_t ld, size_t KH, size_t KW_rt, int64_t OH, int64_t OW, int64_t sh,
-                  int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, size_t H, size_t W, T* HWY_RESTRICT out) {
+void Col2ImTapsK(const T* HWY_RESTRICT src, const Col2ImTaps& p, T* HWY_RESTRICT out) {
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   using M = hn::Mask<decltype(d)>;
   const size_t L = hn::Lanes(d);
-  const size_t KW = KC ? KC : KW_rt;
+  const size_t NT = KC ? KC : size_t(p.NT);
   constexpr size_t kCap = KC ? KC : kC2Taps;
-  const size_t nt = std::min(KW, kCap);
+  const size_t nt = std::min(NT, kCap);
+  const size_t H = size_t(p.H), W = size_t(p.W), KH = size_t(p.KH);
+  const int64_t OH = p.OH, OW = p.OW, sh = p.sh, dh = p.dh, pad_h = p.pad_h, dt = p.dt, off0 = p.off0;
+  const size_t ld_kh = size_t(p.ld_kh), ld_t = size_t(p.ld_t), out_row = size_t(p.out_row),
+               out_col = size_t(p.out_col);
   if (OH <= 0 || OW <= 0) {  // no spans: every sum is empty
-    std::fill(out, out + H * W, T(0));
+    for (size_t h = 0; h < H; ++h)
+      for (size_t j = 0; j < W; ++j) out[h * out_row + j * out_col] = T(0);
     return;
   }
   for (size_t j0 = 0; j0 < W; j0 += L) {
     const int64_t wl = int64_t(std::min(L, W - j0));
-    // Tap kw's lane mask and the span offset of lane 0 (none and 0 when no lane is inside).
-    const auto tap = [&](size_t kw, M& m, int64_t& o) {
-      o = int64_t(j0) + pad_w - int64_t(kw) * dw;
+    // Tap t's lane mask and the span offset of lane 0 (none and 0 when no lane is inside).
+    const auto tap = [&](size_t t, M& m, int64_t& o) {
+      o = int64_t(j0) + off0 - int64_t(t) * dt;
       const int64_t lo = std::max<int64_t>(0, -o), hi = std::min<int64_t>(wl, OW - o);
       if (lo >= hi) {
         m = hn::FirstN(d, 0);
@@ -78,26 +85,30 @@ void Col2ImPlaneK(const T* HWY_RESTRICT src, size_t ld, size_t KH, size_t KW_rt,
     };
     M mask[kCap];
     int64_t off[kCap];
-    for (size_t kw = 0; kw < nt; ++kw) tap(kw, mask[kw], off[kw]);
+    for (size_t t = 0; t < nt; ++t) tap(t, mask[t], off[t]);
     for (size_t h = 0; h < H; ++h) {
       V acc = hn::Zero(d);
       for (size_t kh = 0; kh < KH; ++kh) {
-        const int64_t t = int64_t(h) + pad_h - int64_t(kh) * dh;
-        if (t < 0 || (sh != 1 && t % sh != 0)) continue;
-        const int64_t oh = sh == 1 ? t : t / sh;
+        const int64_t r = int64_t(h) + pad_h - int64_t(kh) * dh;
+        if (r < 0 || (sh != 1 && r % sh != 0)) continue;
+        const int64_t oh = sh == 1 ? r : r / sh;
         if (oh >= OH) continue;
-        const T* p = src + kh * KW * ld + size_t(oh * OW);
-        for (size_t kw = 0; kw < nt; ++kw)
-          acc = hn::Add(acc, hn::IfThenElseZero(mask[kw], hn::LoadU(d, p + kw * ld + off[kw])));
-        for (size_t kw = nt; kw < KW; ++kw) {
+        const T* q = src + kh * ld_kh + size_t(oh * OW);
+        for (size_t t = 0; t < nt; ++t)
+          acc = hn::Add(acc, hn::IfThenElseZero(mask[t], hn::LoadU(d, q + t * ld_t + off[t])));
+        for (size_t t = nt; t < NT; ++t) {
           M m;
           int64_t o;
-          tap(kw, m, o);
-          acc = hn::Add(acc, hn::IfThenElseZero(m, hn::LoadU(d, p + kw * ld + o)));
+          tap(t, m, o);
+          acc = hn::Add(acc, hn::IfThenElseZero(m, hn::LoadU(d, q + t * ld_t + o)));
         }
       }
-      T* dst = out + h * W + j0;
-      if (size_t(wl) == L) {
+      T* dst = out + h * out_row + j0 * out_col;
+      if (out_col != 1) {  // a phase of a strided dx: every out_col-th element
+        HWY_ALIGN T tmp[hn::MaxLanes(d)];
+        hn::Store(acc, d, tmp);
+        for (int64_t e = 0; e < wl; ++e) dst[size_t(e) * out_col] = tmp[e];
+      } else if (size_t(wl) == L) {
         hn::StoreU(acc, d, dst);
       } else {
 #if HWY_TARGET <= HWY_AVX3
@@ -112,17 +123,31 @@ void Col2ImPlaneK(const T* HWY_RESTRICT src, size_t ld, size_t KH, size_t KW_rt,
   }
 }
 
+// Unrolled for the tap counts of common kernels: 3 and 5 (unit stride), 2 and
+// 4 (the phases of a 3x3 and a 7x7 kernel at stride 2).
+template <class T>
+void Col2ImTapsT(const T* HWY_RESTRICT src, const Col2ImTaps& p, T* HWY_RESTRICT out) {
+  switch (p.NT) {
+    case 2:
+      return Col2ImTapsK<2>(src, p, out);
+    case 3:
+      return Col2ImTapsK<3>(src, p, out);
+    case 4:
+      return Col2ImTapsK<4>(src, p, out);
+    case 5:
+      return Col2ImTapsK<5>(src, p, out);
+    default:
+      return Col2ImTapsK<0>(src, p, out);
+  }
+}
+
 template <class T>
 void Col2ImPlane(const T* HWY_RESTRICT src, size_t ld, size_t KH, size_t KW, int64_t OH, int64_t OW, int64_t sh,
                  int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, size_t H, size_t W, T* HWY_RESTRICT out) {
-  switch (KW) {
-    case 3:
-      return Col2ImPlaneK<3>(src, ld, KH, KW, OH, OW, sh, dh, dw, pad_h, pad_w, H, W, out);
-    case 5:
-      return Col2ImPlaneK<5>(src, ld, KH, KW, OH, OW, sh, dh, dw, pad_h, pad_w, H, W, out);
-    default:
-      return Col2ImPlaneK<0>(src, ld, KH, KW, OH, OW, sh, dh, dw, pad_h, pad_w, H, W, out);
-  }
+  const Col2ImTaps p{.ld_kh = int64_t(KW * ld), .ld_t = int64_t(ld), .KH = int64_t(KH), .NT = int64_t(KW),
+                     .OH = OH, .OW = OW, .sh = sh, .dh = dh, .pad_h = pad_h, .dt = dw, .off0 = pad_w,
+                     .H = int64_t(H), .W = int64_t(W), .out_row = int64_t(W), .out_col = 1};
+  Col2ImTapsT(src, p, out);
 }
 
 // ---- row_dots: out[o, q] = sum over images i, rows r, j < len of
@@ -305,6 +330,8 @@ void CopySpansF32(const float* src, int64_t ss, int64_t rows, int64_t len, float
 void CopySpansF64(const double* src, int64_t ss, int64_t rows, int64_t len, double* dst) {
   CopySpans(src, size_t(ss), size_t(rows), size_t(len), dst);
 }
+void Col2ImTapsF32(const float* src, const Col2ImTaps& p, float* out) { Col2ImTapsT(src, p, out); }
+void Col2ImTapsF64(const double* src, const Col2ImTaps& p, double* out) { Col2ImTapsT(src, p, out); }
 void Col2ImPlaneF32(const float* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
                     int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, float* out) {
   Col2ImPlane(src, size_t(ld), size_t(KH), size_t(KW), OH, OW, sh, dh, dw, pad_h, pad_w, size_t(H), size_t(W), out);

@@ -1,5 +1,5 @@
 // Per-target compilation and dynamic dispatch of conv-inl.h, plus the scalar
-// twins: the span copy and col2im one element at a time.
+// twins: the span copy and col2im (plane and taps) one element at a time.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "tensor/kernels/conv.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -17,6 +17,8 @@ HWY_EXPORT(CopySpansF32);
 HWY_EXPORT(CopySpansF64);
 HWY_EXPORT(Col2ImPlaneF32);
 HWY_EXPORT(Col2ImPlaneF64);
+HWY_EXPORT(Col2ImTapsF32);
+HWY_EXPORT(Col2ImTapsF64);
 HWY_EXPORT(RowDotsF32);
 HWY_EXPORT(RowDotsF64);
 HWY_EXPORT(RowAxpyF32);
@@ -59,7 +61,28 @@ void col2im_plane(const double* src, int64_t ld, int64_t KH, int64_t KW, int64_t
   HWY_DYNAMIC_DISPATCH(Col2ImPlaneF64)(src, ld, KH, KW, OH, OW, sh, dh, dw, pad_h, pad_w, H, W, out);
 }
 
+void col2im_taps(const float* src, const Col2ImTaps& p, float* out) {
+  HWY_DYNAMIC_DISPATCH(Col2ImTapsF32)(src, p, out);
+}
+void col2im_taps(const double* src, const Col2ImTaps& p, double* out) {
+  HWY_DYNAMIC_DISPATCH(Col2ImTapsF64)(src, p, out);
+}
+
 namespace {
+template <class T>
+void col2im_taps_ref_t(const T* src, const Col2ImTaps& p, T* out) {
+  for (int64_t h = 0; h < p.H; ++h)
+    for (int64_t j = 0; j < p.W; ++j) {
+      T s = 0;
+      for (int64_t kh = 0; kh < p.KH; ++kh)
+        for (int64_t t = 0; t < p.NT; ++t) {
+          const int64_t r = h + p.pad_h - kh * p.dh, ow = j + p.off0 - t * p.dt;
+          if (r < 0 || r % p.sh != 0 || r / p.sh >= p.OH || ow < 0 || ow >= p.OW) continue;
+          s += src[kh * p.ld_kh + t * p.ld_t + r / p.sh * p.OW + ow];
+        }
+      out[h * p.out_row + j * p.out_col] = s;
+    }
+}
 template <class T>
 void copy_ref(const T* src, int64_t ss, int64_t rows, int64_t len, T* dst) {
   for (int64_t r = 0; r < rows; ++r)
@@ -136,6 +159,8 @@ void copy_spans_ref(const float* s, int64_t ss, int64_t rows, int64_t len, float
 void copy_spans_ref(const double* s, int64_t ss, int64_t rows, int64_t len, double* d) {
   copy_ref(s, ss, rows, len, d);
 }
+void col2im_taps_ref(const float* src, const Col2ImTaps& p, float* out) { col2im_taps_ref_t(src, p, out); }
+void col2im_taps_ref(const double* src, const Col2ImTaps& p, double* out) { col2im_taps_ref_t(src, p, out); }
 void col2im_plane_ref(const float* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
                       int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, float* out) {
   col2im_plane_ref_t(src, ld, KH, KW, OH, OW, sh, dh, dw, pad_h, pad_w, H, W, out);

@@ -21,6 +21,18 @@
 // src and past the end of every span row (those values never reach a sum);
 // it writes exactly the H * W outputs.
 //
+//   col2im_taps: out[h * out_row + j * out_col] = sum over kh < KH, then t < NT, of
+//                  src[kh * ld_kh + t * ld_t + oh * OW + ow]
+//                where h + pad_h = oh * sh + kh * dh and ow = j + off0 - t * dt,
+//                0 <= oh < OH, 0 <= ow < OW        (h < H, j < W; out overwritten)
+// col2im_plane in general form, for a horizontal stride sw > 1: the output
+// columns of one phase (padded column ≡ r mod sw) get contributions only from
+// the taps kw with kw·dw ≡ r (mod sw), each a span shifted by a whole number
+// of elements, so conv.cc sums each phase with unit steps (NT taps, ld_t
+// apart, shifts dt apart) and writes it out_col = sw apart. col2im_plane is
+// the case ld_kh = KW·ld, ld_t = ld, NT = KW, dt = dw, off0 = pad_w,
+// out_row = W, out_col = 1. Same order, slack and write rules as col2im_plane.
+//
 //   row_dots:   out[o * N + q] = sum over i < imgs, r < rows, j < len of
 //                 a[i * a_img + o * a_chan + r * a_row + j] * b[i * b_img + b_off[q] + r * b_row + j]
 //               (o < M, q < N; out overwritten)
@@ -53,6 +65,18 @@ void col2im_plane(const float* src, int64_t ld, int64_t KH, int64_t KW, int64_t 
                   int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, float* out);
 void col2im_plane(const double* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
                   int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, double* out);
+struct Col2ImTaps {
+  int64_t ld_kh, ld_t;       // src offset of kernel row kh, of tap t
+  int64_t KH, NT, OH, OW;    // kernel rows, taps; span rows and length
+  int64_t sh, dh, pad_h;     // vertical stride, dilation, padding
+  int64_t dt, off0;          // ow = j + off0 - t * dt
+  int64_t H, W;              // outputs: H rows of W
+  int64_t out_row, out_col;  // out[h * out_row + j * out_col]
+};
+void col2im_taps(const float* src, const Col2ImTaps& p, float* out);
+void col2im_taps(const double* src, const Col2ImTaps& p, double* out);
+void col2im_taps_ref(const float* src, const Col2ImTaps& p, float* out);
+void col2im_taps_ref(const double* src, const Col2ImTaps& p, double* out);
 void col2im_plane_ref(const float* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
                       int64_t dh, int64_t dw, int64_t pad_h, int64_t pad_w, int64_t H, int64_t W, float* out);
 void col2im_plane_ref(const double* src, int64_t ld, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
