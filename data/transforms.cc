@@ -327,8 +327,12 @@ Compose::Compose(std::vector<TransformPtr> transforms) : ts_(std::move(transform
   }
 }
 
-void Compose::apply(float* x, const Shape& shape, Generator& gen) const {
-  for (const Step& st : plan_) {
+void Compose::apply(float* x, const Shape& shape, Generator& gen) const { run_plan(0, x, shape, gen); }
+
+// Steps plan_[first, end) on x, each fused run in one pass.
+void Compose::run_plan(size_t first, float* x, const Shape& shape, Generator& gen) const {
+  for (size_t k = first; k < plan_.size(); ++k) {
+    const Step& st = plan_[k];
     if (st.rotation)
       run_fused(st, nullptr, x, shape, gen);
     else
@@ -345,13 +349,7 @@ void Compose::apply_bytes(const uint8_t* bytes, float* x, const Shape& shape, Ge
     return;
   }
   run_fused(plan_[0], bytes, x, shape, gen);
-  for (size_t k = 1; k < plan_.size(); ++k) {
-    const Step& st = plan_[k];
-    if (st.rotation)
-      run_fused(st, nullptr, x, shape, gen);
-    else
-      ts_[st.first]->apply(x, shape, gen);
-  }
+  run_plan(1, x, shape, gen);
 }
 
 // A fused step: the draws of translation, rotation and erasing in their

@@ -133,6 +133,7 @@ class Compose : public Transform {
     const RandomErasing* erasing = nullptr;
     const Normalize* normalize = nullptr;
   };
+  void run_plan(size_t first, float* x, const Shape& shape, Generator& gen) const;
   // One fused step on x, its source read from `bytes` (value byte / 255) when not null.
   void run_fused(const Step& st, const uint8_t* bytes, float* x, const Shape& shape, Generator& gen) const;
   std::vector<TransformPtr> ts_;

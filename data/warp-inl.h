@@ -296,11 +296,6 @@ HWY_INLINE void WarpGather(const float* HWY_RESTRICT pad, int64_t pw, const floa
   }
 }
 
-// A source pixel as the warp reads it: a float as it is, a byte as byte / 255
-// (u8_to_unit_float's bits: one correctly rounded division).
-HWY_INLINE float SourceValue(float v) { return v; }
-HWY_INLINE float SourceValue(uint8_t v) { return float(int32_t(v)) / 255.0f; }
-
 #if TG_WARP_PERMUTE
 // Lanes [0, n) of a source row from p (n <= N; the other lanes 0), as floats.
 // Masked loads: nothing past the n elements is read (AVX-512 masks fault-free).
@@ -385,19 +380,7 @@ HWY_INLINE void PadShiftedT(const T* HWY_RESTRICT img, int64_t h, int64_t w, int
     }
     std::fill(row, row + kWarpPad, rfill);
     std::fill(row + kWarpPad + w, row + pw, rfill);
-    if constexpr (std::is_same_v<T, float>) {
-      shifted_row(row + kWarpPad, img, r - dy, h, w, dx, tfill);
-    } else {  // shifted_row's columns, converted
-      const int64_t sr = r - dy, q0 = std::max<int64_t>(dx, 0), q1 = std::min(w + dx, w);
-      float* out = row + kWarpPad;
-      if (sr < 0 || sr >= h || q0 >= q1) {
-        std::fill(out, out + w, tfill);
-        continue;
-      }
-      std::fill(out, out + q0, tfill);
-      std::fill(out + q1, out + w, tfill);
-      for (int64_t q = q0; q < q1; ++q) out[q] = SourceValue(img[sr * w + (q - dx)]);
-    }
+    shifted_row(row + kWarpPad, img, r - dy, h, w, dx, tfill);
   }
 }
 

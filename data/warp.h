@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace tg::data::kernels {
 
@@ -52,13 +53,18 @@ void pad_shifted_bytes_ref(const uint8_t* img, int64_t h, int64_t w, int64_t dx,
 // [q0, q1) = [max(dx, 0), min(w + dx, w)) from row sr of `img` (memmove:
 // `img` may be the image being shifted), `fill` elsewhere, and everywhere when
 // sr is outside [0, h). Used by translate and by pad_shifted's row-by-row path.
-inline void shifted_row(float* out, const float* img, int64_t sr, int64_t h, int64_t w, int64_t dx, float fill) {
+// From an image of bytes (pad_shifted_bytes), each byte b becomes b / 255.
+template <class T>
+inline void shifted_row(float* out, const T* img, int64_t sr, int64_t h, int64_t w, int64_t dx, float fill) {
   const int64_t q0 = std::max<int64_t>(dx, 0), q1 = std::min(w + dx, w);
   if (sr < 0 || sr >= h || q0 >= q1) {
     std::fill(out, out + w, fill);
     return;
   }
-  std::memmove(out + q0, img + sr * w + (q0 - dx), size_t(q1 - q0) * sizeof(float));
+  if constexpr (std::is_same_v<T, float>)
+    std::memmove(out + q0, img + sr * w + (q0 - dx), size_t(q1 - q0) * sizeof(float));
+  else
+    for (int64_t q = q0; q < q1; ++q) out[q] = float(int32_t(img[sr * w + (q - dx)])) / 255.0f;
   std::fill(out, out + q0, fill);
   std::fill(out + q1, out + w, fill);
 }
