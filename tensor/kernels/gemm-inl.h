@@ -43,6 +43,7 @@
 
 #include <algorithm>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "hwy/cache_control.h"
@@ -434,17 +435,44 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, size_t a_stri
   }
 #endif
   if (nr == NR && !s.trans) {
+    // Straight-line stores: the flags are read once, and the common cases
+    // (alpha == 1, no bias, no ReLU: every K block but the last of a plain
+    // product) get their own branch-free loop. Mul by 1 is exact, so
+    // skipping it gives the same bits. Reading s inside the loop made the
+    // compiler re-test every flag after every store (C might alias s).
+    const T* bias = s.bias;
+    const bool relu = s.relu;
+    const auto full = [&](auto scale, auto with_c, auto with_bias, auto with_relu) HWY_ATTR {
 #pragma GCC unroll 32
-    for (size_t r = 0; r < MR; ++r) {
-      T* crow = C + r * ldc;
+      for (size_t r = 0; r < MR; ++r) {
+        T* crow = C + r * ldc;
 #pragma GCC unroll 4
-      for (size_t v = 0; v < NV; ++v) {
-        V c = hn::Mul(acc[r][v], valpha);
-        if (read_c) c = hn::MulAdd(vbeta, hn::LoadU(d, crow + v * L), c);
-        if (s.bias) c = hn::Add(c, hn::LoadU(d, s.bias + v * L));
-        if (s.relu) c = hn::Max(c, hn::Zero(d));
-        hn::StoreU(c, d, crow + v * L);
+        for (size_t v = 0; v < NV; ++v) {
+          V c = decltype(scale)::value ? hn::Mul(acc[r][v], valpha) : acc[r][v];
+          if (decltype(with_c)::value) c = hn::MulAdd(vbeta, hn::LoadU(d, crow + v * L), c);
+          if (decltype(with_bias)::value) c = hn::Add(c, hn::LoadU(d, bias + v * L));
+          if (decltype(with_relu)::value) c = hn::Max(c, hn::Zero(d));
+          hn::StoreU(c, d, crow + v * L);
+        }
       }
+    };
+    using Y = std::true_type;
+    using N = std::false_type;
+    if (s.alpha == T(1) && !bias && !relu) {
+      if (read_c)
+        full(N(), Y(), N(), N());
+      else
+        full(N(), N(), N(), N());
+    } else if (read_c) {
+      if (bias)
+        relu ? full(Y(), Y(), Y(), Y()) : full(Y(), Y(), Y(), N());
+      else
+        relu ? full(Y(), Y(), N(), Y()) : full(Y(), Y(), N(), N());
+    } else {
+      if (bias)
+        relu ? full(Y(), N(), Y(), Y()) : full(Y(), N(), Y(), N());
+      else
+        relu ? full(Y(), N(), N(), Y()) : full(Y(), N(), N(), N());
     }
     return;
   }
