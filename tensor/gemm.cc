@@ -187,7 +187,7 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
   kernels::SharedB<T> shared{};
   kernels::SharedB<T>* sh = nullptr;
   if (!g.trans_c && um >= nt && M * N * K >= kSharedBFlops && N > int64_t(cfg.lanes) &&
-      (g.trans_b || M / nt > int64_t(cfg.direct_b_rows))) {
+      (g.trans_b || !kernels::read_b_in_place(size_t(M / nt), size_t(g.ldb) * sizeof(T), cfg.direct_b_rows))) {
     const size_t kc = kernels::even_kc(size_t(K), cfg.kc);
     const size_t blocks_k = (size_t(K) + kc - 1) / kc, blocks_n = (size_t(N) + cfg.nc - 1) / cfg.nc;
     if (blocks_k * blocks_n * kc * cfg.nc * sizeof(T) <= kSharedBMaxBytes) {

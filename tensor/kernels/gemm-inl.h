@@ -91,7 +91,8 @@ struct Blocking {
   static constexpr size_t kNC = kNR * ((TG_GEMM_NC_BYTES / sizeof(T)) / kNR);
   // A row-major A is packed when its rows are within this many bytes of a
   // multiple of 4 KiB (they would share L1 sets); B is read in place by
-  // tiles of at most kDirectBRows rows. Measured with bench/gemm.
+  // tiles of at most kDirectBRows rows (twice that when its rows are at most
+  // 4 KiB apart: read_b_in_place). Measured with bench/gemm.
   static constexpr size_t kAConflictBytes = 256;
   // Aᵀ is read in place one cache line per k; with rows a multiple of 4 KiB
   // apart all of them fall into one L1 set, and a panel of more than this
@@ -536,30 +537,6 @@ constexpr auto MakeKernelTable(std::index_sequence<I...>) {
 }
 
 // ---------------------------------------------------------------------------
-// One rectangle of C: rows [m0, m1), columns [n0, n1). ws: workspace of at
-// least Config<T>().workspace_elems elements, 64-byte aligned.
-// Prefetches the cache lines of `rows` rows of `row_elems` elements, rows
-// `stride` elements apart, a few at a time: issue(n) fetches the next n.
-struct LineStream {
-  template <class T>
-  LineStream(const T* base, size_t rows, size_t row_elems, size_t stride)
-      : row(reinterpret_cast<const char*>(base)),
-        stride_bytes(stride * sizeof(T)),
-        per_row((row_elems * sizeof(T) + 63) / 64),
-        left(rows * per_row) {}
-  HWY_INLINE void issue(size_t n) {
-    for (n = std::min(n, left), left -= n; n > 0; --n) {
-      hwy::Prefetch(row + col * 64);
-      if (++col == per_row) {
-        col = 0;
-        row += stride_bytes;
-      }
-    }
-  }
-  const char* row;
-  size_t stride_bytes, per_row, left, col = 0;
-};
-
 // Block (pc, jc) of op(B) in its slot of a SharedB, packed: the parts nobody
 // has claimed are packed here (this tile's own part first), then the wait
 // for the parts other threads are packing (see SharedB).
@@ -597,6 +574,8 @@ HWY_INLINE const T* SharedBlock(const GemmArgs<T>& g, SharedB<T>& sh, size_t slo
 }
 
 // C[m0:m1, n0:n1] of the product g (see the file comment for the loops).
+// ws: workspace of at least Config<T>().workspace_elems elements, 64-byte
+// aligned.
 // `shared`: op(B) packed once for all threads (SharedB), used when this tile
 // spans all of C's columns and packs B; `first_part` is the part of each
 // block this tile packs first (its index among the tiles).
@@ -630,13 +609,14 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
   //  - Aᵀ: each k reads MR contiguous elements; unless its rows are a
   //    multiple of 4 KiB apart and the panel has more than kAConflictRows.
   //  - B (row-major, full NR panels): when few row panels of C reuse each
-  //    packed panel, so packing would cost more than it saves.
+  //    packed panel, so packing would cost more than it saves
+  //    (read_b_in_place).
   const size_t a_row_bytes = g.lda * sizeof(T), a_mod = a_row_bytes % 4096;
   const bool direct_a = g.trans_a ? a_mod != 0 || kc_even <= Bk::kAConflictRows
                                    : a_row_bytes < 4096 || (a_mod >= Bk::kAConflictBytes &&
                                                             a_mod <= 4096 - Bk::kAConflictBytes);
   const bool row_a = direct_a && !g.trans_a;
-  const bool direct_b = !g.trans_b && m1 - m0 <= Bk::kDirectBRows;
+  const bool direct_b = !g.trans_b && read_b_in_place(m1 - m0, g.ldb * sizeof(T), Bk::kDirectBRows);
   SharedB<T>* sh = shared && !direct_b && !narrow && n0 == 0 && n1 == g.N ? shared : nullptr;
 
   // A packed A that several NC blocks of columns reuse is packed once per KC
@@ -679,16 +659,8 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
           const MicroKernelFn<T> last_kernel = row_a ? kNarrowRow.fn[mr - 1] : kNarrow.fn[mr - 1];
           const MicroKernelFn<T> kernel =
               narrow ? last_kernel : row_a ? kWideRow.fn[mr - 1] : kWide.fn[mr - 1];
-          // While the kernels run, prefetch what the next micro-panel of A
-          // reads: its packed copy, or the rows of A it packs or reads in place.
-          const size_t next = ir + MR, next_mr = next < i1 ? std::min(MR, i1 - next) : 0;
-          LineStream pf = a_block     ? LineStream(Ap + (next - ic) * kc, 1, next_mr * kc, 0)
-                          : g.trans_a ? LineStream(g.A + pc * g.lda + next, kc, next_mr, g.lda)
-                                      : LineStream(g.A + next * g.lda + pc, next_mr, kc, g.lda);
-          const size_t pf_step = (pf.left * NR + nc - 1) / nc;  // spread over the jr loop
           for (size_t jr = 0; jr < nc; jr += NR) {
             const size_t nr = std::min(NR, nc - jr);
-            pf.issue(pf_step);
             StoreArgs<T> s;
             s.alpha = g.alpha;
             s.beta = first ? g.beta : T(1);

@@ -39,6 +39,17 @@ struct GemmConfig {
 // split depends on K only, so every tiling sums in the same order.
 inline size_t even_kc(size_t K, size_t KC) { return (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC); }
 
+// Whether a tile of `rows` rows reads a row-major B in place instead of
+// packing it (`direct_b_rows`: GemmConfig's). Up to direct_b_rows rows always
+// (packing B was 25% of a 64x784x256 product); up to twice that when B's rows
+// are at most 4 KiB apart (1 thread: 512³ +2.7%, 500x1024x1024 +1.4%; 1024³ at
+// 2 threads, 512 rows each, +6%). Rows 8 KiB or more apart crowd the in-place
+// panels into a few L2 sets, and packing wins there (500x2048x2048 -1.6%,
+// 300x4096x1024 -5.7% in place).
+inline bool read_b_in_place(size_t rows, size_t ldb_bytes, size_t direct_b_rows) {
+  return rows <= direct_b_rows || (rows <= 2 * direct_b_rows && ldb_bytes <= 4096);
+}
+
 // op(B) packed once for all the threads of one product, instead of once per
 // thread (tensor/gemm.cc offers it for large products, which it then cuts by
 // rows, so every tile spans all columns and packs B). Each KC x NC block of

@@ -230,6 +230,42 @@ TEST_CASE("gemm: large K spans several KC blocks, large N several NC blocks") {
     }
 }
 
+// A row-major B is read in place by tiles of up to 512 rows when its rows are
+// at most 4 KiB apart (kernels::read_b_in_place), packed otherwise: the first
+// M rows of a product, computed alone (B in place) and as part of a 600-row
+// product (B packed), must have the same bits, and match the reference. N =
+// 600 and 1024 (rows 2400 B and 4 KiB apart) take the in-place path at M =
+// 300 and 512; N = 2048 (8 KiB) packs at both sizes. Several KC blocks, a
+// last panel narrower than NR, beta, bias and ReLU; every Highway target.
+TEST_CASE("gemm: B read in place by up to 512 rows gives the bits of packed B") {
+  ThreadsGuard guard;
+  tg::set_num_threads(1);
+  std::mt19937 rng(41);
+  for (int64_t N : {600, 1024, 2048 + 8})
+    for (int64_t M : {300, 512}) {
+      CAPTURE(N);
+      CAPTURE(M);
+      const int64_t K = 300, big = 600;
+      const std::vector<float> A = random_vec<float>(rng, size_t(big * K)), B = random_vec<float>(rng, size_t(K * N));
+      const std::vector<float> bias = random_vec<float>(rng, size_t(N)), C0 = random_vec<float>(rng, size_t(big * N));
+      std::vector<float> R = C0;
+      tg::sgemm_ref(false, false, M, N, K, 0.5f, A.data(), K, B.data(), N, 0.25f, R.data(), N, {bias.data(), true});
+      tgtest::for_each_target([&](const std::string& target_name) {
+        CAPTURE(target_name);
+        std::vector<float> Cs = C0, Cb = C0;
+        tg::sgemm(false, false, M, N, K, 0.5f, A.data(), K, B.data(), N, 0.25f, Cs.data(), N, {bias.data(), true});
+        tg::sgemm(false, false, big, N, K, 0.5f, A.data(), K, B.data(), N, 0.25f, Cb.data(), N, {bias.data(), true});
+        int differ = 0, bad = 0;
+        for (int64_t i = 0; i < M * N; ++i) {
+          differ += Cs[size_t(i)] != Cb[size_t(i)];
+          bad += std::abs(Cs[size_t(i)] - R[size_t(i)]) > 1e-4f * (1 + std::abs(R[size_t(i)]));
+        }
+        CHECK(differ == 0);
+        CHECK(bad == 0);
+      });
+    }
+}
+
 // Rows of A 4 KiB apart (padded leading dimension) make GemmTile pack A
 // instead of reading it in place: a block of MC rows at a time when N spans
 // several NC blocks (M = 2100 > MC: two equal blocks), Aᵀ panels when K > 48.
@@ -322,7 +358,8 @@ TEST_CASE("gemm: 1 and 2 threads give identical bits") {
 // Large products cut by rows pack B once for all threads (kernels::SharedB):
 // each block of B is cut into one part per thread, packed by whoever claims it.
 // Every shape below takes that path (tg::detail::shared_b_products counts
-// them): parts of several KC and NC blocks, a last panel one vector wide
+// them; a row-major B needs more than Config().direct_b_rows rows per thread,
+// fewer read B in place): parts of several KC and NC blocks, a last panel one vector wide
 // (N = 520) and wider (700), Bᵀ, Aᵀ, Aᵀ·Bᵀ, and rows 4 KiB apart with 2,100
 // rows per thread (two blocks of packed A per tile, the second reusing the
 // packed B). 3 threads: the pool has one worker on this 2-core machine, so one
@@ -370,13 +407,13 @@ TEST_CASE("gemm: B packed once for all threads gives the bits of one thread") {
   ThreadsGuard guard;
   std::mt19937 rng(29);
   for (int threads : {2, 3})
-    for (SharedCase s : {SharedCase{false, false, 900, 700, 330, 0}, SharedCase{false, true, 900, 520, 300, 0},
-                         SharedCase{true, false, 900, 700, 330, 0}, SharedCase{true, true, 900, 530, 330, 0},
+    for (SharedCase s : {SharedCase{false, false, 1600, 700, 330, 0}, SharedCase{false, true, 900, 520, 300, 0},
+                         SharedCase{true, false, 1600, 700, 330, 0}, SharedCase{true, true, 900, 530, 330, 0},
                          SharedCase{false, false, 4200, 600, 64, 1024 - 64}})
       shared_b_case(s, threads, rng);
   tgtest::for_each_target([&](const std::string& target_name) {
     CAPTURE(target_name);
-    shared_b_case(SharedCase{false, false, 600, 520, 440, 0}, 2, rng);
+    shared_b_case(SharedCase{false, false, 1100, 520, 440, 0}, 2, rng);
   });
 }
 
