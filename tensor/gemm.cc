@@ -186,9 +186,9 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
   // +3.5-11% (eleven alternating pairs, docs/gemm.md).
   kernels::SharedB<T> shared{};
   kernels::SharedB<T>* sh = nullptr;
+  const size_t kc = kernels::even_kc(size_t(K), cfg.kc);
   if (!g.trans_c && um >= nt && M * N * K >= kSharedBFlops && N > int64_t(cfg.lanes) &&
-      (g.trans_b || !kernels::read_b_in_place(size_t(M / nt), size_t(g.ldb) * sizeof(T), cfg.direct_b_rows))) {
-    const size_t kc = kernels::even_kc(size_t(K), cfg.kc);
+      (g.trans_b || !kernels::read_b_in_place(size_t(M / nt), size_t(g.ldb) * sizeof(T), kc, cfg.direct_b_rows))) {
     const size_t blocks_k = (size_t(K) + kc - 1) / kc, blocks_n = (size_t(N) + cfg.nc - 1) / cfg.nc;
     if (blocks_k * blocks_n * kc * cfg.nc * sizeof(T) <= kSharedBMaxBytes) {
       shared = shared_b<T>(blocks_k, blocks_n, kc * cfg.nc, size_t(nt));

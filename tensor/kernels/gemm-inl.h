@@ -79,10 +79,12 @@ struct Blocking {
   static constexpr size_t kMR1 = 12;
 #endif
   static constexpr size_t kNR = kNV * kLanes;
-  // KC x MR panel of A stays in L1; KC x NC block of B stays in L2 (1 MB on
-  // Zen 4). The macros exist for tuning experiments only.
+  // KC: the longest block of K (even_kc uses KC / 2 up to K = 2 KC). A
+  // KC x MR panel of A stays in L1 (28 KB at KC = 512); the KC x NC block of
+  // B (1 MB at KC = 512) streams from L2 and L3 with the hardware prefetcher
+  // keeping up. The macros exist for tuning experiments only.
 #ifndef TG_GEMM_KC_BYTES
-#define TG_GEMM_KC_BYTES 1024
+#define TG_GEMM_KC_BYTES 2048
 #endif
 #ifndef TG_GEMM_NC_BYTES
 #define TG_GEMM_NC_BYTES 2048
@@ -616,7 +618,7 @@ void GemmTile(const GemmArgs<T>& g, size_t m0, size_t m1, size_t n0, size_t n1,
                                    : a_row_bytes < 4096 || (a_mod >= Bk::kAConflictBytes &&
                                                             a_mod <= 4096 - Bk::kAConflictBytes);
   const bool row_a = direct_a && !g.trans_a;
-  const bool direct_b = !g.trans_b && read_b_in_place(m1 - m0, g.ldb * sizeof(T), Bk::kDirectBRows);
+  const bool direct_b = !g.trans_b && read_b_in_place(m1 - m0, g.ldb * sizeof(T), kc_even, Bk::kDirectBRows);
   SharedB<T>* sh = shared && !direct_b && !narrow && n0 == 0 && n1 == g.N ? shared : nullptr;
 
   // A packed A that several NC blocks of columns reuse is packed once per KC
