@@ -445,37 +445,39 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, size_t a_stri
     // compiler re-test every flag after every store (C might alias s).
     const T* bias = s.bias;
     const bool relu = s.relu;
-    const auto full = [&](auto scale, auto with_c, auto with_bias, auto with_relu) HWY_ATTR {
-#pragma GCC unroll 32
-      for (size_t r = 0; r < MR; ++r) {
-        T* crow = C + r * ldc;
-#pragma GCC unroll 4
-        for (size_t v = 0; v < NV; ++v) {
-          V c = decltype(scale)::value ? hn::Mul(acc[r][v], valpha) : acc[r][v];
-          if (decltype(with_c)::value) c = hn::MulAdd(vbeta, hn::LoadU(d, crow + v * L), c);
-          if (decltype(with_bias)::value) c = hn::Add(c, hn::LoadU(d, bias + v * L));
-          if (decltype(with_relu)::value) c = hn::Max(c, hn::Zero(d));
-          hn::StoreU(c, d, crow + v * L);
-        }
-      }
-    };
-    using Y = std::true_type;
-    using N = std::false_type;
     if (s.alpha == T(1) && !bias && !relu) {
+      const auto plain = [&](auto with_c) HWY_ATTR {
+#pragma GCC unroll 32
+        for (size_t r = 0; r < MR; ++r) {
+          T* crow = C + r * ldc;
+#pragma GCC unroll 4
+          for (size_t v = 0; v < NV; ++v) {
+            V c = acc[r][v];
+            if (decltype(with_c)::value) c = hn::MulAdd(vbeta, hn::LoadU(d, crow + v * L), c);
+            hn::StoreU(c, d, crow + v * L);
+          }
+        }
+      };
       if (read_c)
-        full(N(), Y(), N(), N());
+        plain(std::true_type());
       else
-        full(N(), N(), N(), N());
-    } else if (read_c) {
-      if (bias)
-        relu ? full(Y(), Y(), Y(), Y()) : full(Y(), Y(), Y(), N());
-      else
-        relu ? full(Y(), Y(), N(), Y()) : full(Y(), Y(), N(), N());
-    } else {
-      if (bias)
-        relu ? full(Y(), N(), Y(), Y()) : full(Y(), N(), Y(), N());
-      else
-        relu ? full(Y(), N(), N(), Y()) : full(Y(), N(), N(), N());
+        plain(std::false_type());
+      return;
+    }
+    // The rest (alpha != 1, or the last K block with a bias or a ReLU): one
+    // loop with the flags in locals, so that the code stays small (it is
+    // instantiated for every row count, operand layout and target).
+#pragma GCC unroll 32
+    for (size_t r = 0; r < MR; ++r) {
+      T* crow = C + r * ldc;
+#pragma GCC unroll 4
+      for (size_t v = 0; v < NV; ++v) {
+        V c = hn::Mul(acc[r][v], valpha);
+        if (read_c) c = hn::MulAdd(vbeta, hn::LoadU(d, crow + v * L), c);
+        if (bias) c = hn::Add(c, hn::LoadU(d, bias + v * L));
+        if (relu) c = hn::Max(c, hn::Zero(d));
+        hn::StoreU(c, d, crow + v * L);
+      }
     }
     return;
   }
