@@ -230,6 +230,32 @@ TEST_CASE("gemm: large K spans several KC blocks, large N several NC blocks") {
     }
 }
 
+// K > 2 KC (1100 floats, 600 doubles) runs in blocks of up to KC = 512 floats
+// (256 doubles) instead of KC / 2 (even_kc): 1100 = 3 x 367, 600 = 3 x 200.
+// Every transpose, beta, alpha, bias and ReLU, packed A (rows 4 KiB apart) and
+// in place, on every Highway target, against the reference. (A block longer
+// than KC would overrun the packed-B area of the workspace: with blocks of 550
+// the packed-A case fails.)
+TEST_CASE("gemm: K beyond 2 KC runs in blocks of up to KC on every Highway target") {
+  std::mt19937 rng(43);
+  tgtest::for_each_target([&](const std::string& target_name) {
+    CAPTURE(target_name);
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        Case c;
+        c.ta = ta, c.tb = tb, c.M = 45, c.N = 70, c.K = 1100, c.alpha = 0.5, c.beta = 0.5, c.bias = true,
+        c.relu = true, c.off = 1;
+        REQUIRE(check_case<float>(c, rng) == 0);
+        c.K = 600;
+        REQUIRE(check_case<double>(c, rng) == 0);
+        // lda a multiple of 1024: A packed, a block at a time (N > NC), next
+        // to full KC x NC blocks of packed B in the workspace.
+        c.K = 1100, c.M = 14, c.N = 530, c.pad_a = 1024 - (ta ? c.M : c.K) % 1024;
+        REQUIRE(check_case<float>(c, rng) == 0);
+      }
+  });
+}
+
 // A row-major B is read in place by tiles of up to 512 rows when its rows are
 // at most 4 KiB apart (kernels::read_b_in_place), packed otherwise: the first
 // M rows of a product, computed alone (B in place) and as part of a 600-row
