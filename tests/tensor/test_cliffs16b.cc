@@ -35,6 +35,7 @@
 #include "tensor/kernels/conv.h"
 #include "tensor/kernels/copy.h"
 #include "tensor/parallel.h"
+#include "tests/common/conv_ref.h"
 #include "tests/common/test_util.h"
 
 namespace {
@@ -104,28 +105,10 @@ std::vector<T> randoms(int64_t n, unsigned seed) {
   return v;
 }
 
-int64_t xsize(const Conv2dGeometry& g) { return g.N * g.C * g.H * g.W; }
-int64_t wsize(const Conv2dGeometry& g) { return g.OC * (g.C / g.groups) * g.KH * g.KW; }
-int64_t ysize(const Conv2dGeometry& g) { return g.N * g.OC * g.OH() * g.OW(); }
-
-// f(y index, x index, w index) for every product term of the convolution.
-template <class F>
-void for_each_term(const Conv2dGeometry& g, F&& f) {
-  const int64_t Cg = g.C / g.groups, OCg = g.OC / g.groups, OH = g.OH(), OW = g.OW();
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t o = 0; o < g.OC; ++o)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow)
-          for (int64_t c = 0; c < Cg; ++c)
-            for (int64_t kh = 0; kh < g.KH; ++kh)
-              for (int64_t kw = 0; kw < g.KW; ++kw) {
-                const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dil_h;
-                const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dil_w;
-                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
-                f(((n * g.OC + o) * OH + oh) * OW + ow, ((n * g.C + o / OCg * Cg + c) * g.H + ih) * g.W + iw,
-                  ((o * Cg + c) * g.KH + kh) * g.KW + kw);
-              }
-}
+using tgtest::for_each_term;
+using tgtest::wsize;
+using tgtest::xsize;
+using tgtest::ysize;
 
 template <class T>
 void check_exact(const Conv2dGeometry& g, bool relu) {

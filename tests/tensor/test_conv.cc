@@ -15,6 +15,7 @@
 
 #include "tensor/conv.h"
 #include "tensor/parallel.h"
+#include "tests/common/conv_ref.h"
 #include "tests/common/test_util.h"
 
 namespace {
@@ -30,32 +31,10 @@ std::vector<T> rand_vec(std::mt19937& rng, int64_t n, double lo = -1, double hi 
   return v;
 }
 
-int64_t xsize(const Conv2dGeometry& g) { return g.N * g.C * g.H * g.W; }
-int64_t wsize(const Conv2dGeometry& g) { return g.OC * (g.C / g.groups) * g.KH * g.KW; }
-int64_t ysize(const Conv2dGeometry& g) { return g.N * g.OC * g.OH() * g.OW(); }
-
-// Calls f(n, o, oh, ow, c, kh, kw, x_index, w_index) for every product term.
-template <class F>
-void for_each_term(const Conv2dGeometry& g, F&& f) {
-  const int64_t Cg = g.C / g.groups, OCg = g.OC / g.groups, OH = g.OH(), OW = g.OW();
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t o = 0; o < g.OC; ++o)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          const int64_t yi = ((n * g.OC + o) * OH + oh) * OW + ow;
-          const int64_t gr = o / OCg;
-          for (int64_t c = 0; c < Cg; ++c)
-            for (int64_t kh = 0; kh < g.KH; ++kh)
-              for (int64_t kw = 0; kw < g.KW; ++kw) {
-                const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dil_h;
-                const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dil_w;
-                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
-                const int64_t xi = ((n * g.C + gr * Cg + c) * g.H + ih) * g.W + iw;
-                const int64_t wi = ((o * Cg + c) * g.KH + kh) * g.KW + kw;
-                f(yi, xi, wi);
-              }
-        }
-}
+using tgtest::for_each_term;
+using tgtest::wsize;
+using tgtest::xsize;
+using tgtest::ysize;
 
 // Naive forward, in double; also returns the sum of |terms| per output (the
 // error scale).
