@@ -415,6 +415,10 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, size_t a_stri
   const V valpha = hn::Set(d, s.alpha);
   const V vbeta = hn::Set(d, s.beta);
   const bool read_c = s.beta != T(0);
+  // The flags in locals: read from s inside the store loops, they were
+  // re-tested after every store (C might alias s).
+  const T* bias = s.bias;
+  const bool relu = s.relu;
 #if HWY_TARGET <= HWY_AVX3
   // Transposed C (narrow products): full tiles scatter each accumulator row
   // into a column of C; no spill and reload through the stack.
@@ -429,8 +433,8 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, size_t a_stri
         T* base = C + v * L * ldc + r;
         V c = hn::Mul(acc[r][v], valpha);
         if (read_c) c = hn::MulAdd(vbeta, hn::GatherIndex(d, base, idx), c);
-        if (s.bias) c = hn::Add(c, hn::Set(d, s.bias[r]));
-        if (s.relu) c = hn::Max(c, hn::Zero(d));
+        if (bias) c = hn::Add(c, hn::Set(d, bias[r]));
+        if (relu) c = hn::Max(c, hn::Zero(d));
         hn::ScatterIndex(c, d, base, idx);
       }
     }
@@ -438,13 +442,9 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, size_t a_stri
   }
 #endif
   if (nr == NR && !s.trans) {
-    // Straight-line stores: the flags are read once, and the common cases
-    // (alpha == 1, no bias, no ReLU: every K block but the last of a plain
-    // product) get their own branch-free loop. Mul by 1 is exact, so
-    // skipping it gives the same bits. Reading s inside the loop made the
-    // compiler re-test every flag after every store (C might alias s).
-    const T* bias = s.bias;
-    const bool relu = s.relu;
+    // The common cases (alpha == 1, no bias, no ReLU: every K block but the
+    // last of a plain product) get their own branch-free loops. Mul by 1 is
+    // exact, so skipping it gives the same bits.
     if (s.alpha == T(1) && !bias && !relu) {
       const auto plain = [&](auto with_c) HWY_ATTR {
 #pragma GCC unroll 32
@@ -494,8 +494,8 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, size_t a_stri
         const auto m = hn::FirstN(d, nr - v * L);
         V c = hn::Mul(acc[r][v], valpha);
         if (read_c) c = hn::MulAdd(vbeta, hn::MaskedLoad(m, d, crow + v * L), c);
-        if (s.bias) c = hn::Add(c, hn::MaskedLoad(m, d, s.bias + v * L));
-        if (s.relu) c = hn::Max(c, hn::Zero(d));
+        if (bias) c = hn::Add(c, hn::MaskedLoad(m, d, bias + v * L));
+        if (relu) c = hn::Max(c, hn::Zero(d));
         hn::BlendedStore(c, m, d, crow + v * L);
       }
     }
@@ -511,19 +511,19 @@ HWY_NOINLINE void MicroKernel(size_t kc, const T* HWY_RESTRICT Ap, size_t a_stri
 #pragma GCC unroll 4
     for (size_t v = 0; v < NV; ++v) hn::Store(acc[r][v], d, tile + r * NR + v * L);
   const hn::CappedTag<T, 1> d1;
-  const auto store = [&](size_t r, size_t c, T* cp, T bias) HWY_ATTR {
+  const auto store = [&](size_t r, size_t c, T* cp, T b) HWY_ATTR {
     auto x = hn::Mul(hn::Set(d1, tile[r * NR + c]), hn::Set(d1, s.alpha));
     if (read_c) x = hn::MulAdd(hn::Set(d1, s.beta), hn::Set(d1, *cp), x);
-    if (s.bias) x = hn::Add(x, hn::Set(d1, bias));
-    if (s.relu) x = hn::Max(x, hn::Zero(d1));
+    if (bias) x = hn::Add(x, hn::Set(d1, b));
+    if (relu) x = hn::Max(x, hn::Zero(d1));
     *cp = hn::GetLane(x);
   };
   if (s.trans) {  // column c of the tile is a row of C
     for (size_t c = 0; c < nr; ++c)
-      for (size_t r = 0; r < MR; ++r) store(r, c, C + c * ldc + r, s.bias ? s.bias[r] : T(0));
+      for (size_t r = 0; r < MR; ++r) store(r, c, C + c * ldc + r, bias ? bias[r] : T(0));
   } else {
     for (size_t r = 0; r < MR; ++r)
-      for (size_t c = 0; c < nr; ++c) store(r, c, C + r * ldc + c, s.bias ? s.bias[c] : T(0));
+      for (size_t c = 0; c < nr; ++c) store(r, c, C + r * ldc + c, bias ? bias[c] : T(0));
   }
 }
 
